@@ -1,0 +1,206 @@
+"""Domain events: immutable records with an id and an aware-UTC time, and their one codec.
+
+The codec writes Decimals as strings and datetimes as ISO-8601 UTC, so an event survives a
+trip through Redis or a database column without losing a digit or its time zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar, get_type_hints
+
+from trader.core.market import Timeframe
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+class EventCodecError(ValueError):
+    """A payload that is not a valid encoding of a known event."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event. Subclasses are frozen dataclasses registered by their class name."""
+
+    event_type: ClassVar[str] = "Event"
+
+    occurred_at: datetime
+    event_id: str = dataclasses.field(default_factory=new_event_id)
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() != timedelta(0):
+            raise ValueError(f"{type(self).__name__}.occurred_at must be aware UTC, got {self.occurred_at!r}")
+
+
+_REGISTRY: dict[str, type[Event]] = {}
+E = TypeVar("E", bound=type[Event])
+
+
+def register_event(cls: E) -> E:
+    """Class decorator: make an event type known to the codec under its class name."""
+    name = cls.__name__
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"two event classes share the name {name}")
+    cls.event_type = name
+    _REGISTRY[name] = cls
+    return cls
+
+
+def registered_event_types() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BarClosed(Event):
+    symbol: str
+    timeframe: Timeframe
+    bar_at: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    source: str
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SignalEmitted(Event):
+    strategy_name: str
+    symbol: str
+    timeframe: Timeframe
+    bar_at: datetime
+    direction: str  # "buy" | "sell" | "flat"
+    strength: Decimal
+    price: Decimal
+    reason: str = ""
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OrderApproved(Event):
+    signal_event_id: str
+    decision_id: str
+    symbol: str
+    side: str
+    quantity: Decimal
+    order_type: str
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    strategy_name: str = ""
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OrderDenied(Event):
+    signal_event_id: str
+    decision_id: str
+    symbol: str
+    side: str
+    reasons: tuple[str, ...]
+    strategy_name: str = ""
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OrderStatusChanged(Event):
+    client_order_id: str
+    symbol: str
+    previous_status: str
+    status: str
+    filled_quantity: Decimal = Decimal(0)
+    error_message: str | None = None
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TradingStateChanged(Event):
+    previous_state: str
+    state: str
+    reason: str
+    changed_by: str
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_encode_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _encode_value(item) for key, item in value.items()}
+    return value
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    payload = {field.name: _encode_value(getattr(event, field.name)) for field in dataclasses.fields(event)}
+    payload["event_type"] = event.event_type
+    return payload
+
+
+def encode_event(event: Event) -> str:
+    return json.dumps(event_to_dict(event), separators=(",", ":"), sort_keys=True)
+
+
+def _decode_value(annotation: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if value is None:
+            return None
+        return _decode_value(options[0], value, where)
+    if origin is tuple:
+        (item_type, *_rest) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise EventCodecError(f"{where}: expected a list")
+        return tuple(_decode_value(item_type, item, where) for item in value)
+    if annotation is Decimal:
+        return Decimal(str(value))
+    if annotation is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise EventCodecError(f"{where}: datetime without a time zone: {value!r}")
+        return parsed.astimezone(UTC)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return annotation(value)
+    return value
+
+
+def event_from_dict(payload: dict[str, Any]) -> Event:
+    name = payload.get("event_type")
+    cls = _REGISTRY.get(str(name))
+    if cls is None:
+        raise EventCodecError(f"unknown event type {name!r}")
+    hints = get_type_hints(cls)
+    arguments: dict[str, Any] = {}
+    try:
+        for field in dataclasses.fields(cls):
+            if field.name not in payload:
+                continue
+            arguments[field.name] = _decode_value(hints[field.name], payload[field.name], f"{name}.{field.name}")
+        return cls(**arguments)
+    except (TypeError, ValueError, ArithmeticError) as error:
+        raise EventCodecError(f"cannot decode {name}: {error}") from error
+
+
+def decode_event(text: str | bytes) -> Event:
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EventCodecError(f"event payload is not JSON: {error}") from error
+    if not isinstance(payload, dict):
+        raise EventCodecError("event payload must be a JSON object")
+    return event_from_dict(payload)

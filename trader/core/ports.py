@@ -1,0 +1,69 @@
+"""Ports: what the domain needs from the outside world, as Protocols.
+
+Adapters implement these; nothing above the adapters knows which one is plugged in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from trader.core.events import Event
+
+
+class Clock(Protocol):
+    """The time source. Wall clock in production, an accelerated simulated clock in replay."""
+
+    def now(self) -> datetime:
+        """Aware-UTC now."""
+        ...
+
+    async def sleep_until(self, moment: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message handed to a consumer; it stays pending until acknowledged."""
+
+    topic: str
+    message_id: str
+    event: Event
+    delivery_count: int
+
+
+@runtime_checkable
+class MessageBus(Protocol):
+    """Topic streams with consumer groups.
+
+    Within a group each message goes to one consumer; a message that is read and not
+    acknowledged stays pending and is delivered again: to the same consumer when it comes back
+    (`read` returns its own pending messages first), or to another one that `claim_stale`s it.
+    """
+
+    async def publish(self, topic: str, event: Event) -> str: ...
+
+    async def ensure_group(self, topic: str, group: str) -> None:
+        """Create the group if needed; a new group starts with messages published from now on."""
+        ...
+
+    async def read(
+        self, topic: str, group: str, consumer: str, *, count: int = 100, block_ms: int = 1000
+    ) -> Sequence[Delivery]: ...
+
+    async def ack(self, topic: str, group: str, message_ids: Sequence[str]) -> None: ...
+
+    async def claim_stale(
+        self, topic: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> Sequence[Delivery]:
+        """Take over messages another consumer read but did not acknowledge for `min_idle_ms`."""
+        ...
+
+    async def pending_count(self, topic: str, group: str) -> int: ...
+
+    async def ping(self) -> None:
+        """Raise if the bus cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
