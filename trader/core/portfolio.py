@@ -1,0 +1,247 @@
+"""The portfolio as an immutable snapshot, and the pure functions that move it forward.
+
+A snapshot holds what the risk rules read: cash, positions, the last price seen for each
+symbol with its time, the peak equity (for drawdown), the equity at the start of the ET
+trading day (for the daily loss limit), the count of trades placed that day, and the last
+signal time per (strategy, symbol) (for the duplicate-signal cooldown). Every function returns
+a new snapshot; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from trader.core.money import to_decimal
+from trader.core.orders import OrderSide
+from trader.core.positions import ZERO, Position, signed_quantity
+
+EXCHANGE_TIME_ZONE = ZoneInfo("America/New_York")
+
+SignalKey = tuple[str, str]  # (strategy name, symbol)
+
+
+class MissingMarkError(ValueError):
+    """An open position without a price: equity and exposure cannot be known."""
+
+
+def _require_aware_utc(moment: datetime, what: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
+        raise ValueError(f"{what} must be aware UTC, got {moment!r}")
+
+
+def trading_day_of(moment: datetime) -> date:
+    """The US-equity trading day a moment belongs to: its calendar date in New York."""
+    if moment.tzinfo is None:
+        raise ValueError(f"need an aware datetime to find its trading day, got {moment!r}")
+    return moment.astimezone(EXCHANGE_TIME_ZONE).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The last price seen for a symbol and when it was observed."""
+
+    price: Decimal
+    marked_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "price", to_decimal(self.price))
+        if self.price <= 0:
+            raise ValueError(f"a mark price must be positive, got {self.price}")
+        _require_aware_utc(self.marked_at, "Mark.marked_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    cash: Decimal
+    peak_equity: Decimal
+    day_start_equity: Decimal
+    trading_day: date
+    positions: Mapping[str, Position] = field(default_factory=dict)
+    marks: Mapping[str, Mark] = field(default_factory=dict)
+    trades_today: int = 0
+    last_signal_at: Mapping[SignalKey, datetime] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("cash", "peak_equity", "day_start_equity"):
+            object.__setattr__(self, name, to_decimal(getattr(self, name)))
+        # Private copies behind read-only views: a snapshot must not change under a reader.
+        object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
+        object.__setattr__(self, "marks", MappingProxyType(dict(self.marks)))
+        object.__setattr__(self, "last_signal_at", MappingProxyType(dict(self.last_signal_at)))
+        if self.trades_today < 0:
+            raise ValueError(f"trades_today cannot be negative, got {self.trades_today}")
+        for symbol, position in self.positions.items():
+            if position.symbol != symbol:
+                raise ValueError(f"position for {position.symbol} is filed under {symbol}")
+            if not position.is_flat and symbol not in self.marks:
+                raise MissingMarkError(
+                    f"open position {symbol} has no price; mark it before building the snapshot"
+                )
+        for key, signal_at in self.last_signal_at.items():
+            _require_aware_utc(signal_at, f"last signal time for {key}")
+
+    @classmethod
+    def starting(cls, cash: Decimal, trading_day: date) -> Portfolio:
+        """A fresh all-cash portfolio."""
+        amount = to_decimal(cash)
+        return cls(cash=amount, peak_equity=amount, day_start_equity=amount, trading_day=trading_day)
+
+    def position(self, symbol: str) -> Position:
+        return self.positions.get(symbol) or Position(symbol)
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        mark = self.marks.get(symbol)
+        return None if mark is None else mark.price
+
+    @property
+    def open_positions(self) -> tuple[Position, ...]:
+        return tuple(position for position in self.positions.values() if not position.is_flat)
+
+    @property
+    def open_position_count(self) -> int:
+        return len(self.open_positions)
+
+    def exposure_of(self, symbol: str) -> Decimal:
+        """Absolute market value of one symbol's position (zero when flat)."""
+        position = self.position(symbol)
+        if position.is_flat:
+            return ZERO
+        return abs(position.market_value(self.marks[symbol].price))
+
+    @property
+    def long_exposure(self) -> Decimal:
+        return sum(
+            (p.market_value(self.marks[p.symbol].price) for p in self.open_positions if p.is_long), ZERO
+        )
+
+    @property
+    def short_exposure(self) -> Decimal:
+        """Positive size of the short book."""
+        return -sum(
+            (p.market_value(self.marks[p.symbol].price) for p in self.open_positions if p.is_short), ZERO
+        )
+
+    @property
+    def gross_exposure(self) -> Decimal:
+        return self.long_exposure + self.short_exposure
+
+    @property
+    def net_exposure(self) -> Decimal:
+        return self.long_exposure - self.short_exposure
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.net_exposure
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self.positions.values()), ZERO)
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((p.unrealized_pnl(self.marks[p.symbol].price) for p in self.open_positions), ZERO)
+
+    @property
+    def daily_pnl(self) -> Decimal:
+        return self.equity - self.day_start_equity
+
+    @property
+    def daily_return(self) -> Decimal:
+        """Day P&L as a fraction of start-of-day equity (0 when that equity is not positive)."""
+        if self.day_start_equity <= 0:
+            return ZERO
+        return self.daily_pnl / self.day_start_equity
+
+    @property
+    def drawdown(self) -> Decimal:
+        """Fall from the peak as a fraction of the peak (0 at a new high)."""
+        equity = self.equity
+        peak = max(self.peak_equity, equity)
+        if peak <= 0:
+            return ZERO
+        return (peak - equity) / peak
+
+
+def _with_peak(portfolio: Portfolio) -> Portfolio:
+    equity = portfolio.equity
+    if equity > portfolio.peak_equity:
+        return replace(portfolio, peak_equity=equity)
+    return portfolio
+
+
+def apply_fill(
+    portfolio: Portfolio,
+    symbol: str,
+    side: OrderSide,
+    quantity: Decimal,
+    price: Decimal,
+    filled_at: datetime,
+    commission: Decimal = ZERO,
+) -> Portfolio:
+    """The portfolio after one fill: cash, position, the symbol's mark and the peak move together.
+
+    The trade count is not touched: one order may fill in many pieces; `record_trade` counts orders.
+    """
+    _require_aware_utc(filled_at, "filled_at")
+    quantity = to_decimal(quantity)
+    price = to_decimal(price)
+    commission = to_decimal(commission)
+    position = portfolio.position(symbol).apply_fill(side, quantity, price, commission)
+    cash = portfolio.cash - signed_quantity(side, quantity) * price - commission
+    positions = dict(portfolio.positions)
+    positions[symbol] = position
+    marks = dict(portfolio.marks)
+    current = marks.get(symbol)
+    if current is None or current.marked_at <= filled_at:
+        marks[symbol] = Mark(price, filled_at)
+    return _with_peak(replace(portfolio, cash=cash, positions=positions, marks=marks))
+
+
+def mark_to_market(portfolio: Portfolio, marks: Mapping[str, Mark] | Iterable[tuple[str, Mark]]) -> Portfolio:
+    """Take newer prices (older ones than those held are ignored) and lift the peak if equity rose."""
+    updated = dict(portfolio.marks)
+    items = marks.items() if isinstance(marks, Mapping) else marks
+    for symbol, mark in items:
+        current = updated.get(symbol)
+        if current is None or current.marked_at <= mark.marked_at:
+            updated[symbol] = mark
+    return _with_peak(replace(portfolio, marks=updated))
+
+
+def start_trading_day(portfolio: Portfolio, trading_day: date) -> Portfolio:
+    """Roll to a new ET trading day: today's loss is measured from equity now; the trade count resets."""
+    if trading_day < portfolio.trading_day:
+        raise ValueError(f"trading day cannot go back from {portfolio.trading_day} to {trading_day}")
+    if trading_day == portfolio.trading_day:
+        return portfolio
+    return replace(portfolio, trading_day=trading_day, day_start_equity=portfolio.equity, trades_today=0)
+
+
+def record_trade(portfolio: Portfolio) -> Portfolio:
+    """Count one more order placed today (for the trades-per-day limit)."""
+    return replace(portfolio, trades_today=portfolio.trades_today + 1)
+
+
+def record_signal(portfolio: Portfolio, strategy_name: str, symbol: str, signal_at: datetime) -> Portfolio:
+    """Remember a signal so a repeat within the cooldown is recognised as a duplicate."""
+    _require_aware_utc(signal_at, "signal_at")
+    key = (strategy_name, symbol)
+    current = portfolio.last_signal_at.get(key)
+    if current is not None and current >= signal_at:
+        return portfolio
+    signals = dict(portfolio.last_signal_at)
+    signals[key] = signal_at
+    return replace(portfolio, last_signal_at=signals)
+
+
+def reset_peak(portfolio: Portfolio) -> Portfolio:
+    """Measure drawdown from equity now: what resuming after a drawdown halt acknowledges.
+
+    Without it the drawdown breaker would trip again on the next evaluation.
+    """
+    return replace(portfolio, peak_equity=portfolio.equity)

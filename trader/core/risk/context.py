@@ -1,0 +1,50 @@
+"""What the risk rules need to know besides the order, the portfolio and the limits.
+
+All of it is passed in as values — the time, the market session, the broker's buying power,
+per-symbol volatility, the sector map and correlations — so every rule is a pure function.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+
+from trader.core.risk.correlation import Correlations
+from trader.core.risk.state import TradingState
+
+UNKNOWN_SECTOR = "Unknown"
+
+
+class MarketSession(enum.StrEnum):
+    REGULAR = "regular"
+    PRE_MARKET = "pre_market"
+    AFTER_HOURS = "after_hours"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskContext:
+    evaluated_at: datetime
+    session: MarketSession
+    trading_state: TradingState = TradingState.ACTIVE
+    # What the broker says may be spent now; None means a cash account limited to our own cash.
+    buying_power: Decimal | None = None
+    # Annualised volatility per symbol (0.35 means 35%).
+    volatilities: Mapping[str, Decimal] = field(default_factory=dict)
+    # Symbol -> sector. Symbols missing from the map share the sector "Unknown", so an
+    # incomplete map concentrates, rather than dissolves, the limit.
+    sectors: Mapping[str, str] = field(default_factory=dict)
+    correlations: Correlations = field(default_factory=Correlations)
+
+    def __post_init__(self) -> None:
+        if self.evaluated_at.tzinfo is None or self.evaluated_at.utcoffset() != timedelta(0):
+            raise ValueError(f"evaluated_at must be aware UTC, got {self.evaluated_at!r}")
+        object.__setattr__(self, "volatilities", MappingProxyType(dict(self.volatilities)))
+        object.__setattr__(self, "sectors", MappingProxyType(dict(self.sectors)))
+
+    def sector_of(self, symbol: str) -> str:
+        return self.sectors.get(symbol, UNKNOWN_SECTOR)
