@@ -1,0 +1,173 @@
+"""`trader`: run the system and operate it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trader.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
+
+app = typer.Typer(help="full-ai-trader: AI-assisted trading for US equities.", no_args_is_help=True)
+db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+EnvironmentOption = Annotated[
+    str | None,
+    typer.Option("--env", "-e", help="development, staging, production or test (default: $ENVIRONMENT)"),
+]
+
+
+def _settings(environment: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(environment, **overrides)
+    except SettingsError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _run_services(settings: Settings, services: tuple[str, ...]) -> None:
+    from trader.runtime.supervisor import PortUnavailableError, run_services
+
+    def ready() -> None:
+        errors.print(
+            f"[green]ready[/green]: {len(services)} service(s) on {settings.host}; Ctrl+C stops them"
+        )
+
+    try:
+        asyncio.run(run_services(settings, services, on_ready=ready))
+    except PortUnavailableError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def up(environment: EnvironmentOption = None) -> None:
+    """Run all seven services in one process (the embedded default needs no set-up)."""
+    _run_services(_settings(environment), SERVICE_NAMES)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICE_NAMES)}")],
+    environment: EnvironmentOption = None,
+) -> None:
+    """Run one service (one process or container per service)."""
+    if service not in SERVICE_NAMES:
+        errors.print(
+            f"[red]error:[/red] unknown service {service!r}; choose one of {', '.join(SERVICE_NAMES)}"
+        )
+        raise typer.Exit(2)
+    _run_services(_settings(environment), (service,))
+
+
+@app.command()
+def status(
+    url: Annotated[str | None, typer.Option(help="maintenance service URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw JSON")] = False,
+    environment: EnvironmentOption = None,
+) -> None:
+    """Show the whole system's status (the maintenance service's /status)."""
+    target = url or _settings(environment).url_of("maintenance_service")
+    try:
+        response = httpx.get(f"{target.rstrip('/')}/status", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        errors.print(f"[red]error:[/red] cannot read {target}/status: {error}")
+        raise typer.Exit(1) from None
+    payload = response.json()
+    if as_json:
+        console.print_json(json.dumps(payload))
+        return
+    colours = {"healthy": "green", "up": "green", "degraded": "yellow", "not_configured": "dim"}
+    table = Table(title=f"System status: {payload['status']}  ({payload['checked_at']})")
+    table.add_column("component")
+    table.add_column("status")
+    table.add_column("response ms", justify="right")
+    table.add_column("detail")
+    rows = [(name, info) for name, info in payload["services"].items()]
+    rows += [("database", payload["database"]), ("redis", payload["redis"])]
+    for name, info in rows:
+        colour = colours.get(info["status"], "red")
+        detail = info.get("error") or info.get("detail") or info.get("url", "")
+        elapsed = info.get("response_time_ms")
+        table.add_row(
+            name,
+            f"[{colour}]{info['status']}[/{colour}]",
+            "" if elapsed is None else f"{elapsed:.1f}",
+            detail,
+        )
+    console.print(table)
+    if payload["status"] != "healthy":
+        raise typer.Exit(1)
+
+
+@app.command()
+def migrate(
+    environment: Annotated[
+        str | None, typer.Argument(help="environment whose settings name the database")
+    ] = None,
+    revision: Annotated[str, typer.Option(help="target revision")] = "head",
+) -> None:
+    """Bring the database schema up to date (SQLite or PostgreSQL)."""
+    from trader.adapters.db.engine import redacted
+    from trader.adapters.db.migrate import current_revision, upgrade_database
+
+    settings = _settings(environment)
+    url = settings.effective_database_url
+    try:
+        upgrade_database(url, revision)
+        errors.print(f"[green]migrated[/green] {redacted(url)} to {current_revision(url)}")
+    except Exception as error:  # the operator needs the reason, not a traceback
+        errors.print(f"[red]migration failed[/red] for {redacted(url)}: {type(error).__name__}: {error}")
+        raise typer.Exit(1) from None
+
+
+@db_app.command("provision")
+def provision(
+    admin_url: Annotated[
+        str, typer.Option(envvar="POSTGRES_ADMIN_URL", help="superuser URL used only for this step")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    database: Annotated[str, typer.Option(help="database to create")] = "trading_system",
+    role: Annotated[str, typer.Option(help="role that owns it")] = "trader",
+    password_env: Annotated[
+        str, typer.Option(help="name of the environment variable holding the role's password, if any")
+    ] = "TRADER_DB_PASSWORD",  # noqa: S107 - the name of a variable, not a password
+) -> None:
+    """Create the `trader` role and `trading_system` database on PostgreSQL (idempotent)."""
+    import os
+
+    from trader.adapters.db.provision import ProvisioningError, provision_database
+
+    try:
+        result = asyncio.run(
+            provision_database(
+                admin_url, database=database, role=role, password=os.environ.get(password_env) or None
+            )
+        )
+    except ProvisioningError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    errors.print(
+        f"role {role}: {'created' if result.role_created else 'exists'}; "
+        f"database {database}: {'created' if result.database_created else 'exists'}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

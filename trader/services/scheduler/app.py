@@ -1,0 +1,14 @@
+"""Scheduler service (port 8005)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from trader.services.common.app_factory import build_service_app
+from trader.services.common.resources import Resources
+
+SERVICE = "scheduler"
+
+
+def create_app(resources: Resources) -> FastAPI:
+    return build_service_app(SERVICE, resources, title="Scheduler")

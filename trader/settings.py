@@ -1,0 +1,192 @@
+"""Typed settings, read from the environment (and a per-environment file) once at start-up.
+
+Nothing reads settings at import time: `load_settings()` is called by the CLI or a test and the
+resulting object is passed down.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES: tuple[str, ...] = (
+    "data_collector",
+    "strategy_engine",
+    "risk_manager",
+    "trade_executor",
+    "scheduler",
+    "export_service",
+    "maintenance_service",
+)
+DEFAULT_PORTS: dict[str, int] = dict(zip(SERVICE_NAMES, range(8001, 8008), strict=True))
+MIN_SECRET_LENGTH = 32
+_PLACEHOLDER_MARKERS = ("change", "placeholder", "your_", "your-", "example", "xxxx", "secret_here", "todo")
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    TEST = "test"
+
+
+class MarketDataSource(enum.StrEnum):
+    REPLAY = "replay"
+    TWELVE_DATA = "twelvedata"
+    ALPACA = "alpaca"
+
+
+class BrokerKind(enum.StrEnum):
+    SIMULATED = "simulated"
+    ALPACA = "alpaca"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message says which and why."""
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_file_encoding="utf-8")
+
+    environment: Environment = Environment.DEVELOPMENT
+
+    # Storage and bus: empty means the embedded default (SQLite under data_dir, in-process bus).
+    database_url: str = ""
+    redis_url: str = ""
+    data_dir: Path = Path("data")
+    log_dir: Path = Path("logs")
+    log_level: str = "INFO"
+
+    # Services
+    host: str = "127.0.0.1"
+    data_collector_port: int = Field(DEFAULT_PORTS["data_collector"], ge=1, le=65535)
+    strategy_engine_port: int = Field(DEFAULT_PORTS["strategy_engine"], ge=1, le=65535)
+    risk_manager_port: int = Field(DEFAULT_PORTS["risk_manager"], ge=1, le=65535)
+    trade_executor_port: int = Field(DEFAULT_PORTS["trade_executor"], ge=1, le=65535)
+    scheduler_port: int = Field(DEFAULT_PORTS["scheduler"], ge=1, le=65535)
+    export_service_port: int = Field(DEFAULT_PORTS["export_service"], ge=1, le=65535)
+    maintenance_service_port: int = Field(DEFAULT_PORTS["maintenance_service"], ge=1, le=65535)
+    # Where the other services answer, when they run in other processes or containers
+    # (JSON object, e.g. {"risk_manager": "http://risk_manager:8003"}). Defaults to host:port.
+    service_urls: dict[str, str] = Field(default_factory=dict)
+    health_timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    # Providers and broker
+    market_data_source: MarketDataSource = MarketDataSource.REPLAY
+    broker: BrokerKind = BrokerKind.SIMULATED
+    twelve_data_api_key: SecretStr | None = None
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_base_url: str = "https://paper-api.alpaca.markets"
+
+    # Security
+    api_secret_key: SecretStr | None = None
+    api_token: SecretStr | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {value!r}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Operators write the URL the way psql and the guide do; we pick the async driver.
+        if value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        if value and not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// or sqlite:/// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems = []
+        for name in ("api_secret_key", "api_token"):
+            secret = getattr(self, name)
+            env_name = name.upper()
+            if secret is None or not secret.get_secret_value():
+                problems.append(f"{env_name} is missing")
+            elif len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                problems.append(f"{env_name} is shorter than {MIN_SECRET_LENGTH} characters")
+            elif _is_placeholder(secret.get_secret_value()):
+                problems.append(f"{env_name} is still a placeholder value")
+        if not self.database_url.startswith("postgresql"):
+            problems.append("DATABASE_URL must point at PostgreSQL in production")
+        if not self.redis_url:
+            problems.append("REDIS_URL is required in production")
+        if self.broker is BrokerKind.ALPACA and not (self.alpaca_api_key and self.alpaca_secret_key):
+            problems.append("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        if problems:
+            raise ValueError("production settings refused: " + "; ".join(problems))
+        return self
+
+    # Derived values
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'trading_system.db').as_posix()}"
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def port_of(self, service: str) -> int:
+        port = getattr(self, f"{service}_port", None)
+        if not isinstance(port, int):
+            raise KeyError(f"unknown service {service!r}; known: {', '.join(SERVICE_NAMES)}")
+        return port
+
+    def url_of(self, service: str) -> str:
+        if service in self.service_urls:
+            return self.service_urls[service].rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - comparing, not binding
+        return f"http://{host}:{self.port_of(service)}"
+
+
+def environment_file(environment: str, config_dir: Path = Path("config/environments")) -> Path:
+    return config_dir / f"{environment}.env"
+
+
+def load_settings(environment: str | None = None, **overrides: Any) -> Settings:
+    """Read settings once: process environment first, then config/environments/<env>.env.
+
+    Raises SettingsError with every problem spelled out.
+    """
+    chosen = environment or os.environ.get("ENVIRONMENT") or os.environ.get("TRADER_ENV") or "development"
+    try:
+        Environment(chosen)
+    except ValueError as error:
+        allowed = ", ".join(e.value for e in Environment)
+        raise SettingsError(f"unknown environment {chosen!r}; use one of {allowed}") from error
+    env_file = environment_file(chosen)
+    try:
+        return Settings(
+            _env_file=env_file if env_file.exists() else None,
+            environment=chosen,
+            **overrides,
+        )
+    except ValidationError as error:
+        messages = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise SettingsError(f"invalid settings for {chosen}: {messages}") from None
