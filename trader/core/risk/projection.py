@@ -13,7 +13,11 @@ from trader.core.risk.proposal import ProposedOrder
 @dataclass(frozen=True, slots=True)
 class Projection:
     # Before: the portfolio with the order's reference price taken as the symbol's mark
-    # (unless a newer mark is already held). After: the order filled at its risk price.
+    # (unless a newer mark is already held). After: the order filled at that mark.
+    #
+    # Exposure is valued at the market price, so filling changes no equity and a figure moves
+    # only because the order moved it. What the order may cost (a buy limit above the market)
+    # is judged separately, on its risk price, by the notional and buying-power rules.
     before: Portfolio
     after: Portfolio
     quantity_before: Decimal
@@ -46,7 +50,7 @@ def project(order: ProposedOrder, portfolio: Portfolio) -> Projection:
     before = mark_to_market(portfolio, {order.symbol: Mark(order.reference_price, order.priced_at)})
     held_mark = before.marks[order.symbol]
     after = apply_fill(
-        before, order.symbol, order.side, order.quantity, order.risk_price, filled_at=held_mark.marked_at
+        before, order.symbol, order.side, order.quantity, held_mark.price, filled_at=held_mark.marked_at
     )
     quantity_before = before.position(order.symbol).quantity
     return Projection(
