@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -79,7 +80,7 @@ def test_round_trip_through_json_keeps_every_digit() -> None:
 
 def test_rows_from_before_a_limit_existed_take_its_default_and_typos_are_refused() -> None:
     assert RiskLimits.from_dict({"max_position_pct": "0.05"}) == RiskLimits(max_position_pct=Decimal("0.05"))
-    with pytest.raises(InvalidRiskLimitsError, match="unknown risk limit.*max_postion_pct"):
+    with pytest.raises(InvalidRiskLimitsError, match=r"unknown risk limit.*max_postion_pct"):
         RiskLimits.from_dict({"max_postion_pct": "0.05"})
     with pytest.raises(InvalidRiskLimitsError, match="schema_version"):
         RiskLimits.from_dict({"schema_version": 99})
@@ -108,7 +109,7 @@ def test_environment_overrides_the_defaults_including_the_guides_names() -> None
 def test_environment_values_are_validated() -> None:
     with pytest.raises(InvalidRiskLimitsError, match="RISK_MAX_OPEN_POSITIONS must be a whole number"):
         limits_from_environment({"RISK_MAX_OPEN_POSITIONS": "many"})
-    with pytest.raises(InvalidRiskLimitsError, match="write 0.2 for 20%"):
+    with pytest.raises(InvalidRiskLimitsError, match=re.escape("write 0.2 for 20%")):
         limits_from_environment({"RISK_MAX_POSITION_SIZE": "20"})
 
 

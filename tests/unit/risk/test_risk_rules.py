@@ -309,7 +309,8 @@ def test_correlation_checks_the_groups_of_correlated_holdings_too() -> None:
     denial = check_correlation_concentration(make_order(quantity="101"), portfolio, limits, context)
     assert denial is not None
     assert denial.message == (
-        "CORRELATION_CONCENTRATION_EXCEEDED: MSFT and holdings correlated >= 0.7 (AAPL, GOOG, MSFT) 50.1% > 50%"
+        "CORRELATION_CONCENTRATION_EXCEEDED: "
+        "MSFT and holdings correlated >= 0.7 (AAPL, GOOG, MSFT) 50.1% > 50%"
     )
 
 
