@@ -98,7 +98,11 @@ class SimulatedClock:
         with self._lock:
             waiters = list(self._waiters)
         for waiter in waiters:
-            waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+            try:
+                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+            except RuntimeError:
+                # That sleeper's event loop is closed; nobody is left to wake.
+                continue
 
     async def sleep_until(self, moment: datetime) -> None:
         _require_aware_utc("sleep_until moment", moment)
