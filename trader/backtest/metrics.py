@@ -72,7 +72,11 @@ def compute_metrics(
     final = float(equity[-1])
     total_return = final / initial_cash - 1.0
     years = equity.size / periods_per_year
-    annual_return = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 and years > 0 else -1.0
+    annual_return = -1.0
+    if final > 0 and years > 0:
+        # Compounded through logs: a few bars of a good run annualise to astronomically large numbers.
+        growth = math.log(final / initial_cash) / years
+        annual_return = math.expm1(growth) if growth < 700 else math.inf
     returns = np.empty(equity.size)
     returns[0] = equity[0] / initial_cash - 1.0
     returns[1:] = equity[1:] / equity[:-1] - 1.0

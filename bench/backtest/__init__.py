@@ -1,0 +1,1 @@
+"""Backtest benchmark: our engine against backtrader, backtesting.py, vectorbt and a plain-numpy reference."""
