@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.emulators.alpaca import AlpacaEmulator
 from tests.emulators.server import EmulatorServer
 from tests.emulators.twelvedata import TwelveDataEmulator
 
@@ -18,4 +19,15 @@ def twelvedata() -> TwelveDataEmulator:
 @pytest.fixture
 def twelvedata_server(twelvedata: TwelveDataEmulator) -> Iterator[EmulatorServer]:
     with EmulatorServer(twelvedata.app) as server:
+        yield server
+
+
+@pytest.fixture
+def alpaca() -> AlpacaEmulator:
+    return AlpacaEmulator()
+
+
+@pytest.fixture
+def alpaca_server(alpaca: AlpacaEmulator) -> Iterator[EmulatorServer]:
+    with EmulatorServer(alpaca.app) as server:
         yield server
