@@ -133,7 +133,8 @@ class TradingStateChanged(Event):
 
 def _encode_value(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        # Fixed-point text: readers in other languages choke on "1E-9".
+        return format(value, "f")
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, enum.Enum):
@@ -190,7 +191,9 @@ def event_from_dict(payload: dict[str, Any]) -> Event:
         for field in dataclasses.fields(cls):
             if field.name not in payload:
                 continue
-            arguments[field.name] = _decode_value(hints[field.name], payload[field.name], f"{name}.{field.name}")
+            arguments[field.name] = _decode_value(
+                hints[field.name], payload[field.name], f"{name}.{field.name}"
+            )
         return cls(**arguments)
     except (TypeError, ValueError, ArithmeticError) as error:
         raise EventCodecError(f"cannot decode {name}: {error}") from error

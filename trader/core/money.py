@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-PRICE_SCALE = 6
+PRICE_SCALE = 8  # a 1/128 tick needs 7 places; sub-penny quotes need 4+
 QUANTITY_SCALE = 9
 CASH_SCALE = 4
 

@@ -39,7 +39,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
 Id = BigInteger().with_variant(Integer(), "sqlite")
-PRICE = (18, 6)
+PRICE = (20, 8)
 QUANTITY = (24, 9)
 CASH = (20, 4)
 

@@ -1,0 +1,62 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run install install-dev lint typecheck imports test unit integration e2e bench migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(BIN)/trader migrate
+
+## run: install, migrate, and start all seven services on the embedded default
+run: install
+	$(BIN)/trader migrate
+	$(BIN)/trader up
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy trader
+
+imports: install-dev
+	$(BIN)/lint-imports
+
+## test: lint, type check, import rules, then every test (unit, integration, e2e)
+test: lint typecheck imports
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: install-dev
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: install-dev
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+e2e: install-dev
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+## bench: the benchmarks, with their peers, outside CI
+bench: install-dev
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts
