@@ -5,7 +5,13 @@ interval, outputsize, start_date/end_date/date, timezone, order, dp), `/quote`, 
 `/technical_indicators` (the SDK's constructor asks for it), `/api_usage`; the API key (query `apikey`
 or header `Authorization: apikey <key>`); per-minute credit accounting with a settable minute clock;
 fault injection (credits exhausted as HTTP 429 or as an HTTP 200 body, 401, 5xx, delays, rows out of
-order) and malformed values (seed any string, e.g. "NaN", "" or a high below the low).
+order; `errors_as_http_200=True` sends every error body with HTTP 200) and malformed values (seed any
+string, e.g. "NaN", "" or a high below the low).
+
+Use: `emulator.seed_bars("AAPL", "1min", rows)`, serve `emulator.app` with `EmulatorServer`, then
+`TDClient(apikey=emulator.api_key, base_url=server.base_url)`. `advance_minute()` renews the credits;
+`exhaust_credits_next(http_status=200)`, `inject(Fault(...))`, `serve_out_of_order_next()` break things;
+`requests` lists what the SDK sent.
 
 Where the formats come from:
 - Twelve Data's OpenAPI spec (`/work/shared/reference/twelvedata_openapi_original.json`): response shapes
@@ -191,6 +197,7 @@ class TwelveDataEmulator:
         credits_per_day: int = 800,
         plan_category: str = "basic",
         credits_exhausted_http_status: int = 429,
+        errors_as_http_200: bool = False,
         now: datetime = datetime(2024, 1, 2, 15, 0, tzinfo=UTC),
     ) -> None:
         if now.tzinfo is None:
@@ -200,6 +207,8 @@ class TwelveDataEmulator:
         self.credits_per_day = credits_per_day
         self.plan_category = plan_category
         self.credits_exhausted_http_status = credits_exhausted_http_status
+        # Twelve Data has been seen sending error bodies with HTTP 200; this serves every error that way.
+        self.errors_as_http_200 = errors_as_http_200
         self._now = now.astimezone(UTC)
         self._state = _State()
         self._lock = threading.Lock()
@@ -291,7 +300,10 @@ class TwelveDataEmulator:
         return error_body(status, messages.get(status, "Internal server error" if status >= 500 else "error"))
 
     def _error(self, code: int, message: str, http_status: int | None = None) -> JSONResponse:
-        return JSONResponse(error_body(code, message), status_code=http_status or code)
+        return JSONResponse(error_body(code, message), status_code=self._http_status(http_status or code))
+
+    def _http_status(self, code: int) -> int:
+        return 200 if self.errors_as_http_200 else code
 
     def _authorised(self, request: Request) -> bool:
         key = request.query_params.get("apikey")
@@ -370,7 +382,7 @@ class TwelveDataEmulator:
             body = self._series_body(symbols[0], interval, query)
             if body.get("status") == "error":
                 # Refused requests spend no credits.
-                return JSONResponse(body, status_code=body["code"])
+                return JSONResponse(body, status_code=self._http_status(body["code"]))
             refused = self._charge(request.url.path, 1)
             if refused is not None:
                 return refused

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -232,6 +234,20 @@ def test_wrong_key_is_401_invalid_api_key(twelvedata_server: EmulatorServer, cli
     }
 
 
+def test_errors_can_all_arrive_with_http_200() -> None:
+    emulator = TwelveDataEmulator(errors_as_http_200=True)
+    with EmulatorServer(emulator.app) as server:
+        client = TDClient(apikey=emulator.api_key, base_url=server.base_url)
+        stranger = TDClient(apikey="wrong", base_url=server.base_url)
+        raw = requests.get(f"{server.base_url}/time_series", params={"apikey": "wrong"}, timeout=5)
+        with pytest.raises(InvalidApiKeyError):
+            stranger.time_series(symbol="AAPL", interval="1min").as_json()
+        with pytest.raises(TwelveDataError, match="not found: AAPL"):
+            client.time_series(symbol="AAPL", interval="1min").as_json()
+
+    assert (raw.status_code, raw.json()["code"]) == (200, 401)
+
+
 def test_authorization_header_is_accepted(
     twelvedata: TwelveDataEmulator, twelvedata_server: EmulatorServer
 ) -> None:
@@ -340,3 +356,34 @@ def test_technical_indicators_and_api_usage(twelvedata: TwelveDataEmulator, clie
     assert usage["current_usage"] == usage_before + 1
     assert usage["timestamp"] == "2024-01-02 15:00:00"
     assert [r.path for r in twelvedata.requests].count("/technical_indicators") >= 1
+
+
+CONSTRUCT_CLIENT = """
+import sys
+from twelvedata import TDClient
+from twelvedata.exceptions import InvalidApiKeyError
+try:
+    TDClient(apikey=sys.argv[1], base_url=sys.argv[2])
+except InvalidApiKeyError as error:
+    print("InvalidApiKeyError:", error)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize(("use_right_key", "exit_code"), [(True, 0), (False, 3)])
+def test_first_client_in_a_process_fetches_technical_indicators_and_pays_a_credit(
+    twelvedata: TwelveDataEmulator, twelvedata_server: EmulatorServer, use_right_key: bool, exit_code: int
+) -> None:
+    # In-process the SDK caches this call for the life of the interpreter, so a fresh one shows it.
+    key = twelvedata.api_key if use_right_key else "wrong"
+    finished = subprocess.run(
+        [sys.executable, "-c", CONSTRUCT_CLIENT, key, twelvedata_server.base_url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert finished.returncode == exit_code, finished.stderr
+    assert [r.path for r in twelvedata.requests] == ["/technical_indicators"]
+    assert twelvedata.credits_used_this_minute == (1 if use_right_key else 0)
