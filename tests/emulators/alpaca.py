@@ -103,6 +103,12 @@ def _text(value: Decimal | None) -> str | None:
     return text or "0"
 
 
+def _ratio(numerator: Decimal, denominator: Decimal) -> str:
+    if denominator == 0:
+        return "0"
+    return _text((numerator / denominator).quantize(Decimal("0.0000000001"))) or "0"
+
+
 def _error(status: int, code: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({**extra, "code": code, "message": message}, status_code=status)
 
@@ -572,18 +578,12 @@ class AlpacaEmulator:
             "market_value": _text(market_value),
             "cost_basis": _text(cost_basis),
             "unrealized_pl": _text(unrealized),
-            "unrealized_plpc": _text((unrealized / abs(cost_basis)).quantize(Decimal("0.0000000001")))
-            if cost_basis
-            else "0",
+            "unrealized_plpc": _ratio(unrealized, abs(cost_basis)),
             "unrealized_intraday_pl": _text(intraday),
-            "unrealized_intraday_plpc": _text(((price - lastday) / lastday).quantize(Decimal("0.0000000001")))
-            if lastday
-            else "0",
+            "unrealized_intraday_plpc": _ratio(price - lastday, lastday),
             "current_price": _text(price),
             "lastday_price": _text(lastday),
-            "change_today": _text(((price - lastday) / lastday).quantize(Decimal("0.0000000001")))
-            if lastday
-            else "0",
+            "change_today": _ratio(price - lastday, lastday),
         }
         return {
             "asset_id": str(position.asset.id),
