@@ -17,6 +17,8 @@ from trader.settings import SERVICE_NAMES, Settings, SettingsError, load_setting
 app = typer.Typer(help="full-ai-trader: AI-assisted trading for US equities.", no_args_is_help=True)
 db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 console = Console()
 errors = Console(stderr=True)
 
@@ -160,6 +162,28 @@ def provision(
         f"role {role}: {'created' if result.role_created else 'exists'}; "
         f"database {database}: {'created' if result.database_created else 'exists'}"
     )
+
+
+@token_app.command("issue")
+def issue(
+    subject: Annotated[str, typer.Option(help="who the token is for (the audit log's user_id)")],
+    scope: Annotated[str, typer.Option(help="read, trade or admin (each includes the ones before it)")] = "read",
+    hours: Annotated[float, typer.Option(help="lifetime in hours (at most 720)")] = 24.0,
+    environment: EnvironmentOption = None,
+) -> None:
+    """Print a JWT signed with API_SECRET_KEY, for `Authorization: Bearer <token>`."""
+    from trader.services.common.security import issue_token
+
+    settings = _settings(environment)
+    if settings.api_secret_key is None:
+        errors.print("[red]error:[/red] API_SECRET_KEY is not set, so no token can be signed")
+        raise typer.Exit(2)
+    try:
+        token = issue_token(settings.api_secret_key.get_secret_value(), subject, scope, int(hours * 3600))
+    except ValueError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    print(token)
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE_NAMES: tuple[str, ...] = (
     "data_collector",
@@ -92,6 +92,23 @@ class Settings(BaseSettings):
     # Security
     api_secret_key: SecretStr | None = None
     api_token: SecretStr | None = None
+    # The guide shows some mutating calls without a token (POST /data/collect, close-all).
+    # They work as written only in development and only from loopback; None means "on in
+    # development, off elsewhere", and production refuses it switched on.
+    allow_unauthenticated_loopback: bool | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Rate limiting: sliding windows per client IP (Redis sorted sets rate_limit:{rule}:{client})
+    rate_limit_general_per_minute: int = Field(1200, ge=1)
+    rate_limit_mutations_per_minute: int = Field(120, ge=1)
+    rate_limit_bypass_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", "rate_limit_bypass_ips", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -131,6 +148,8 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at PostgreSQL in production")
         if not self.redis_url:
             problems.append("REDIS_URL is required in production")
+        if self.allow_unauthenticated_loopback:
+            problems.append("ALLOW_UNAUTHENTICATED_LOOPBACK must be off in production")
         if self.broker is BrokerKind.ALPACA and not (self.alpaca_api_key and self.alpaca_secret_key):
             problems.append("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         if problems:
@@ -144,6 +163,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'trading_system.db').as_posix()}"
+
+    @property
+    def loopback_without_token(self) -> bool:
+        if self.allow_unauthenticated_loopback is None:
+            return self.environment is Environment.DEVELOPMENT
+        return self.allow_unauthenticated_loopback
 
     @property
     def uses_embedded_database(self) -> bool:

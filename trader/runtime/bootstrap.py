@@ -15,6 +15,7 @@ from trader.adapters.bus.redis_streams import RedisStreamsBus
 from trader.adapters.clock import WallClock
 from trader.adapters.db.engine import create_engine, redacted
 from trader.adapters.db.migrate import current_revision, head_revision, upgrade_database
+from trader.adapters.rate_limits import InProcessRateLimiter, RedisRateLimiter
 from trader.core.ports import Clock, MessageBus
 from trader.services.common.resources import Resources
 from trader.settings import Environment, Settings
@@ -59,7 +60,13 @@ async def open_resources(settings: Settings, *, clock: Clock | None = None) -> A
     )
     try:
         yield Resources(
-            settings=settings, engine=engine, bus=bus, clock=clock or WallClock(), http=http, redis=redis
+            settings=settings,
+            engine=engine,
+            bus=bus,
+            clock=clock or WallClock(),
+            http=http,
+            redis=redis,
+            rate_limiter=RedisRateLimiter(redis) if redis is not None else InProcessRateLimiter(),
         )
     finally:
         await http.aclose()

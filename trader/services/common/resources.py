@@ -12,6 +12,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from trader.adapters.rate_limits import InProcessRateLimiter, RateLimiter
 from trader.core.ports import Clock, MessageBus
 from trader.settings import Settings
 
@@ -24,6 +25,7 @@ class Resources:
     clock: Clock
     http: httpx.AsyncClient
     redis: Redis | None = None
+    rate_limiter: RateLimiter = field(default_factory=InProcessRateLimiter)
     started_at: dict[str, float] = field(default_factory=dict)
 
     @property
