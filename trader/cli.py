@@ -167,7 +167,7 @@ def provision(
 @token_app.command("issue")
 def issue(
     subject: Annotated[str, typer.Option(help="who the token is for (the audit log's user_id)")],
-    scope: Annotated[str, typer.Option(help="read, trade or admin (each includes the ones before it)")] = "read",
+    scope: Annotated[str, typer.Option(help="read, trade or admin (each includes the lower ones)")] = "read",
     hours: Annotated[float, typer.Option(help="lifetime in hours (at most 720)")] = 24.0,
     environment: EnvironmentOption = None,
 ) -> None:
