@@ -160,3 +160,68 @@ def vectorbt_signals(
     entries[1:] = up[:-1]
     exits[1:] = down[:-1]
     return entries, exits
+
+
+def run_vectorbt(series: BarSeries, fast: int = 10, slow: int = 30, cash: float = 1_000_000.0) -> PeerResult:
+    import vectorbt as vbt
+
+    frame = to_frame(series)
+    fast_line = vbt.MA.run(frame.Close, fast).ma.to_numpy()
+    slow_line = vbt.MA.run(frame.Close, slow).ma.to_numpy()
+    entries, exits = vectorbt_signals(series.close, fast_line, slow_line)
+    portfolio = vbt.Portfolio.from_signals(
+        frame.Close,
+        entries,
+        exits,
+        price=frame.Open,
+        init_cash=cash,
+        size=np.inf,
+        size_granularity=1,
+        fees=0.0,
+        freq="1min",
+    )
+    final = float(portfolio.final_value())
+    records = portfolio.orders.values
+    trades: list[tuple[int, int, float]] = []
+    for bar, size, side in zip(
+        records["idx"].tolist(), records["size"].tolist(), records["side"].tolist(), strict=True
+    ):
+        if side == 0:
+            trades.append((bar, -1, size))
+        else:
+            entry_bar, _exit, quantity = trades[-1]
+            trades[-1] = (entry_bar, bar, quantity)
+    return PeerResult("vectorbt", final, trades)
+
+
+def vectorbt_sweep(
+    series: BarSeries, fast_windows: list[int], slow_windows: list[int], cash: float = 1_000_000.0
+) -> dict[tuple[int, int], float]:
+    """vectorbt's broadcast sweep: one (bars x combinations) signal matrix through one from_signals call."""
+    import vectorbt as vbt
+
+    frame = to_frame(series)
+    windows = sorted({*fast_windows, *slow_windows})
+    lines = vbt.MA.run(frame.Close, windows).ma.to_numpy()
+    column = {window: position for position, window in enumerate(windows)}
+    combinations = [(f, s) for f in fast_windows for s in slow_windows if f < s]
+    size = len(series)
+    entries = np.zeros((size, len(combinations)), bool)
+    exits = np.zeros((size, len(combinations)), bool)
+    for position, (fast, slow) in enumerate(combinations):
+        entry, exit_ = vectorbt_signals(series.close, lines[:, column[fast]], lines[:, column[slow]])
+        entries[:, position] = entry
+        exits[:, position] = exit_
+    portfolio = vbt.Portfolio.from_signals(
+        frame.Close,
+        entries,
+        exits,
+        price=frame.Open,
+        init_cash=cash,
+        size=np.inf,
+        size_granularity=1,
+        fees=0.0,
+        freq="1min",
+    )
+    finals = np.asarray(portfolio.final_value())
+    return {combination: float(value) for combination, value in zip(combinations, finals, strict=True)}
