@@ -238,7 +238,7 @@ trading_states = Table(
     Column("reason", Text(), nullable=False),
     Column("changed_by", String(64), nullable=False),
     Column("timestamp", UTCDateTime(), nullable=False),
-    CheckConstraint("state IN ('ACTIVE', 'REDUCING', 'HALTED')", name="state"),
+    CheckConstraint("state IN ('active', 'reducing', 'halted')", name="state"),
     Index("idx_trading_states_timestamp", "timestamp"),
 )
 

@@ -306,7 +306,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("changed_by", sa.String(length=64), nullable=False),
         sa.Column("timestamp", trader.adapters.db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("state IN ('ACTIVE', 'REDUCING', 'HALTED')", name=op.f("ck_trading_states_state")),
+        sa.CheckConstraint("state IN ('active', 'reducing', 'halted')", name=op.f("ck_trading_states_state")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trading_states")),
     )
     with op.batch_alter_table("trading_states", schema=None) as batch_op:
