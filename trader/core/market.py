@@ -68,10 +68,17 @@ _DURATIONS = {
     Timeframe.DAY1: timedelta(days=1),
 }
 _ALIASES = {
-    "1m": Timeframe.MINUTE1, "1minute": Timeframe.MINUTE1,
-    "5m": Timeframe.MINUTE5, "15m": Timeframe.MINUTE15, "30m": Timeframe.MINUTE30,
-    "60min": Timeframe.HOUR1, "1hour": Timeframe.HOUR1, "1hr": Timeframe.HOUR1,
-    "1d": Timeframe.DAY1, "day": Timeframe.DAY1, "daily": Timeframe.DAY1,
+    "1m": Timeframe.MINUTE1,
+    "1minute": Timeframe.MINUTE1,
+    "5m": Timeframe.MINUTE5,
+    "15m": Timeframe.MINUTE15,
+    "30m": Timeframe.MINUTE30,
+    "60min": Timeframe.HOUR1,
+    "1hour": Timeframe.HOUR1,
+    "1hr": Timeframe.HOUR1,
+    "1d": Timeframe.DAY1,
+    "day": Timeframe.DAY1,
+    "daily": Timeframe.DAY1,
 }
 
 

@@ -60,12 +60,26 @@ class OrderStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED, OrderStatus.REPLACED}
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+        OrderStatus.REPLACED,
+    }
 )
 
 _S = OrderStatus
 _LIVE = frozenset(
-    {_S.ACCEPTED, _S.HELD, _S.PARTIALLY_FILLED, _S.DONE_FOR_DAY, _S.PENDING_CANCEL, _S.PENDING_REPLACE, _S.SUSPENDED}
+    {
+        _S.ACCEPTED,
+        _S.HELD,
+        _S.PARTIALLY_FILLED,
+        _S.DONE_FOR_DAY,
+        _S.PENDING_CANCEL,
+        _S.PENDING_REPLACE,
+        _S.SUSPENDED,
+    }
 )
 _ENDINGS = frozenset({_S.FILLED, _S.CANCELED, _S.EXPIRED, _S.REJECTED})
 
@@ -80,8 +94,10 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     _S.HELD: _LIVE | _ENDINGS,
     _S.PARTIALLY_FILLED: frozenset(
         {_S.PARTIALLY_FILLED, _S.DONE_FOR_DAY, _S.PENDING_CANCEL, _S.PENDING_REPLACE, _S.SUSPENDED}
-    ) | _ENDINGS,
-    _S.DONE_FOR_DAY: frozenset({_S.DONE_FOR_DAY, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.PENDING_CANCEL}) | _ENDINGS,
+    )
+    | _ENDINGS,
+    _S.DONE_FOR_DAY: frozenset({_S.DONE_FOR_DAY, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.PENDING_CANCEL})
+    | _ENDINGS,
     _S.PENDING_CANCEL: frozenset({_S.PENDING_CANCEL, _S.ACCEPTED, _S.PARTIALLY_FILLED}) | _ENDINGS,
     _S.PENDING_REPLACE: frozenset({_S.PENDING_REPLACE, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.REPLACED})
     | _ENDINGS,
