@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     rate_limit_mutations_per_minute: int = Field(120, ge=1)
     rate_limit_bypass_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Export and maintenance
+    backup_dir: Path = Path("backups")
+    backup_retention_days: int = Field(30, ge=1)
+    # Never prune below this many backups, however old they are.
+    backup_keep_minimum: int = Field(3, ge=1)
+    export_dir: Path = Path("exports")
+
     @field_validator("cors_origins", "rate_limit_bypass_ips", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

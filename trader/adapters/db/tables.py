@@ -357,3 +357,14 @@ export_jobs = Table(
     _created_at(),
     Column("finished_at", UTCDateTime()),
 )
+
+# Operator switches that outlive a restart (maintenance mode); one row per flag, newest value wins.
+system_flags = Table(
+    "system_flags",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
