@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from trader.core.events import Event
+from trader.core.market import Timeframe
+from trader.core.validation import BarCandidate
 
 
 class Clock(Protocol):
@@ -67,3 +69,31 @@ class MessageBus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBars:
+    """What one provider call returned: unchecked candidates, which provider and feed they came from."""
+
+    provider: str
+    candidates: Sequence[BarCandidate]
+    feed: str | None = None
+
+
+@runtime_checkable
+class MarketDataProvider(Protocol):
+    """A source of historical bars (Twelve Data, Alpaca, replay of recorded data, a file).
+
+    `fetch_bars` returns candidates as received, unvalidated; the collector validates them before
+    anything is stored. Failures raise the adapter's error classes, whose type says what to do
+    (back off, fail over, never retry).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def fetch_bars(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> FetchedBars:
+        """Bars of one symbol starting in [start, end), in any order, as the provider sent them."""
+        ...

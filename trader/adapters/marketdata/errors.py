@@ -1,0 +1,47 @@
+"""Market-data provider errors. The class says what the caller should do (after freqtrade's style).
+
+- `CreditsExhaustedError`: the plan's allowance is spent; wait until `retry_at`, use the backup meanwhile.
+- `ProviderUnavailableError`: 5xx, timeout, connection refused; retry later with backoff, fail over now.
+- `MalformedResponseError`: the answer could not be read; the provider is misbehaving, fail over.
+- `ProviderAuthError`: the key is wrong or lacks a permission; never retry until an operator fixes it.
+- `SymbolNotFoundError`: the provider does not know the symbol; not a provider fault, do not fail over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class ProviderError(RuntimeError):
+    """Base class; `provider` names who failed."""
+
+    kind = "error"
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.detail = message
+
+
+class CreditsExhaustedError(ProviderError):
+    kind = "credits_exhausted"
+
+    def __init__(self, provider: str, message: str, retry_at: datetime) -> None:
+        super().__init__(provider, message)
+        self.retry_at = retry_at
+
+
+class ProviderUnavailableError(ProviderError):
+    kind = "unavailable"
+
+
+class MalformedResponseError(ProviderError):
+    kind = "malformed_response"
+
+
+class ProviderAuthError(ProviderError):
+    kind = "authentication"
+
+
+class SymbolNotFoundError(ProviderError):
+    kind = "symbol_not_found"

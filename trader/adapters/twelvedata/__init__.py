@@ -1,0 +1,5 @@
+"""Twelve Data market data through the official `twelvedata` SDK."""
+
+from trader.adapters.twelvedata.provider import TwelveDataProvider
+
+__all__ = ["TwelveDataProvider"]
