@@ -1,18 +1,24 @@
-"""Bars in `market_data`: one row per (symbol, timestamp), written as idempotent upserts."""
+"""Bars in `market_data`: one row per (symbol, timestamp), written as idempotent bulk upserts.
+
+Bulk path: on PostgreSQL the batch is COPYed (asyncpg `copy_records_to_table`) into a temporary
+table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE changed`; on
+SQLite it is one `executemany` of the same upsert. Identical rows are left untouched, so
+re-ingesting a batch writes nothing; the counts say what was inserted, corrected or unchanged.
+The watchlist (the universe the collector follows) is kept here too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from trader.adapters.db.tables import market_data
+from trader.adapters.db.tables import market_data, watchlist
 from trader.core.market import Bar, Timeframe
 
 _VALUE_COLUMNS = (
@@ -61,50 +67,188 @@ def _row(bar: Bar) -> dict[str, Any]:
     }
 
 
+def _sqlite_stamp(moment: datetime) -> str:
+    # The text SQLAlchemy's SQLite DateTime writes (UTC, no offset), so both paths key rows alike.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
+    return (
+        bar.symbol,
+        _sqlite_stamp(bar.timestamp),
+        bar.timeframe.value,
+        float(bar.open),
+        float(bar.high),
+        float(bar.low),
+        float(bar.close),
+        float(bar.volume),
+        bar.source,
+        feed,
+        float(bar.adjustment_factor),
+    )
+
+
+def _postgres_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
+    return (
+        bar.symbol,
+        bar.timestamp,
+        bar.timeframe.value,
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.volume,
+        bar.source,
+        feed,
+        bar.adjustment_factor,
+    )
+
+
+_COLUMNS = (
+    "symbol",
+    "timestamp",
+    "timeframe",
+    "open_price",
+    "high_price",
+    "low_price",
+    "close_price",
+    "volume",
+    "source",
+    "feed",
+    "adjustment_factor",
+)
+_UPDATED = ("timeframe", *_VALUE_COLUMNS, "feed")
+_STAGING_TABLE = "incoming_market_data"
+
+
+def _upsert_sql(source: str, distinct: str) -> str:
+    columns = ", ".join(_COLUMNS)
+    assignments = ", ".join(f"{name} = excluded.{name}" for name in _UPDATED)
+    changed = " OR ".join(f"market_data.{name} {distinct} excluded.{name}" for name in _UPDATED)
+    return (
+        f"INSERT INTO market_data ({columns}) {source} "
+        f"ON CONFLICT (symbol, timestamp) DO UPDATE SET {assignments} WHERE {changed}"
+    )
+
+
+_SQLITE_UPSERT = _upsert_sql("VALUES (" + ", ".join("?" for _ in _COLUMNS) + ")", "IS NOT")
+# Every name spliced into these statements is a constant of this module, never input.
+_POSTGRES_MERGE = (
+    "WITH written AS ("  # noqa: S608
+    + _upsert_sql(
+        f"SELECT {', '.join(_COLUMNS)} FROM {_STAGING_TABLE}",  # noqa: S608
+        "IS DISTINCT FROM",
+    )
+    # xmax is 0 on a freshly inserted row version and set on an updated one.
+    + " RETURNING (xmax = 0) AS inserted) "
+    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBar:
+    """A bar as stored, with the data feed it came from (Alpaca's iex/sip; None for other sources)."""
+
+    bar: Bar
+    feed: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    symbol: str
+    timeframe: Timeframe
+    first_at: datetime
+    latest_at: datetime
+    bar_count: int
+
+
 class MarketDataStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    def _insert(self) -> Any:
-        if self._engine.dialect.name == "postgresql":
-            return postgresql.insert(market_data)
-        return sqlite.insert(market_data)
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
 
-    async def upsert_bars(self, bars: Sequence[Bar]) -> UpsertResult:
-        """Insert new bars, correct changed ones, leave identical ones untouched (re-ingest is a no-op)."""
+    async def upsert_bars(self, bars: Sequence[Bar], *, feed: str | None = None) -> UpsertResult:
+        """Insert new bars, correct changed ones, leave identical ones untouched (re-ingest is a no-op).
+
+        A key repeated within `bars` keeps its last occurrence. `feed` is recorded on every row.
+        """
         if not bars:
             return UpsertResult(0, 0, 0)
-        unique = {(bar.symbol, bar.timestamp): bar for bar in bars}
-        inserted = updated = 0
+        unique = list({(bar.symbol, bar.timestamp): bar for bar in bars}.values())
+        if self.dialect == "postgresql":
+            inserted, written = await self._upsert_postgres(unique, feed)
+        else:
+            inserted, written = await self._upsert_sqlite(unique, feed)
+        return UpsertResult(inserted, written - inserted, len(unique) - written)
+
+    async def _upsert_sqlite(self, bars: list[Bar], feed: str | None) -> tuple[int, int]:
         async with self._engine.begin() as connection:
-            batch_items = list(unique.values())
-            for start in range(0, len(batch_items), _BATCH_ROWS):
-                chunk = batch_items[start : start + _BATCH_ROWS]
-                keys = [(bar.symbol, bar.timestamp) for bar in chunk]
-                existing = {
-                    (row.symbol, row.timestamp)
-                    for row in await connection.execute(
-                        select(market_data.c.symbol, market_data.c.timestamp).where(
-                            tuple_(market_data.c.symbol, market_data.c.timestamp).in_(keys)
-                        )
-                    )
-                }
-                statement = self._insert()
-                changed = [
-                    getattr(market_data.c, name) != getattr(statement.excluded, name)
-                    for name in _VALUE_COLUMNS
-                ]
-                statement = statement.on_conflict_do_update(
-                    index_elements=["symbol", "timestamp"],
-                    set_={name: getattr(statement.excluded, name) for name in _VALUE_COLUMNS},
-                    where=or_(*changed),
-                ).returning(market_data.c.id)
-                # Identical rows fail the WHERE and return nothing, so what comes back was written.
-                written = len((await connection.execute(statement, [_row(bar) for bar in chunk])).all())
-                new_rows = sum(1 for key in keys if key not in existing)
-                inserted += new_rows
-                updated += max(written - new_rows, 0)
-        return UpsertResult(inserted, updated, len(unique) - inserted - updated)
+            highest = (
+                await connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM market_data")
+            ).scalar()
+            before = (await connection.exec_driver_sql("SELECT total_changes()")).scalar()
+            await connection.exec_driver_sql(_SQLITE_UPSERT, [_sqlite_record(bar, feed) for bar in bars])
+            after = (await connection.exec_driver_sql("SELECT total_changes()")).scalar()
+            # New rows get ids above the old maximum, so this counts exactly the inserted ones.
+            inserted = (
+                await connection.exec_driver_sql("SELECT count(*) FROM market_data WHERE id > ?", (highest,))
+            ).scalar()
+        return int(inserted or 0), int((after or 0) - (before or 0))
+
+    async def _upsert_postgres(self, bars: list[Bar], feed: str | None) -> tuple[int, int]:
+        async with self._engine.begin() as connection:
+            column_types = ", ".join(
+                f"{name} {market_data.c[name].type.compile(dialect=self._engine.dialect)}"
+                for name in _COLUMNS
+            )
+            await connection.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {_STAGING_TABLE} ({column_types}) ON COMMIT DROP"
+            )
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            await driver.copy_records_to_table(
+                _STAGING_TABLE, records=[_postgres_record(bar, feed) for bar in bars], columns=_COLUMNS
+            )
+            inserted, written = tuple((await connection.exec_driver_sql(_POSTGRES_MERGE)).one())
+        return int(inserted), int(written)
+
+    def _query(
+        self,
+        symbol: str,
+        timeframe: Timeframe | None,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None,
+        newest_first: bool,
+    ) -> Any:
+        conditions = [market_data.c.symbol == symbol]
+        if timeframe is not None:
+            conditions.append(market_data.c.timeframe == timeframe.value)
+        if start is not None:
+            conditions.append(market_data.c.timestamp >= start)
+        if end is not None:
+            conditions.append(market_data.c.timestamp < end)
+        order = market_data.c.timestamp.desc() if newest_first else market_data.c.timestamp.asc()
+        query = select(market_data).where(and_(*conditions)).order_by(order)
+        return query if limit is None else query.limit(limit)
+
+    @staticmethod
+    def _bar(row: Any) -> Bar:
+        return Bar(
+            symbol=row["symbol"],
+            timeframe=Timeframe(row["timeframe"]),
+            timestamp=row["timestamp"],
+            open=row["open_price"],
+            high=row["high_price"],
+            low=row["low_price"],
+            close=row["close_price"],
+            volume=row["volume"],
+            source=row["source"],
+            adjustment_factor=row["adjustment_factor"] or Decimal(1),
+        )
 
     async def bars(
         self,
@@ -114,33 +258,78 @@ class MarketDataStore:
         end: datetime | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        timeframe: Timeframe | None = None,
     ) -> list[Bar]:
-        conditions = [market_data.c.symbol == symbol]
-        if start is not None:
-            conditions.append(market_data.c.timestamp >= start)
-        if end is not None:
-            conditions.append(market_data.c.timestamp < end)
-        order = market_data.c.timestamp.desc() if newest_first else market_data.c.timestamp.asc()
-        query = select(market_data).where(and_(*conditions)).order_by(order)
-        if limit is not None:
-            query = query.limit(limit)
+        query = self._query(symbol, timeframe, start, end, limit, newest_first)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
-        return [
-            Bar(
-                symbol=row["symbol"],
-                timeframe=Timeframe(row["timeframe"]),
-                timestamp=row["timestamp"],
-                open=row["open_price"],
-                high=row["high_price"],
-                low=row["low_price"],
-                close=row["close_price"],
-                volume=row["volume"],
-                source=row["source"],
-                adjustment_factor=row["adjustment_factor"] or Decimal(1),
+        return [self._bar(row) for row in rows]
+
+    async def stored_bars(
+        self,
+        symbol: str,
+        *,
+        timeframe: Timeframe | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[StoredBar]:
+        """Like `bars`, with each row's feed."""
+        query = self._query(symbol, timeframe, start, end, limit, newest_first)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [StoredBar(self._bar(row), row["feed"]) for row in rows]
+
+    async def timestamps(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> list[datetime]:
+        """The stored bar starts of one series in [start, end), for gap detection."""
+        query = (
+            select(market_data.c.timestamp)
+            .where(
+                market_data.c.symbol == symbol,
+                market_data.c.timeframe == timeframe.value,
+                market_data.c.timestamp >= start,
+                market_data.c.timestamp < end,
             )
-            for row in rows
+            .order_by(market_data.c.timestamp)
+        )
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(query)).scalars().all())
+
+    async def summaries(self) -> list[SeriesSummary]:
+        """Per (symbol, timeframe): first and latest bar, count."""
+        query = (
+            select(
+                market_data.c.symbol,
+                market_data.c.timeframe,
+                func.min(market_data.c.timestamp),
+                func.max(market_data.c.timestamp),
+                func.count(),
+            )
+            .group_by(market_data.c.symbol, market_data.c.timeframe)
+            .order_by(market_data.c.symbol, market_data.c.timeframe)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            SeriesSummary(symbol, Timeframe(timeframe), first, latest, count)
+            for symbol, timeframe, first, latest, count in rows
         ]
+
+    async def latest_at(self, symbol: str, timeframe: Timeframe) -> datetime | None:
+        query = select(func.max(market_data.c.timestamp)).where(
+            market_data.c.symbol == symbol, market_data.c.timeframe == timeframe.value
+        )
+        async with self._engine.connect() as connection:
+            latest: datetime | None = (await connection.execute(query)).scalar()
+        return latest
+
+    async def has_symbol(self, symbol: str) -> bool:
+        query = select(market_data.c.id).where(market_data.c.symbol == symbol).limit(1)
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query)).first() is not None
 
     async def freshness(self) -> list[SymbolFreshness]:
         query = (
@@ -152,3 +341,48 @@ class MarketDataStore:
             rows = (await connection.execute(query)).all()
         # max() keeps the column's type, so the timestamps come back aware UTC on both back ends.
         return [SymbolFreshness(symbol, latest, count) for symbol, latest, count in rows]
+
+
+class WatchlistStore:
+    """The symbols the collector follows; editable at run time through the API."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def symbols(self) -> list[str]:
+        query = select(watchlist.c.symbol).where(watchlist.c.active.is_(True)).order_by(watchlist.c.symbol)
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(query)).scalars().all())
+
+    async def is_empty(self) -> bool:
+        async with self._engine.connect() as connection:
+            return (await connection.execute(select(watchlist.c.id).limit(1))).first() is None
+
+    async def add(self, symbols: Sequence[str], added_by: str) -> list[str]:
+        """Add (or re-activate) symbols; return those that were not active before."""
+        current = set(await self.symbols())
+        fresh = [symbol for symbol in dict.fromkeys(symbols) if symbol not in current]
+        if not fresh:
+            return []
+        async with self._engine.begin() as connection:
+            for symbol in fresh:
+                updated = await connection.execute(
+                    update(watchlist)
+                    .where(watchlist.c.symbol == symbol)
+                    .values(active=True, added_by=added_by)
+                )
+                if updated.rowcount == 0:
+                    await connection.execute(
+                        insert(watchlist).values(symbol=symbol, active=True, added_by=added_by)
+                    )
+        return fresh
+
+    async def remove(self, symbol: str) -> bool:
+        """Deactivate a symbol (its stored bars stay); False when it was not on the list."""
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(watchlist)
+                .where(watchlist.c.symbol == symbol, watchlist.c.active.is_(True))
+                .values(active=False)
+            )
+        return bool(result.rowcount)
