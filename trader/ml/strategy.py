@@ -1,0 +1,64 @@
+"""The ML strategy: the model's probability of an up move turned into signals and a strength.
+
+Long when P(up) reaches `entry_probability`, flat when it falls to `exit_probability` or below.
+Strength is how far the probability sits beyond 0.5 toward the signal's side, scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from trader.core.strategies.base import Signals
+from trader.core.strategies.ml_features import FEATURE_WARMUP_BARS, compute_features
+from trader.core.strategies.series import BarSeries
+from trader.ml.model import MlModel
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MlStrategy:
+    model: MlModel
+    entry_probability: float = 0.55
+    exit_probability: float = 0.45
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.exit_probability < self.entry_probability < 1.0:
+            raise ValueError(
+                "need 0 < exit_probability < entry_probability < 1, "
+                f"got {self.exit_probability}, {self.entry_probability}"
+            )
+
+    @property
+    def name(self) -> str:
+        return "ml_classifier"
+
+    @property
+    def lookback_bars(self) -> int:
+        return FEATURE_WARMUP_BARS
+
+    def parameters(self) -> Mapping[str, object]:
+        return {
+            "model_name": self.model.name,
+            "model_version": self.model.version,
+            "entry_probability": self.entry_probability,
+            "exit_probability": self.exit_probability,
+        }
+
+    def probabilities(self, bars: BarSeries) -> FloatArray:
+        return self.model.probability_up(compute_features(bars).values)
+
+    def generate(self, bars: BarSeries) -> Signals:
+        probability = self.probabilities(bars)
+        return Signals(
+            entries=probability >= self.entry_probability, exits=probability <= self.exit_probability
+        )
+
+    def strengths(self, bars: BarSeries) -> FloatArray:
+        probability = self.probabilities(bars)
+        strength = np.abs(probability - 0.5) * 2.0
+        return np.nan_to_num(strength, nan=0.0)
