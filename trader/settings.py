@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,6 +90,31 @@ class Settings(BaseSettings):
     alpaca_secret_key: SecretStr | None = None
     alpaca_base_url: str = "https://paper-api.alpaca.markets"
 
+    # Trade executor
+    executor_reconcile_interval_seconds: float = Field(30.0, gt=0)
+    executor_stuck_order_seconds: float = Field(120.0, gt=0)
+    executor_drift_threshold_usd: Decimal = Field(Decimal("1000"), ge=0)
+    executor_submit_attempts: int = Field(3, ge=1, le=10)
+    executor_broker_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # The simulated broker's starting cash is simulated_starting_cash (under Risk manager).
+    simulated_slippage_bps: Decimal = Field(Decimal("0"), ge=0)
+    simulated_commission_per_share: Decimal = Field(Decimal("0"), ge=0)
+    simulated_participation_rate: Decimal = Field(Decimal("0.1"), gt=0, le=1)
+
+    # Risk manager
+    # Cash of the simulated account before its first snapshot (the simulated broker starts with it).
+    simulated_starting_cash: Decimal = Field(Decimal("100000"), gt=0)
+    # symbol,sector CSV; generated from the S&P 500 sample data when absent, then yours to edit.
+    risk_sector_map_path: Path = Path("config/sector_map.csv")
+    # fixed_fraction (of equity), atr (stop at RISK_ATR_MULTIPLE ATRs, risking risk_per_trade_pct)
+    # or volatility_target; the same size_position the backtester calls.
+    risk_sizing_method: str = "fixed_fraction"
+    risk_sizing_fraction: Decimal = Field(Decimal("0.05"), gt=0, le=1)
+    risk_atr_multiple: Decimal = Field(Decimal("2"), gt=0)
+    risk_target_volatility: Decimal = Field(Decimal("0.15"), gt=0)
+    # Closes of the base timeframe behind volatility, correlation and VaR figures.
+    risk_lookback_bars: int = Field(60, ge=21, le=2000)
+
     # Security
     api_secret_key: SecretStr | None = None
     api_token: SecretStr | None = None
@@ -109,6 +135,22 @@ class Settings(BaseSettings):
     # Never prune below this many backups, however old they are.
     backup_keep_minimum: int = Field(3, ge=1)
     export_dir: Path = Path("exports")
+
+    # Data collector
+    # Twelve Data is the primary provider when MARKET_DATA_SOURCE=twelvedata; the backup is tried on
+    # its errors or exhausted credits ("" for none).
+    twelve_data_base_url: str = "https://api.twelvedata.com"
+    twelve_data_credits_per_minute: int = Field(8, ge=1)
+    alpaca_data_url: str = ""  # empty: alpaca-py's own data host
+    alpaca_data_feed: str = "iex"  # iex (free) or sip
+    market_data_backup: str = "alpaca"
+    data_base_timeframe: str = ""  # empty: 1min with live providers, 1day for the replay
+    data_watchlist: str = "AAPL,MSFT,IBM,GOOG,AMZN,JPM,XOM,JNJ"  # seeds the watchlist table once
+    data_provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    data_circuit_failure_threshold: int = Field(3, ge=1)
+    data_circuit_cool_down_seconds: float = Field(30.0, gt=0)
+    data_backfill_days: int = Field(5, ge=1)  # POST /data/collect without start: this many days back
+    data_collect_job_threshold: int = Field(5000, ge=1)  # expected bars above which a backfill runs as a job
 
     @field_validator("cors_origins", "rate_limit_bypass_ips", mode="before")
     @classmethod

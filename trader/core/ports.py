@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from trader.core.events import Event
 from trader.core.market import Timeframe
-from trader.core.validation import BarCandidate
+from trader.core.validation import BarLike
 
 
 class Clock(Protocol):
@@ -73,10 +73,11 @@ class MessageBus(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FetchedBars:
-    """What one provider call returned: unchecked candidates, which provider and feed they came from."""
+    """What one provider call returned: unchecked bars (`BarCandidate`s, or `Bar`s from recorded data),
+    which provider and which feed they came from."""
 
     provider: str
-    candidates: Sequence[BarCandidate]
+    candidates: Sequence[BarLike]
     feed: str | None = None
 
 
@@ -97,3 +98,25 @@ class MarketDataProvider(Protocol):
     ) -> FetchedBars:
         """Bars of one symbol starting in [start, end), in any order, as the provider sent them."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Something an operator should hear about. `kind` keys the cooldown (e.g. "order_rejected")."""
+
+    kind: str
+    title: str
+    message: str
+    severity: str  # "info" | "warning" | "critical"
+    occurred_at: datetime
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """One channel (webhook, Slack, Gotify, e-mail). `send` raises the adapter's delivery error."""
+
+    @property
+    def channel(self) -> str: ...
+
+    async def send(self, notification: Notification) -> None: ...

@@ -1,0 +1,482 @@
+"""Data collector use cases: validate and store bars, publish `BarClosed`, serve series and status.
+
+Every bar passes the validator before storage; a rejected bar is counted and logged with its
+reason and never stored. Stored bars are raw with their adjustment factor beside them; reads are
+split-adjusted by default, `adjusted=False` gives the raw prices fills and books use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from trader.adapters.db.stores.market_data import MarketDataStore, StoredBar, WatchlistStore
+from trader.adapters.marketdata.cache import LatestBarCache
+from trader.adapters.replay.feed import bar_close_at
+from trader.core.adjustments import adjust_bar
+from trader.core.aggregation import aggregate_bars
+from trader.core.events import BarClosed
+from trader.core.market import Bar, Timeframe
+from trader.core.ports import Clock, FetchedBars, MarketDataProvider, MessageBus
+from trader.core.sessions import MarketCalendar, Session
+from trader.core.topics import BARS
+from trader.core.validation import RejectionReason, find_gaps, validate_batch
+
+log = logging.getLogger("trader.services.data_collector")
+# Rejections logged one by one per batch before the rest are summarised in one line.
+REJECTIONS_LOGGED_PER_BATCH = 20
+STORE_CHUNK = 50_000
+AGGREGATE_CACHE_SIZE = 64
+
+
+class UnknownSymbolError(LookupError):
+    """Neither on the watchlist nor in the store (HTTP 404)."""
+
+
+class BadRequestError(ValueError):
+    """A request that cannot be served as asked (HTTP 422); the message says what to change."""
+
+
+@dataclass(slots=True)
+class IngestReport:
+    fetched: int = 0
+    stored: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    published: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: IngestReport) -> None:
+        self.fetched += other.fetched
+        self.stored += other.stored
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.rejected += other.rejected
+        self.duplicate += other.duplicate
+        self.published += other.published
+        self.rejected_by_reason.update(other.rejected_by_reason)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched,
+            "stored": self.stored,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "rejected": self.rejected,
+            "duplicate": self.duplicate,
+            "published": self.published,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+        }
+
+
+@dataclass(slots=True)
+class CollectJob:
+    job_id: str
+    symbols: list[str]
+    timeframe: Timeframe
+    start: datetime
+    end: datetime
+    created_at: datetime
+    status: str = "running"  # running | succeeded | failed
+    symbols_done: int = 0
+    finished_at: datetime | None = None
+    report: IngestReport = field(default_factory=IngestReport)
+    per_symbol: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        total = len(self.symbols)
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "symbols": self.symbols,
+            "timeframe": self.timeframe.value,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "progress": {
+                "symbols_done": self.symbols_done,
+                "symbols_total": total,
+                "fraction": round(self.symbols_done / total, 4) if total else 1.0,
+            },
+            **self.report.as_dict(),
+            "per_symbol": self.per_symbol,
+            "errors": self.errors,
+        }
+
+
+ProgressCallback = Callable[[str, IngestReport | None, str | None], Awaitable[None] | None]
+
+
+class DataCollector:
+    def __init__(
+        self,
+        *,
+        store: MarketDataStore,
+        watchlist: WatchlistStore,
+        provider: MarketDataProvider,
+        calendar: MarketCalendar,
+        clock: Clock,
+        bus: MessageBus,
+        cache: LatestBarCache,
+        base_timeframe: Timeframe,
+        default_watchlist: Sequence[str] = (),
+        backfill_days: int = 5,
+        job_threshold: int = 5000,
+    ) -> None:
+        self.store = store
+        self.watchlist = watchlist
+        self.provider = provider
+        self.calendar = calendar
+        self.clock = clock
+        self.bus = bus
+        self.cache = cache
+        self.base_timeframe = base_timeframe
+        self._default_watchlist = list(default_watchlist)
+        self._backfill_days = backfill_days
+        self._job_threshold = job_threshold
+        self.totals = IngestReport()
+        self.rejected_by_source: Counter[tuple[str, str]] = Counter()
+        self.last_ingest_at: datetime | None = None
+        self.jobs: OrderedDict[str, CollectJob] = OrderedDict()
+        self._job_tasks: set[asyncio.Task[None]] = set()
+        self._aggregates: OrderedDict[tuple[Any, ...], list[Bar]] = OrderedDict()
+
+    # ------------------------------------------------------------------ watchlist
+
+    async def ensure_watchlist(self) -> list[str]:
+        """Seed the watchlist from settings the first time; afterwards the table is the truth."""
+        if self._default_watchlist and await self.watchlist.is_empty():
+            await self.watchlist.add(self._default_watchlist, added_by="settings")
+        return await self.watchlist.symbols()
+
+    async def require_known(self, symbol: str) -> None:
+        if symbol in await self.watchlist.symbols() or await self.store.has_symbol(symbol):
+            return
+        raise UnknownSymbolError(f"unknown symbol {symbol}: not on the watchlist and no stored bars")
+
+    # ------------------------------------------------------------------ ingest
+
+    def _close_at(self, bar: Bar) -> datetime:
+        return bar_close_at(bar, self.calendar)
+
+    async def ingest(self, fetched: FetchedBars, *, publish: bool = True) -> IngestReport:
+        """Validate, store (upsert), cache and publish one provider answer."""
+        report = IngestReport(fetched=len(fetched.candidates))
+        ordered = sorted(fetched.candidates, key=lambda candidate: (candidate.symbol, candidate.timestamp))
+        validation = validate_batch(ordered, self.calendar)
+        for index, rejected in enumerate(validation.rejected):
+            reason = rejected.rejection.reason
+            if reason is RejectionReason.DUPLICATE_TIMESTAMP:
+                report.duplicate += 1
+                continue
+            report.rejected += 1
+            report.rejected_by_reason[reason.value] += 1
+            self.rejected_by_source[(fetched.provider, reason.value)] += 1
+            if index < REJECTIONS_LOGGED_PER_BATCH:
+                log.warning(
+                    "bar rejected from %s (%s): %s",
+                    fetched.provider,
+                    reason.value,
+                    rejected.rejection.message,
+                )
+        if report.rejected > REJECTIONS_LOGGED_PER_BATCH:
+            log.warning(
+                "%d bars rejected from %s in one batch: %s",
+                report.rejected,
+                fetched.provider,
+                dict(report.rejected_by_reason),
+            )
+        accepted = list(validation.accepted)
+        if accepted:
+            await self._store(accepted, fetched.feed, report, publish=publish)
+        self.totals.add(report)
+        self.last_ingest_at = self.clock.now()
+        return report
+
+    async def _store(self, bars: list[Bar], feed: str | None, report: IngestReport, *, publish: bool) -> None:
+        latest_before: dict[tuple[str, Timeframe], datetime | None] = {}
+        for key in {(bar.symbol, bar.timeframe) for bar in bars}:
+            latest_before[key] = await self.store.latest_at(*key)
+        for start in range(0, len(bars), STORE_CHUNK):
+            result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
+            report.inserted += result.inserted
+            report.updated += result.updated
+            report.stored += result.written
+            report.duplicate += result.unchanged
+        # Bars that move a series forward are news; a backfilled hole or a re-ingest is not.
+        fresh = [
+            bar
+            for bar in bars
+            if (held := latest_before[(bar.symbol, bar.timeframe)]) is None or bar.timestamp > held
+        ]
+        await self.cache.remember(fresh)
+        if fresh:
+            self._aggregates.clear()
+        if publish:
+            now = self.clock.now()
+            for bar in fresh:
+                if self._close_at(bar) <= now:
+                    await self.bus.publish(BARS, _bar_closed(bar, now))
+                    report.published += 1
+
+    async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
+        """Store bars released by a replay (already validated data still goes through the validator)."""
+        report = IngestReport()
+        by_source: dict[str, list[Bar]] = {}
+        for bar in bars:
+            by_source.setdefault(bar.source, []).append(bar)
+        for source, group in by_source.items():
+            report.add(await self.ingest(FetchedBars(source, group), publish=publish))
+        return report
+
+    # ------------------------------------------------------------------ backfill
+
+    def default_window(self) -> tuple[datetime, datetime]:
+        end = self.clock.now()
+        return end - timedelta(days=self._backfill_days), end
+
+    def expected_bars(self, symbols: Sequence[str], start: datetime, end: datetime) -> int:
+        sessions = self._sessions(start, end)
+        per_session = (
+            1
+            if not self.base_timeframe.is_intraday
+            else 390 // max(int(self.base_timeframe.duration.total_seconds() // 60), 1)
+        )
+        return len(symbols) * len(sessions) * per_session
+
+    def should_run_as_job(self, symbols: Sequence[str], start: datetime, end: datetime) -> bool:
+        return self.expected_bars(symbols, start, end) > self._job_threshold
+
+    async def backfill_symbol(
+        self, symbol: str, start: datetime, end: datetime, *, force: bool
+    ) -> IngestReport:
+        if not force:
+            latest = await self.store.latest_at(symbol, self.base_timeframe)
+            if latest is not None and latest >= start:
+                start = latest + (
+                    self.base_timeframe.duration if self.base_timeframe.is_intraday else timedelta(hours=1)
+                )
+        if start >= end:
+            return IngestReport()
+        fetched = await self.provider.fetch_bars(symbol, self.base_timeframe, start, end)
+        return await self.ingest(fetched)
+
+    async def backfill(
+        self,
+        symbols: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        force: bool,
+        job: CollectJob | None = None,
+        on_symbol: ProgressCallback | None = None,
+    ) -> tuple[IngestReport, dict[str, dict[str, Any]], dict[str, str]]:
+        """Fetch and store every symbol; one symbol failing does not stop the others."""
+        from trader.adapters.marketdata.errors import ProviderError
+
+        total = IngestReport()
+        per_symbol: dict[str, dict[str, Any]] = {}
+        errors: dict[str, str] = {}
+        for symbol in symbols:
+            report: IngestReport | None = None
+            error_text: str | None = None
+            try:
+                report = await self.backfill_symbol(symbol, start, end, force=force)
+            except ProviderError as error:
+                error_text = str(error)
+                errors[symbol] = error_text
+                log.warning("backfill of %s failed: %s", symbol, error)
+            if report is not None:
+                total.add(report)
+                per_symbol[symbol] = report.as_dict()
+            if job is not None:
+                job.symbols_done += 1
+                if report is not None:
+                    job.report.add(report)
+                    job.per_symbol[symbol] = report.as_dict()
+                if error_text is not None:
+                    job.errors[symbol] = error_text
+            if on_symbol is not None:
+                outcome = on_symbol(symbol, report, error_text)
+                if outcome is not None:
+                    await outcome
+        return total, per_symbol, errors
+
+    def start_job(self, symbols: list[str], start: datetime, end: datetime, *, force: bool) -> CollectJob:
+        job = CollectJob(
+            job_id=uuid.uuid4().hex[:12],
+            symbols=symbols,
+            timeframe=self.base_timeframe,
+            start=start,
+            end=end,
+            created_at=self.clock.now(),
+        )
+        self.jobs[job.job_id] = job
+        while len(self.jobs) > 50:
+            self.jobs.popitem(last=False)
+
+        async def run() -> None:
+            try:
+                await self.backfill(symbols, start, end, force=force, job=job)
+                job.status = "succeeded"
+            except Exception:
+                job.status = "failed"
+                log.exception("backfill job %s failed", job.job_id)
+            finally:
+                job.finished_at = self.clock.now()
+                log.info("backfill job %s %s: %s", job.job_id, job.status, job.report.as_dict())
+
+        task = asyncio.create_task(run(), name=f"data_collector:backfill:{job.job_id}")
+        self._job_tasks.add(task)
+        task.add_done_callback(self._job_tasks.discard)
+        return job
+
+    async def cancel_jobs(self) -> None:
+        for task in list(self._job_tasks):
+            task.cancel()
+        await asyncio.gather(*self._job_tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ reads
+
+    def _sessions(self, start: datetime, end: datetime) -> Sequence[Session]:
+        if end <= start:
+            return []
+        return self.calendar.sessions_between(start.date(), end.date())
+
+    async def series(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        adjusted: bool,
+    ) -> list[tuple[Bar, str | None]]:
+        """Bars of one symbol: stored ones at the base timeframe, aggregated along sessions above it."""
+        await self.require_known(symbol)
+        if timeframe == self.base_timeframe:
+            stored = await self._stored(symbol, start, end, limit)
+            return [(adjust_bar(item.bar) if adjusted else item.bar, item.feed) for item in stored]
+        if not self.base_timeframe.is_intraday or (
+            timeframe.is_intraday and timeframe.duration % self.base_timeframe.duration
+        ):
+            raise BadRequestError(
+                f"{timeframe.value} bars cannot be built from the stored {self.base_timeframe.value} bars; "
+                f"use {self.base_timeframe.value} or a multiple of it"
+            )
+        bars = await self._aggregated(symbol, timeframe, start, end, limit)
+        return [(adjust_bar(bar) if adjusted else bar, None) for bar in bars]
+
+    async def _stored(
+        self, symbol: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[StoredBar]:
+        if start is None:
+            # Without a start, the newest `limit` bars (returned oldest first).
+            newest = await self.store.stored_bars(
+                symbol, timeframe=self.base_timeframe, end=end, limit=limit, newest_first=True
+            )
+            return newest[::-1]
+        return await self.store.stored_bars(
+            symbol, timeframe=self.base_timeframe, start=start, end=end, limit=limit
+        )
+
+    async def _aggregated(
+        self, symbol: str, timeframe: Timeframe, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[Bar]:
+        latest = await self.store.latest_at(symbol, self.base_timeframe)
+        key = (symbol, timeframe, start, end, limit, latest)
+        cached = self._aggregates.get(key)
+        if cached is not None:
+            self._aggregates.move_to_end(key)
+            return cached
+        if start is None:
+            ratio = 390 if not timeframe.is_intraday else timeframe.duration // self.base_timeframe.duration
+            base = [item.bar for item in await self._stored(symbol, None, end, (limit + 1) * int(ratio))]
+            result = aggregate_bars(base, timeframe, self.calendar)[-limit:]
+        else:
+            base = await self.store.bars(symbol, start=start, end=end, timeframe=self.base_timeframe)
+            result = aggregate_bars(base, timeframe, self.calendar)[:limit]
+        self._aggregates[key] = result
+        while len(self._aggregates) > AGGREGATE_CACHE_SIZE:
+            self._aggregates.popitem(last=False)
+        return result
+
+    async def data_status(self, gap_sessions: int) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        result = []
+        for summary in await self.store.summaries():
+            latest_bars = await self.store.bars(
+                summary.symbol, timeframe=summary.timeframe, limit=1, newest_first=True
+            )
+            latest_bar = latest_bars[0] if latest_bars else None
+            closed_at = self._close_at(latest_bar) if latest_bar else summary.latest_at
+            last_session = self.calendar.session_for(summary.latest_at.date())
+            gaps: dict[str, Any] = {"sessions_checked": 0, "missing_bars": 0, "missing_sessions": []}
+            if last_session is not None and gap_sessions > 0:
+                sessions = [
+                    session
+                    for session in self.calendar.sessions_between(
+                        (summary.latest_at - timedelta(days=gap_sessions * 2 + 7)).date(),
+                        last_session.session_date,
+                    )
+                    if session.open_at >= summary.first_at or session.close_at > summary.first_at
+                ][-gap_sessions:]
+                if sessions:
+                    stamps = await self.store.timestamps(
+                        summary.symbol, summary.timeframe, sessions[0].open_at, sessions[-1].close_at
+                    )
+                    report = find_gaps(stamps, sessions, summary.timeframe)
+                    missing = [moment for moment in report.missing_at if moment <= summary.latest_at]
+                    gaps = {
+                        "sessions_checked": len(sessions),
+                        "expected_bars": report.expected_count,
+                        "missing_bars": len(missing),
+                        "missing_sessions": [day.isoformat() for day in report.missing_sessions],
+                        "first_missing": [moment.isoformat() for moment in missing[:10]],
+                    }
+            result.append(
+                {
+                    "symbol": summary.symbol,
+                    "timeframe": summary.timeframe.value,
+                    "first_bar_at": summary.first_at.isoformat(),
+                    "latest_bar_at": summary.latest_at.isoformat(),
+                    "latest_close": format(latest_bar.close, "f") if latest_bar else None,
+                    "latest_closed_at": closed_at.isoformat(),
+                    "age_seconds": round((now - closed_at).total_seconds(), 1),
+                    "bar_count": summary.bar_count,
+                    "gaps": gaps,
+                }
+            )
+        return result
+
+    def rejection_summary(self) -> dict[str, dict[str, int]]:
+        summary: dict[str, dict[str, int]] = {}
+        for (source, reason), count in sorted(self.rejected_by_source.items()):
+            summary.setdefault(source, {})[reason] = count
+        return summary
+
+
+def _bar_closed(bar: Bar, now: datetime) -> BarClosed:
+    return BarClosed(
+        occurred_at=now,
+        symbol=bar.symbol,
+        timeframe=bar.timeframe,
+        bar_at=bar.timestamp,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+        source=bar.source,
+    )

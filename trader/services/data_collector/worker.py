@@ -1,0 +1,93 @@
+"""The collector's background loops.
+
+Replay (embedded default): the sample bars of the watchlist are loaded once; those already closed
+on `resources.clock` go into `market_data` (idempotent, no events: that is history), then each
+later bar is stored and published as `BarClosed` when the clock passes its session close. The
+loop sleeps on the clock between closes (a simulated, accelerated clock makes this fast), so it
+costs no CPU while waiting, and nothing is stored before it closed (no look-ahead in the table).
+
+Live (Twelve Data / Alpaca): after each base-timeframe bar closes during a session, fetch the
+new bars of every watchlist symbol since its newest stored bar; while the market is closed,
+sleep until the next open. Provider failures are logged and retried at the next bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from trader.adapters.marketdata.errors import ProviderError
+from trader.adapters.marketdata.sample import SampleDataProvider
+from trader.adapters.replay.feed import BarReplay
+from trader.core.sessions import bucket_start
+from trader.services.data_collector.handlers import DataCollector
+
+log = logging.getLogger("trader.services.data_collector")
+# Providers publish a minute bar a few seconds after it closes.
+PUBLICATION_DELAY = timedelta(seconds=5)
+HISTORY_CHUNK = 20_000
+
+
+async def run_replay(collector: DataCollector, sample: SampleDataProvider) -> None:
+    symbols = await collector.ensure_watchlist()
+    loaded = await sample.load(symbols)
+    missing = sorted(set(symbols) - set(loaded))
+    if missing:
+        log.warning("no sample data for %s; they are not replayed", ", ".join(missing))
+    replay = BarReplay([bar for bars in loaded.values() for bar in bars], collector.calendar)
+    history = list(replay.released_until(collector.clock.now()))
+    stored = 0
+    for start in range(0, len(history), HISTORY_CHUNK):
+        report = await collector.store_released(history[start : start + HISTORY_CHUNK], publish=False)
+        stored += report.stored
+    log.info(
+        "replay: %d sample bars of %d symbols up to %s are in market_data (%d written now); %d to come",
+        len(history),
+        len(loaded),
+        collector.clock.now().isoformat(),
+        stored,
+        replay.remaining,
+    )
+    released = 0
+    async for group in replay.stream(collector.clock):
+        report = await collector.store_released(group, publish=True)
+        released += report.published
+    log.info("replay finished: %d bars released as BarClosed; the sample data ends here", released)
+
+
+def _next_bar_close(collector: DataCollector, now: datetime) -> datetime:
+    calendar = collector.calendar
+    session = calendar.session_for(now)
+    if session is None:
+        opens_at = calendar.next_open(now)
+        return opens_at + (
+            collector.base_timeframe.duration if collector.base_timeframe.is_intraday else timedelta()
+        )
+    if not collector.base_timeframe.is_intraday:
+        return session.close_at
+    bucket = bucket_start(session, now, collector.base_timeframe)
+    return min(bucket + collector.base_timeframe.duration, session.close_at)
+
+
+async def run_live(collector: DataCollector) -> None:
+    while True:
+        now = collector.clock.now()
+        wake_at = _next_bar_close(collector, now) + PUBLICATION_DELAY
+        await collector.clock.sleep_until(wake_at)
+        symbols = await collector.ensure_watchlist()
+        end = collector.clock.now()
+        session = collector.calendar.session_for(end - PUBLICATION_DELAY - timedelta(seconds=1))
+        start = session.open_at if session else end - timedelta(days=1)
+        for symbol in symbols:
+            try:
+                report = await collector.backfill_symbol(symbol, start, end, force=False)
+            except ProviderError as error:
+                log.warning("collecting %s failed: %s", symbol, error)
+                continue
+            if report.rejected:
+                log.warning(
+                    "collecting %s: %d bars rejected %s",
+                    symbol,
+                    report.rejected,
+                    dict(report.rejected_by_reason),
+                )
