@@ -42,8 +42,10 @@ from trader.backtest.metrics import PerformanceMetrics, compute_metrics, infer_p
 from trader.backtest.stamp import RunStamp, stamp_run
 from trader.backtest.trades import EXIT_REASON_CODES, ExitReason, TradeTable
 from trader.core.fills import FillModel, FillRule
+from trader.core.indicators import atr, rolling_std
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide
+from trader.core.risk.sizing import SizingInputs, SizingMethod, SizingPolicy, size_position
 from trader.core.strategies.base import Signals, Strategy
 from trader.core.strategies.series import BarSeries
 
@@ -84,8 +86,12 @@ class BacktestConfig:
     allocation: Decimal = Decimal(1)
     seed: int = 0
     periods_per_year: float | None = None  # None: inferred from the bar spacing
+    # The risk manager's sizing code instead of `allocation` (fixed fraction, ATR, volatility target).
+    sizing: SizingPolicy | None = None
 
     def __post_init__(self) -> None:
+        if self.sizing is not None and self.sizing.method is SizingMethod.KELLY:
+            raise ValueError("Kelly sizing needs win odds per signal, which a backtest does not have")
         object.__setattr__(self, "initial_cash", to_decimal(self.initial_cash))
         object.__setattr__(self, "allocation", to_decimal(self.allocation))
         if self.initial_cash <= 0:
@@ -111,7 +117,66 @@ class BacktestConfig:
             },
             "allocation": str(self.allocation),
             "periods_per_year": self.periods_per_year,
+            **({} if self.sizing is None else {"sizing": _describe_sizing(self.sizing)}),
         }
+
+
+def _describe_sizing(policy: SizingPolicy) -> dict[str, object]:
+    return {
+        "method": policy.method.value,
+        "fraction": str(policy.fraction),
+        "risk_fraction": str(policy.risk_fraction),
+        "atr_multiple": str(policy.atr_multiple),
+        "target_volatility": str(policy.target_volatility),
+    }
+
+
+SIZING_ATR_WINDOW = 14
+SIZING_VOLATILITY_WINDOW = 20
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _SizingColumns:
+    """Per-symbol inputs the sizing methods read, as known at each signal bar's close."""
+
+    atr: list[FloatArray]
+    annual_volatility: list[FloatArray]
+
+
+def _sizing_columns(series_list: Sequence[BarSeries], periods_per_year: float) -> _SizingColumns:
+    atrs, volatilities = [], []
+    for series in series_list:
+        atrs.append(atr(series.high, series.low, series.close, SIZING_ATR_WINDOW))
+        returns = np.full(len(series), np.nan)
+        returns[1:] = np.log(series.close[1:] / series.close[:-1])
+        volatility = np.full(len(series), np.nan)
+        volatility[1:] = rolling_std(returns[1:], SIZING_VOLATILITY_WINDOW) * math.sqrt(periods_per_year)
+        volatilities.append(volatility)
+    return _SizingColumns(atrs, volatilities)
+
+
+def _sized_quantity(
+    policy: SizingPolicy,
+    *,
+    equity: float,
+    cash: float,
+    price: float,
+    atr_value: float,
+    volatility: float,
+) -> float:
+    """Whole shares by the risk manager's sizing; 0 while the method's input is still warming up."""
+    if policy.method is SizingMethod.ATR and not (atr_value > 0):
+        return 0.0
+    if policy.method is SizingMethod.VOLATILITY_TARGET and not (volatility > 0):
+        return 0.0
+    inputs = SizingInputs(
+        equity=to_decimal(max(equity, 0.0)),
+        price=to_decimal(price),
+        buying_power=to_decimal(max(cash, 0.0)),
+        atr=to_decimal(atr_value) if atr_value > 0 else None,
+        annual_volatility=to_decimal(volatility) if volatility > 0 else None,
+    )
+    return float(size_position(policy, inputs))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -305,6 +370,15 @@ def _simulate_general(
     allocation = float(config.allocation)
     stops = config.stops
     use_stops = stops.active
+    sizing = config.sizing
+    sizing_columns = (
+        _sizing_columns(
+            series_list,
+            config.periods_per_year or infer_periods_per_year(series_list[0].timestamps_ns),
+        )
+        if sizing is not None
+        else None
+    )
     entry_lists: list[list[int]] = []
     exit_lists: list[list[int]] = []
     for signals in signals_list:
@@ -352,6 +426,19 @@ def _simulate_general(
         if kind == "entry":
             buy_price = float(fill_prices[symbol][bar]) * buy_factor
             quantity = model.affordable_quantity_float(cash * allocation, buy_price)
+            if sizing is not None and sizing_columns is not None:
+                marked = sum(
+                    ledger.quantity[row] * float(fill_prices[held][bar]) for held, row in open_trade.items()
+                )
+                wanted = _sized_quantity(
+                    sizing,
+                    equity=cash + marked,
+                    cash=cash,
+                    price=buy_price,
+                    atr_value=float(sizing_columns.atr[symbol][signal_bar]),
+                    volatility=float(sizing_columns.annual_volatility[symbol][signal_bar]),
+                )
+                quantity = min(wanted, model.affordable_quantity_float(cash, buy_price))
             if quantity <= 0.0:
                 schedule_entry(symbol, signal_bar + 1)
                 continue
@@ -426,7 +513,7 @@ def simulate(
         if len(signals) != size:
             raise ValueError(f"{series.symbol}: {len(signals)} signals for {size} bars")
     ledger = None
-    if len(series_list) == 1 and not config.stops.active:
+    if len(series_list) == 1 and not config.stops.active and config.sizing is None:
         ledger = _simulate_single_without_stops(series_list[0], signals_list[0], config)
     if ledger is None:
         ledger = _simulate_general(series_list, signals_list, config)

@@ -50,6 +50,7 @@ def _final_equity_all_in(
     model = config.fill_model
     if (
         config.stops.active
+        or config.sizing is not None
         or not model.commission.is_free
         or model.slippage.basis_points != 0
         or config.allocation != 1
