@@ -12,6 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trader.commands import backup as backup_commands
+from trader.commands import integrity as integrity_commands
+from trader.commands import ops as ops_commands
+from trader.commands import security as security_commands
 from trader.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
 
 app = typer.Typer(help="full-ai-trader: AI-assisted trading for US equities.", no_args_is_help=True)
@@ -19,6 +23,11 @@ db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(backup_commands.app, name="backup")
+app.add_typer(backup_commands.restore_app, name="restore")
+app.add_typer(integrity_commands.app, name="integrity")
+app.add_typer(security_commands.app, name="security")
+app.add_typer(ops_commands.app, name="ops")
 console = Console()
 errors = Console(stderr=True)
 

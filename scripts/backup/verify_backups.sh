@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Verify every backup: its sha256 against the manifest, that the archive opens (SQLite
+# integrity_check, pg_restore --list), and that the newest is recent. Exit 1 on any problem.
+#   ./scripts/backup/verify_backups.sh [--max-age-hours 26] [--env ENVIRONMENT] [--dir DIRECTORY]
+set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+cd "$(dirname "$0")/../.."
+trader_bin="${TRADER_BIN:-}"
+if [[ -z "$trader_bin" ]]; then
+  if [[ -x .venv/bin/trader ]]; then trader_bin=.venv/bin/trader; else trader_bin=trader; fi
+fi
+shared=()
+verify=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --env|-e|--dir) shared+=("$1" "$2"); shift 2 ;;
+    *) verify+=("$1"); shift ;;
+  esac
+done
+exec "$trader_bin" backup "${shared[@]}" verify "${verify[@]}"
