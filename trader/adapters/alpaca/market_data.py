@@ -86,6 +86,8 @@ class AlpacaMarketDataProvider:
     def _translate(self, error: Exception) -> ProviderError:
         if isinstance(error, requests.Timeout):
             return ProviderUnavailableError(PROVIDER, f"timed out after {self._timeout_seconds:g}s")
+        if isinstance(error, requests.JSONDecodeError):
+            return MalformedResponseError(PROVIDER, f"the answer is not JSON: {error}")
         if isinstance(error, requests.RequestException):
             return ProviderUnavailableError(PROVIDER, f"request failed: {type(error).__name__}: {error}")
         if isinstance(error, APIError):

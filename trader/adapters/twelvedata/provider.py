@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import requests
 from twelvedata import TDClient
 from twelvedata.exceptions import BadRequestError, InternalServerError, InvalidApiKeyError, TwelveDataError
+from twelvedata.utils import patch_endpoints_meta
 
 from trader.adapters.marketdata.credits import CreditLimiter
 from trader.adapters.marketdata.errors import (
@@ -115,6 +116,8 @@ class TwelveDataProvider:
         message = str(error)
         if isinstance(error, requests.Timeout):
             return ProviderUnavailableError(PROVIDER, f"timed out after {self._timeout_seconds:g}s")
+        if isinstance(error, requests.JSONDecodeError):
+            return MalformedResponseError(PROVIDER, f"the answer is not JSON: {error}")
         if isinstance(error, requests.RequestException):
             return ProviderUnavailableError(PROVIDER, f"request failed: {type(error).__name__}: {error}")
         if "API credits" in message or "run out of" in message:
@@ -151,7 +154,10 @@ class TwelveDataProvider:
         return series.as_json()
 
     async def _call(self, symbol: str, interval: str, start: datetime, end: datetime) -> list[Any]:
-        cost = 2 if self._client is None else 1  # the first call also pays the constructor's request
+        # The SDK's first client in a process also calls /technical_indicators (one credit) to patch
+        # its endpoint classes; later clients skip it.
+        constructor_pays = self._client is None and not hasattr(patch_endpoints_meta, "patched")
+        cost = 2 if constructor_pays else 1
         await self._limiter.acquire(cost)
         try:
             rows = await asyncio.to_thread(self._request, symbol, interval, start, end)
