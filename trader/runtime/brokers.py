@@ -1,0 +1,78 @@
+"""Build the broker that settings name: the simulated broker (default) or Alpaca."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from trader.adapters.alpaca.broker import AlpacaBroker
+from trader.adapters.calendar import XNYSCalendar
+from trader.adapters.db.stores.orders import OrderStore
+from trader.adapters.db.stores.positions import PositionStore
+from trader.adapters.sim_broker import RestoredOrder, SimulatedBroker
+from trader.core.broker import Broker, BrokerOrder
+from trader.core.fills import Commission, FillModel, Slippage
+from trader.core.ports import Clock
+from trader.settings import BrokerKind, Settings
+
+
+class BrokerSettingsError(ValueError):
+    pass
+
+
+def build_broker(settings: Settings, clock: Clock) -> Broker:
+    if settings.broker is BrokerKind.ALPACA:
+        if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+            raise BrokerSettingsError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        return AlpacaBroker(
+            settings.alpaca_api_key.get_secret_value(),
+            settings.alpaca_secret_key.get_secret_value(),
+            base_url=settings.alpaca_base_url,
+            read_timeout_seconds=settings.executor_broker_timeout_seconds,
+        )
+    model = FillModel(
+        slippage=Slippage(settings.simulated_slippage_bps),
+        commission=Commission(per_share=settings.simulated_commission_per_share),
+    )
+    return SimulatedBroker(
+        clock,
+        XNYSCalendar(),
+        starting_cash=settings.simulated_starting_cash,
+        fill_model=model,
+        participation_rate=settings.simulated_participation_rate,
+    )
+
+
+async def restore_simulated_broker(
+    broker: SimulatedBroker, engine: AsyncEngine, starting_cash: Decimal
+) -> None:
+    """The simulated account lives in memory: rebuild it from the books before reconciling,
+    or reconciliation would 'repair' the books to an empty account after every restart."""
+    orders = OrderStore(engine)
+    cash = starting_cash + await orders.cash_flow_of_fills()
+    positions = [stored.position for stored in await PositionStore(engine).all()]
+    live = []
+    for order in await orders.open_orders():
+        if order.broker_order_id is None or order.broker != broker.name:
+            continue
+        live.append(
+            RestoredOrder(
+                broker_order=BrokerOrder(
+                    broker_order_id=order.broker_order_id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=order.quantity,
+                    order_type=order.order_type,
+                    time_in_force=order.time_in_force,
+                    status=order.status,
+                    broker_status=order.broker_status or order.status.value,
+                    filled_quantity=order.filled_quantity,
+                    average_fill_price=order.average_fill_price,
+                    submitted_at=order.submitted_at,
+                ),
+                request=order.to_request(),
+            )
+        )
+    broker.restore(cash=cash, positions=positions, orders=live)

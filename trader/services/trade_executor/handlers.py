@@ -1,0 +1,603 @@
+"""The trade executor's use cases: submit an approved order exactly once, reconcile, close all.
+
+Exactly-once rests on three things: the `client_order_id` is derived from the decision (never
+random), the intent row is committed before the broker hears of the order, and an unanswered
+request (timeout, 5xx, 429) is followed by a look-up by that id before anything is re-sent. A
+re-send, when the look-up finds nothing, carries the same id, so the broker itself refuses a
+second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from trader.adapters.db.stores.orders import ConcurrentUpdateError, OrderStore, StoredOrder
+from trader.adapters.db.stores.positions import PositionStore
+from trader.adapters.db.stores.trading_state import TradingStateStore
+from trader.core.broker import (
+    Broker,
+    BrokerAuthenticationError,
+    BrokerError,
+    BrokerFill,
+    BrokerOrder,
+    CloseResult,
+    DuplicateClientOrderIdError,
+    OrderNotCancelableError,
+    OrderNotFoundError,
+    OrderOutcomeUnknownError,
+    OrderRejectedError,
+    OrderRequest,
+)
+from trader.core.client_order_ids import make_client_order_id
+from trader.core.events import OrderApproved, OrderStatusChanged
+from trader.core.money import to_cash
+from trader.core.orders import IllegalTransitionError, OrderSide, OrderStatus, OrderType
+from trader.core.ports import Clock, MessageBus
+from trader.core.risk.state import StateChange, TradingState
+from trader.core.topics import ORDERS, TRADING_STATE
+
+log = logging.getLogger(__name__)
+alerts = logging.getLogger("trader.alerts")
+
+ACTOR = "trade_executor"
+_WAITING = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    stuck_after: timedelta = timedelta(minutes=2)
+    drift_threshold: Decimal = Decimal(1000)
+    submit_attempts: int = 3
+    retry_wait_seconds: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """What became of an order request: the order row, or why nothing was recorded."""
+
+    order: StoredOrder | None
+    refusal: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None or (
+            self.order is not None and self.order.status is OrderStatus.REJECTED
+        )
+
+
+@dataclass(slots=True)
+class ReconciliationReport:
+    started_at: datetime
+    orders_checked: int = 0
+    orders_updated: int = 0
+    orders_imported: int = 0
+    stuck_resolved: int = 0
+    resubmitted: int = 0
+    fills_recorded: int = 0
+    position_drifts: list[str] = field(default_factory=list)
+    order_drifts: list[str] = field(default_factory=list)
+    drift_notional: Decimal = Decimal(0)
+    positions_compared: bool = True
+    state_changed_to: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "orders_checked": self.orders_checked,
+            "orders_updated": self.orders_updated,
+            "orders_imported": self.orders_imported,
+            "stuck_resolved": self.stuck_resolved,
+            "resubmitted": self.resubmitted,
+            "fills_recorded": self.fills_recorded,
+            "position_drifts": self.position_drifts,
+            "order_drifts": self.order_drifts,
+            "drift_notional": str(self.drift_notional),
+            "positions_compared": self.positions_compared,
+            "state_changed_to": self.state_changed_to,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAllReport:
+    canceled_orders: int
+    cancel_errors: list[str]
+    results: Sequence[CloseResult]
+
+    @property
+    def all_closed(self) -> bool:
+        return not self.cancel_errors and all(result.ok for result in self.results)
+
+
+class OrderCancelRefusedError(Exception):
+    """The order cannot be canceled (unknown or already final); the message says which."""
+
+
+class TradeExecutor:
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        orders: OrderStore,
+        positions: PositionStore,
+        trading_state: TradingStateStore,
+        clock: Clock,
+        bus: MessageBus | None = None,
+        config: ExecutorConfig | None = None,
+    ) -> None:
+        self.broker = broker
+        self.orders = orders
+        self.positions = positions
+        self.trading_state = trading_state
+        self.clock = clock
+        self.bus = bus
+        self.config = config or ExecutorConfig()
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self.last_reconciliation: ReconciliationReport | None = None
+        self._reconcile_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ submission
+
+    async def execute_approved(self, approved: OrderApproved) -> ExecutionResult:
+        """Turn a risk approval into exactly one broker order."""
+        try:
+            side = OrderSide(approved.side.lower())
+            order_type = OrderType(approved.order_type.lower())
+        except ValueError:
+            return await self._refuse_unstorable(
+                approved.symbol, f"unknown side {approved.side!r} or order type {approved.order_type!r}"
+            )
+        signal_at = await self.orders.signal_bar_time(approved.signal_event_id) or approved.occurred_at
+        client_order_id = make_client_order_id(
+            approved.strategy_name, approved.symbol, signal_at, f"{side.value}{order_type.value[:2]}"
+        )
+        request = OrderRequest(
+            client_order_id=client_order_id,
+            symbol=approved.symbol.upper(),
+            side=side,
+            quantity=approved.quantity,
+            order_type=order_type,
+            limit_price=approved.limit_price,
+            stop_price=approved.stop_price,
+        )
+        return await self.execute(request, strategy_name=approved.strategy_name or None)
+
+    async def execute(self, request: OrderRequest, *, strategy_name: str | None = None) -> ExecutionResult:
+        existing = await self.orders.by_client_order_id(request.client_order_id)
+        if existing is not None:
+            # A redelivered decision: finish what the first attempt started, never start again.
+            if existing.status in _WAITING:
+                return ExecutionResult(await self._resolve_waiting(existing, resend=True))
+            return ExecutionResult(existing)
+        problems = request.problems()
+        if problems:
+            message = "refused before reaching the broker: " + "; ".join(problems)
+            if request.quantity <= 0:
+                return await self._refuse_unstorable(request.symbol, message)
+            return await self._refuse(request, strategy_name, message)
+        state = await self.trading_state.current_state()
+        if state is TradingState.HALTED:
+            return await self._refuse(request, strategy_name, "trading state is HALTED: no new orders")
+        if state is TradingState.REDUCING and not await self._reduces_position(request):
+            return await self._refuse(
+                request, strategy_name, "trading state is REDUCING: only orders that shrink a position"
+            )
+        asset = await self.broker.get_asset(request.symbol)
+        if asset is None:
+            return await self._refuse(request, strategy_name, f"unknown symbol {request.symbol}")
+        if not asset.tradable:
+            return await self._refuse(request, strategy_name, f"{request.symbol} is not tradable")
+        order, created = await self.orders.create_intent(
+            request, broker=self.broker.name, created_at=self.clock.now(), strategy_name=strategy_name
+        )
+        if not created:
+            return ExecutionResult(await self._resolve_waiting(order, resend=True))
+        await self._publish(order, OrderStatus.PENDING)
+        return ExecutionResult(await self._submit(order))
+
+    async def _reduces_position(self, request: OrderRequest) -> bool:
+        stored = await self.positions.get(request.symbol)
+        held = Decimal(0) if stored is None else stored.position.quantity
+        if request.side is OrderSide.SELL:
+            return held > 0 and request.quantity <= held
+        return held < 0 and request.quantity <= -held
+
+    async def _refuse(
+        self, request: OrderRequest, strategy_name: str | None, message: str
+    ) -> ExecutionResult:
+        log.warning(
+            "order %s %s %s refused: %s", request.side.value, request.quantity, request.symbol, message
+        )
+        order, _created = await self.orders.create_intent(
+            request,
+            broker=self.broker.name,
+            created_at=self.clock.now(),
+            strategy_name=strategy_name,
+            status=OrderStatus.REJECTED,
+            error_message=message,
+        )
+        await self._publish(order, OrderStatus.PENDING)
+        return ExecutionResult(order, refusal=message)
+
+    async def _refuse_unstorable(self, symbol: str, message: str) -> ExecutionResult:
+        # A row needs a positive quantity and a known side; the refusal is logged and announced.
+        log.warning("order for %s refused: %s", symbol, message)
+        if self.bus is not None:
+            await self.bus.publish(
+                ORDERS,
+                OrderStatusChanged(
+                    occurred_at=self.clock.now(),
+                    client_order_id="",
+                    symbol=symbol,
+                    previous_status="",
+                    status=OrderStatus.REJECTED.value,
+                    error_message=message,
+                ),
+            )
+        return ExecutionResult(None, refusal=message)
+
+    async def _submit(self, order: StoredOrder) -> StoredOrder:
+        attempts = self.config.submit_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                answer = await self.broker.submit_order(order.to_request())
+            except DuplicateClientOrderIdError:
+                found = await self.broker.find_order(order.client_order_id)
+                if found is not None:
+                    return await self._apply_broker_order(order, found)
+                return await self._mark(
+                    order, OrderStatus.SUBMITTED, "broker reports a duplicate it cannot find"
+                )
+            except OrderRejectedError as error:
+                return await self._mark(order, OrderStatus.REJECTED, f"broker rejected: {error}")
+            except OrderOutcomeUnknownError as error:
+                self._note_error(f"submit {order.client_order_id}: {error}")
+                log.warning(
+                    "order %s: outcome unknown (attempt %d/%d): %s; looking it up before any re-send",
+                    order.client_order_id,
+                    attempt,
+                    attempts,
+                    error,
+                )
+                try:
+                    found = await self.broker.find_order(order.client_order_id)
+                except BrokerError as lookup_error:
+                    self._note_error(f"look-up {order.client_order_id}: {lookup_error}")
+                    return await self._mark(
+                        order, OrderStatus.SUBMITTED, f"outcome unknown, look-up failed: {lookup_error}"
+                    )
+                if found is not None:
+                    return await self._apply_broker_order(order, found)
+                await asyncio.sleep(max(error.retry_after_seconds, self.config.retry_wait_seconds * attempt))
+                continue
+            except BrokerAuthenticationError as error:
+                self._note_error(str(error))
+                alerts.error(
+                    "broker refused our credentials; order %s not sent: %s", order.client_order_id, error
+                )
+                return await self._mark(order, OrderStatus.REJECTED, f"broker authentication failed: {error}")
+            except BrokerError as error:
+                self._note_error(str(error))
+                return await self._mark(
+                    order, OrderStatus.SUBMITTED, f"broker error, outcome unknown: {error}"
+                )
+            return await self._apply_broker_order(order, answer)
+        return await self._mark(
+            order,
+            OrderStatus.SUBMITTED,
+            f"no answer after {attempts} attempts, not found by client_order_id; reconciliation resolves it",
+        )
+
+    async def _resolve_waiting(self, order: StoredOrder, *, resend: bool) -> StoredOrder:
+        """A pending/submitted order: adopt the broker's copy, or (if it never arrived) send it."""
+        found = await self.broker.find_order(order.client_order_id)
+        if found is not None:
+            return await self._apply_broker_order(order, found)
+        if resend:
+            return await self._submit(order)
+        return order
+
+    async def _mark(self, order: StoredOrder, status: OrderStatus, message: str | None) -> StoredOrder:
+        current = await self._fresh(order)
+        if current.status is status and current.error_message == message:
+            return current
+        if current.status is not order.status and current.status not in _WAITING:
+            return current  # someone else already moved it on (the broker's answer wins)
+        updated = await self._update_with_retry(current, status=status, error_message=message)
+        await self._publish(updated, current.status)
+        return updated
+
+    async def _fresh(self, order: StoredOrder) -> StoredOrder:
+        current = await self.orders.get(order.id)
+        assert current is not None, f"order {order.id} vanished"
+        return current
+
+    async def _update_with_retry(self, order: StoredOrder, **changes: Any) -> StoredOrder:
+        try:
+            return await self.orders.update(order, at=self.clock.now(), **changes)
+        except ConcurrentUpdateError:
+            current = await self._fresh(order)
+            return await self.orders.update(current, at=self.clock.now(), **changes)
+
+    async def _apply_broker_order(self, order: StoredOrder, broker_order: BrokerOrder) -> StoredOrder:
+        """Take the broker's truth for this order, then its fills."""
+        for _ in range(3):
+            current = await self._fresh(order)
+            try:
+                updated = await self.orders.sync_from_broker(current, broker_order, self.clock.now())
+            except ConcurrentUpdateError:
+                continue
+            except IllegalTransitionError as error:
+                alerts.error("order %s: books and broker disagree: %s", order.client_order_id, error)
+                return current
+            if updated.status is not current.status:
+                await self._publish(updated, current.status)
+            if broker_order.filled_quantity > 0:
+                await self._record_fills_of(updated)
+            return updated
+        raise ConcurrentUpdateError(f"order {order.client_order_id} kept changing under the executor")
+
+    async def _record_fills_of(self, order: StoredOrder) -> int:
+        if order.broker_order_id is None:
+            return 0
+        fills = await self.broker.list_fills(since=order.submitted_at or order.timestamp)
+        return await self._record_fills(
+            [fill for fill in fills if fill.broker_order_id == order.broker_order_id]
+        )
+
+    async def _record_fills(self, fills: Sequence[BrokerFill]) -> int:
+        recorded = 0
+        for fill in fills:
+            order = await self.orders.by_broker_order_id(fill.broker_order_id)
+            if order is None:
+                try:
+                    broker_order = await self.broker.get_order(fill.broker_order_id)
+                except OrderNotFoundError:
+                    alerts.error(
+                        "fill %s belongs to order %s the broker cannot find",
+                        fill.execution_id,
+                        fill.broker_order_id,
+                    )
+                    continue
+                order = await self._import(broker_order)
+            if await self.orders.record_fill(order, fill) is not None:
+                recorded += 1
+        return recorded
+
+    async def _import(self, broker_order: BrokerOrder) -> StoredOrder:
+        parent_id = None
+        if broker_order.parent_broker_order_id is not None:
+            parent = await self.orders.by_broker_order_id(broker_order.parent_broker_order_id)
+            parent_id = None if parent is None else parent.id
+        imported = await self.orders.import_broker_order(
+            broker_order, broker=self.broker.name, at=self.clock.now(), parent_trade_id=parent_id
+        )
+        log.info(
+            "imported broker order %s (%s) into the books", broker_order.broker_order_id, broker_order.symbol
+        )
+        return imported
+
+    async def _publish(self, order: StoredOrder, previous: OrderStatus) -> None:
+        if self.bus is None:
+            return
+        await self.bus.publish(
+            ORDERS,
+            OrderStatusChanged(
+                occurred_at=self.clock.now(),
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                previous_status=previous.value,
+                status=order.status.value,
+                filled_quantity=order.filled_quantity,
+                error_message=order.error_message,
+            ),
+        )
+
+    def _note_error(self, message: str) -> None:
+        self.last_error = message
+        self.last_error_at = self.clock.now()
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def reconcile(self, *, startup: bool = False) -> ReconciliationReport:
+        """Orders, fills and positions against the broker; the broker's truth wins."""
+        async with self._reconcile_lock:
+            report = ReconciliationReport(started_at=self.clock.now())
+            await self._reconcile_orders(report, startup=startup)
+            since = await self.orders.latest_fill_at()
+            since = None if since is None else since - timedelta(hours=1)
+            known = await self.orders.known_execution_ids()
+            first = await self.broker.list_fills(since=since)
+            report.fills_recorded = await self._record_fills(
+                [f for f in first if f.execution_id not in known]
+            )
+            broker_positions = await self.broker.list_positions()
+            second = await self.broker.list_fills(since=since)
+            seen = {fill.execution_id for fill in first}
+            if any(fill.execution_id not in seen for fill in second):
+                # Fills arrived while we compared: positions are compared on the next pass.
+                report.positions_compared = False
+            else:
+                await self._reconcile_positions(report, broker_positions)
+            await self._escalate_on_drift(report)
+            self.last_reconciliation = report
+            if report.order_drifts or report.position_drifts:
+                alerts.error(
+                    "reconciliation repaired drift from the broker: orders %s; positions %s (notional %s)",
+                    report.order_drifts,
+                    report.position_drifts,
+                    report.drift_notional,
+                )
+            return report
+
+    async def _reconcile_orders(self, report: ReconciliationReport, *, startup: bool) -> None:
+        for order in await self.orders.open_orders():
+            report.orders_checked += 1
+            try:
+                if order.broker_order_id is not None:
+                    found: BrokerOrder | None = await self.broker.get_order(order.broker_order_id)
+                else:
+                    found = await self.broker.find_order(order.client_order_id)
+            except OrderNotFoundError:
+                found = None
+            if found is not None:
+                updated = await self._apply_broker_order(order, found)
+                report.orders_updated += updated.version != order.version
+                continue
+            age = self.clock.now() - order.timestamp
+            if order.status in _WAITING:
+                if order.status is OrderStatus.PENDING and startup and age < self.config.stuck_after:
+                    # Persisted, never sent (we stopped in between): send it now, same id.
+                    await self._submit(order)
+                    report.resubmitted += 1
+                elif age >= self.config.stuck_after:
+                    seconds = int(age.total_seconds())
+                    await self._mark(
+                        order,
+                        OrderStatus.CANCELED,
+                        f"stuck in {order.status.value} for {seconds}s and unknown to the broker by "
+                        "client_order_id: never reached it, resolved as canceled",
+                    )
+                    report.stuck_resolved += 1
+                continue
+            message = (
+                f"order {order.client_order_id} is {order.status.value} in our books, unknown to the broker"
+            )
+            report.order_drifts.append(message)
+            await self._update_with_retry(order, status=OrderStatus.CANCELED, error_message=message)
+        oldest = min((o.timestamp for o in await self.orders.open_orders()), default=None)
+        window_start = (oldest or report.started_at) - timedelta(days=1)
+        for broker_order in await self.broker.list_orders(since=window_start):
+            if await self.orders.by_broker_order_id(broker_order.broker_order_id) is not None:
+                continue
+            ours = await self.orders.by_client_order_id(broker_order.client_order_id)
+            if ours is not None:
+                await self._apply_broker_order(ours, broker_order)
+                continue
+            await self._import(broker_order)
+            report.orders_imported += 1
+
+    async def _reconcile_positions(
+        self, report: ReconciliationReport, broker_positions: Sequence[Any]
+    ) -> None:
+        theirs = {position.symbol: position for position in broker_positions}
+        ours = {stored.symbol: stored for stored in await self.positions.all()}
+        now = self.clock.now()
+        for symbol in sorted(set(theirs) | set(ours)):
+            broker_position = theirs.get(symbol)
+            stored = ours.get(symbol)
+            broker_quantity = Decimal(0) if broker_position is None else broker_position.quantity
+            our_quantity = Decimal(0) if stored is None else stored.position.quantity
+            mark = None if broker_position is None else broker_position.market_price
+            if broker_quantity == our_quantity:
+                if mark is not None and stored is not None:
+                    await self.positions.mark(symbol, mark, now)
+                continue
+            price = mark or (broker_position.average_entry_price if broker_position else None)
+            if price is None and stored is not None:
+                price = stored.market_price or stored.position.average_cost
+            difference = abs(broker_quantity - our_quantity)
+            report.drift_notional += to_cash(difference * (price or Decimal(0)))
+            report.position_drifts.append(f"{symbol}: books {our_quantity}, broker {broker_quantity}")
+            await self.positions.set_from_broker(
+                symbol,
+                broker_quantity,
+                Decimal(0) if broker_position is None else broker_position.average_entry_price,
+                mark,
+                now,
+            )
+
+    async def _escalate_on_drift(self, report: ReconciliationReport) -> None:
+        if report.drift_notional <= self.config.drift_threshold:
+            return
+        current = await self.trading_state.current_state()
+        if current is not TradingState.ACTIVE:
+            return
+        change = StateChange(
+            previous_state=current,
+            state=TradingState.REDUCING,
+            reason=(
+                f"RECONCILIATION_DRIFT: books differed from the broker by {report.drift_notional} "
+                f"(> {self.config.drift_threshold}): {'; '.join(report.position_drifts)}"
+            ),
+            changed_by=ACTOR,
+            changed_at=self.clock.now(),
+        )
+        await self.trading_state.record(change)
+        report.state_changed_to = TradingState.REDUCING.value
+        alerts.critical("trading state -> REDUCING: %s", change.reason)
+        if self.bus is not None:
+            await self.bus.publish(TRADING_STATE, change.to_event())
+
+    # ------------------------------------------------------------------ operator actions
+
+    async def cancel(self, order_id: int) -> StoredOrder:
+        order = await self.orders.get(order_id)
+        if order is None:
+            raise OrderCancelRefusedError(f"no order {order_id}")
+        if order.status.is_terminal:
+            raise OrderCancelRefusedError(f"order {order_id} is already {order.status.value}")
+        if order.broker_order_id is None:
+            found = await self.broker.find_order(order.client_order_id)
+            if found is None:
+                return await self._mark(order, OrderStatus.CANCELED, "canceled before it reached the broker")
+            order = await self._apply_broker_order(order, found)
+        assert order.broker_order_id is not None
+        try:
+            await self.broker.cancel_order(order.broker_order_id)
+        except OrderNotCancelableError as error:
+            raise OrderCancelRefusedError(str(error)) from error
+        return await self._apply_broker_order(order, await self.broker.get_order(order.broker_order_id))
+
+    async def close_all(self) -> CloseAllReport:
+        """Cancel every open order, then close every position; each symbol reports on its own."""
+        canceled = await self.broker.cancel_all_orders()
+        errors = [f"{result.broker_order_id}: {result.error}" for result in canceled if not result.ok]
+        results = await self.broker.close_all_positions()
+        for result in results:
+            if result.order is not None:
+                await self._import(result.order)
+            else:
+                alerts.error(
+                    "close-all: %s not closed: %s %s", result.symbol, result.status_code, result.error
+                )
+        try:
+            await self.reconcile()
+        except BrokerError as error:
+            self._note_error(f"reconcile after close-all: {error}")
+        return CloseAllReport(len(canceled) - len(errors), errors, results)
+
+    async def broker_status(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        body: dict[str, Any] = {"broker": self.broker.name}
+        try:
+            account = await self.broker.get_account()
+            clock = await self.broker.get_clock()
+        except BrokerError as error:
+            self._note_error(str(error))
+            body.update(connected=False, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+        else:
+            body.update(
+                connected=True,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                account_status=account.status,
+                buying_power=str(account.buying_power),
+                cash=str(account.cash),
+                equity=str(account.equity),
+                trading_blocked=account.trading_blocked,
+                market_open=clock.is_open,
+                next_open=clock.next_open.isoformat(),
+                next_close=clock.next_close.isoformat(),
+            )
+        body["last_error"] = self.last_error
+        body["last_error_at"] = None if self.last_error_at is None else self.last_error_at.isoformat()
+        last = self.last_reconciliation
+        body["last_reconciliation"] = None if last is None else last.as_dict()
+        return body
