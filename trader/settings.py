@@ -129,6 +129,22 @@ class Settings(BaseSettings):
     rate_limit_mutations_per_minute: int = Field(120, ge=1)
     rate_limit_bypass_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Notifications: a channel is on when its URL/host is set. Each kind of notification
+    # (order_rejected, trading_state_changed, job_failed, reconciliation_drift, daily_summary) is
+    # sent at most once per cooldown.
+    notification_webhook_url: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
+    gotify_url: str = ""
+    gotify_token: SecretStr | None = None
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = ""
+    smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    notification_cooldown_seconds: float = Field(300.0, ge=0)
+
     # Export and maintenance
     backup_dir: Path = Path("backups")
     backup_retention_days: int = Field(30, ge=1)
@@ -152,7 +168,7 @@ class Settings(BaseSettings):
     data_backfill_days: int = Field(5, ge=1)  # POST /data/collect without start: this many days back
     data_collect_job_threshold: int = Field(5000, ge=1)  # expected bars above which a backfill runs as a job
 
-    @field_validator("cors_origins", "rate_limit_bypass_ips", mode="before")
+    @field_validator("cors_origins", "rate_limit_bypass_ips", "smtp_to", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
