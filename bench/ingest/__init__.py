@@ -1,0 +1,1 @@
+"""Ingest benchmark: rows/s of MarketDataStore.upsert_bars against the raw driver baselines."""
