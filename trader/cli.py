@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trader.commands import backup as backup_commands
+from trader.commands import data as data_commands
 from trader.commands import integrity as integrity_commands
 from trader.commands import ops as ops_commands
 from trader.commands import security as security_commands
@@ -27,6 +28,7 @@ app.add_typer(backup_commands.app, name="backup")
 app.add_typer(backup_commands.restore_app, name="restore")
 app.add_typer(integrity_commands.app, name="integrity")
 app.add_typer(security_commands.app, name="security")
+app.add_typer(data_commands.app, name="data")
 app.add_typer(ops_commands.app, name="ops")
 console = Console()
 errors = Console(stderr=True)
