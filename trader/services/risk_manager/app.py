@@ -1,14 +1,89 @@
-"""Risk Manager service (port 8003)."""
+"""Risk Manager service (port 8003): judges every signal, keeps the limits and the trading state."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+
+from dotenv import dotenv_values
 from fastapi import FastAPI
 
+from trader.adapters.calendar import XNYSCalendar
+from trader.adapters.db.stores.risk import RiskStore
+from trader.adapters.db.stores.trading_state import TradingStateStore
+from trader.adapters.sector_map import ensure_sector_map
+from trader.core.risk.limits import limits_from_environment
+from trader.core.risk.sizing import SizingMethod
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.resources import Resources
+from trader.services.risk_manager.handlers import RiskManager, SizingSettings
+from trader.services.risk_manager.routes import build_router
+from trader.services.risk_manager.worker import SignalWorker
+from trader.settings import Settings, environment_file
 
 SERVICE = "risk_manager"
+log = logging.getLogger(__name__)
 
 
-def create_app(resources: Resources) -> FastAPI:
-    return build_service_app(SERVICE, resources, title="Risk Manager")
+def limits_environment(settings: Settings) -> dict[str, str]:
+    """RISK_* values from the environment's file, overridden by the process environment."""
+    path = environment_file(settings.environment.value)
+    values: dict[str, str] = {}
+    if path.exists():
+        values.update({key: value for key, value in dotenv_values(path).items() if value is not None})
+    values.update(os.environ)
+    return {key: value for key, value in values.items() if key.upper().startswith("RISK_")}
+
+
+def build_risk_manager(resources: Resources, environment: Mapping[str, str] | None = None) -> RiskManager:
+    """Everything the service needs, checked now: a bad RISK_* value or sector map stops the start."""
+    settings = resources.settings
+    try:
+        method = SizingMethod(settings.risk_sizing_method.strip().lower())
+    except ValueError:
+        allowed = ", ".join(method.value for method in SizingMethod)
+        raise ValueError(
+            f"RISK_SIZING_METHOD={settings.risk_sizing_method!r} is not one of {allowed}"
+        ) from None
+    return RiskManager(
+        store=RiskStore(resources.engine),
+        states=TradingStateStore(resources.engine),
+        bus=resources.bus,
+        clock=resources.clock,
+        calendar=XNYSCalendar(),
+        sectors=ensure_sector_map(settings.risk_sector_map_path),
+        default_limits=limits_from_environment(
+            limits_environment(settings) if environment is None else environment
+        ),
+        sizing=SizingSettings(
+            method=method,
+            fraction=settings.risk_sizing_fraction,
+            atr_multiple=settings.risk_atr_multiple,
+            target_volatility=settings.risk_target_volatility,
+        ),
+        starting_cash=settings.simulated_starting_cash,
+        lookback_bars=settings.risk_lookback_bars,
+    )
+
+
+def create_app(resources: Resources, manager: RiskManager | None = None) -> FastAPI:
+    risk_manager = manager or build_risk_manager(resources)
+    worker = SignalWorker(risk_manager, resources.bus)
+
+    async def judge_signals() -> None:
+        while True:
+            try:
+                await risk_manager.prepare()
+                break
+            except Exception:  # the database is not up yet: no signal is judged without limits
+                log.exception("cannot load the risk limits; retrying in 2s")
+                await asyncio.sleep(2)
+        await worker.run()
+
+    app = build_service_app(
+        SERVICE, resources, title="Risk Manager", routers=[build_router()], workers=[judge_signals]
+    )
+    app.state.risk_manager = risk_manager
+    return app

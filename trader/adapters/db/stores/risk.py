@@ -1,0 +1,637 @@
+"""What the risk manager reads and writes: versioned limits, decisions, and the books it judges.
+
+The books (positions, marks, cash, the equity history behind drawdown and the day's loss, the
+day's trade count, the last signal per strategy and symbol) are read with plain SQL from the
+tables the executor and the collector write, so the risk manager depends on their schema only.
+Nothing here holds state between calls: after a restart the same rows give the same portfolio.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import RowMapping, Text, and_, case, delete, exists, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from trader.adapters.db.tables import (
+    account_snapshots,
+    fills,
+    market_data,
+    positions,
+    risk_decisions,
+    risk_parameters,
+    signals,
+    system_flags,
+    trades,
+)
+from trader.core.money import to_cash, to_price, to_quantity
+from trader.core.portfolio import Mark
+from trader.core.positions import Position
+from trader.core.risk.limits import RiskLimits
+
+APPROVED = "approved"
+DENIED = "denied"
+# The equity drawdown is measured from, set when a person resumes after a drawdown halt.
+DRAWDOWN_BASELINE_FLAG = "risk.drawdown_baseline"
+MAX_DECISIONS_PAGE = 500
+
+
+class ConcurrentLimitsChangeError(RuntimeError):
+    """Someone else wrote a new limits version between our read and our write; read again and retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsVersion:
+    version: int
+    limits: RiskLimits
+    updated_by: str
+    reason: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    event_id: str
+    strategy_name: str
+    symbol: str
+    timeframe: str
+    bar_at: datetime
+    direction: str
+    strength: Decimal
+    price: Decimal
+    reason: str
+    emitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    decision_id: str
+    signal_event_id: str | None
+    strategy_name: str | None
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal | None
+    notional: Decimal | None
+    decision: str
+    reasons: tuple[str, ...]
+    # The proposed order, the portfolio it was judged against and the context (JSON values).
+    snapshot: dict[str, Any]
+    risk_parameters_version: int | None
+    trading_state: str
+    decided_at: datetime
+
+    @property
+    def approved(self) -> bool:
+        return self.decision == APPROVED
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(reason.split(":", 1)[0] for reason in self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class DrawdownBaseline:
+    equity: Decimal
+    set_at: datetime
+    set_by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """The account as the tables show it at one moment, before it becomes a Portfolio."""
+
+    positions: tuple[Position, ...]
+    marks: dict[str, Mark]
+    cash: Decimal
+    buying_power: Decimal | None
+    # Highest equity any account snapshot recorded since the baseline (all history without one).
+    snapshot_peak_equity: Decimal | None
+    has_snapshots: bool
+    baseline: DrawdownBaseline | None
+    # Equity of the last account snapshot before the trading day began.
+    previous_day_equity: Decimal | None
+    # The day-start equity the first decision of the day recorded (when no snapshot precedes the day).
+    first_decision_day_start_equity: Decimal | None
+    trades_today: int
+    last_signal_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+
+def _insert_ignoring_duplicates(connection: AsyncConnection, table: Any, key: str) -> Any:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def _limits_version(row: RowMapping) -> LimitsVersion:
+    payload = row["limits"]
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return LimitsVersion(
+        version=row["version"],
+        limits=RiskLimits.from_dict(payload),
+        updated_by=row["updated_by"],
+        reason=row["reason"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _decision(row: RowMapping) -> DecisionRecord:
+    snapshot = row["portfolio_snapshot"] or {}
+    if isinstance(snapshot, str):
+        snapshot = json.loads(snapshot)
+    reasons = row["reasons"]
+    if isinstance(reasons, str):
+        reasons = json.loads(reasons)
+    return DecisionRecord(
+        decision_id=row["decision_id"],
+        signal_event_id=row["signal_event_id"],
+        strategy_name=row["strategy_name"],
+        symbol=row["symbol"],
+        side=row["side"],
+        quantity=row["quantity"],
+        price=row["price"],
+        notional=row["notional"],
+        decision=row["decision"],
+        reasons=tuple(reasons),
+        snapshot=snapshot,
+        risk_parameters_version=row["risk_parameters_version"],
+        trading_state=row["trading_state"],
+        decided_at=row["timestamp"],
+    )
+
+
+class RiskStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # Limits
+
+    async def current_limits(self) -> LimitsVersion | None:
+        async with self._engine.connect() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        select(risk_parameters).order_by(risk_parameters.c.version.desc()).limit(1)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _limits_version(row)
+
+    async def limits_history(self, limit: int = 20) -> list[LimitsVersion]:
+        async with self._engine.connect() as connection:
+            rows = (
+                (
+                    await connection.execute(
+                        select(risk_parameters).order_by(risk_parameters.c.version.desc()).limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [_limits_version(row) for row in rows]
+
+    async def record_limits(
+        self,
+        limits: RiskLimits,
+        *,
+        updated_by: str,
+        reason: str,
+        updated_at: datetime,
+        expected_version: int | None,
+    ) -> LimitsVersion:
+        """Write the next version. `expected_version` is the version the change was based on (None
+        for the first); if another writer got there first, nothing is written and the caller hears so."""
+        try:
+            async with self._engine.begin() as connection:
+                latest = (
+                    await connection.execute(select(func.max(risk_parameters.c.version)))
+                ).scalar_one_or_none()
+                if latest != expected_version:
+                    raise ConcurrentLimitsChangeError(
+                        f"risk limits changed meanwhile (now version {latest}, the change was based on "
+                        f"version {expected_version}); read them again and repeat the change"
+                    )
+                version = (latest or 0) + 1
+                await connection.execute(
+                    insert(risk_parameters),
+                    {
+                        "version": version,
+                        "limits": limits.to_dict(),
+                        "updated_by": updated_by,
+                        "reason": reason,
+                        "updated_at": updated_at,
+                    },
+                )
+        except IntegrityError as error:  # the unique version: a concurrent writer won the race
+            raise ConcurrentLimitsChangeError(
+                f"risk limits changed meanwhile (version {expected_version} was superseded); "
+                "read them again and repeat the change"
+            ) from error
+        return LimitsVersion(version, limits, updated_by, reason, updated_at)
+
+    # Decisions
+
+    async def decision_for_signal(self, signal_event_id: str) -> DecisionRecord | None:
+        async with self._engine.connect() as connection:
+            return await self._decision_for_signal(connection, signal_event_id)
+
+    @staticmethod
+    async def _decision_for_signal(
+        connection: AsyncConnection, signal_event_id: str
+    ) -> DecisionRecord | None:
+        row = (
+            (
+                await connection.execute(
+                    select(risk_decisions)
+                    .where(risk_decisions.c.signal_event_id == signal_event_id)
+                    .order_by(risk_decisions.c.id)
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _decision(row)
+
+    async def record_decision(
+        self, decision: DecisionRecord, signal: SignalRecord | None
+    ) -> tuple[DecisionRecord, bool]:
+        """Store the signal (unless the strategy engine already did) and the decision, in one
+        transaction. Returns the stored decision and whether it is new: when the signal already has
+        a decision (a redelivered event), that one is returned and nothing is written."""
+        async with self._engine.begin() as connection:
+            if decision.signal_event_id is not None:
+                if connection.dialect.name == "postgresql":
+                    # Two workers handed the same redelivered signal serialise here.
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"risk_decision:{decision.signal_event_id}"},
+                    )
+                existing = await self._decision_for_signal(connection, decision.signal_event_id)
+                if existing is not None:
+                    return existing, False
+            signal_id = None
+            if signal is not None:
+                signal_id = await self._store_signal(connection, signal)
+            await connection.execute(
+                insert(risk_decisions),
+                {
+                    "decision_id": decision.decision_id,
+                    "signal_event_id": decision.signal_event_id,
+                    "signal_id": signal_id,
+                    "strategy_name": decision.strategy_name,
+                    "symbol": decision.symbol,
+                    "side": decision.side,
+                    "quantity": to_quantity(decision.quantity),
+                    "price": None if decision.price is None else to_price(decision.price),
+                    "notional": None if decision.notional is None else to_cash(decision.notional),
+                    "decision": decision.decision,
+                    "reasons": list(decision.reasons),
+                    "portfolio_snapshot": decision.snapshot,
+                    "risk_parameters_version": decision.risk_parameters_version,
+                    "trading_state": decision.trading_state,
+                    "timestamp": decision.decided_at,
+                },
+            )
+        return decision, True
+
+    @staticmethod
+    async def _store_signal(connection: AsyncConnection, signal: SignalRecord) -> int:
+        statement = _insert_ignoring_duplicates(connection, signals, "event_id")
+        await connection.execute(
+            statement,
+            {
+                "event_id": signal.event_id,
+                "strategy_name": signal.strategy_name,
+                "symbol": signal.symbol,
+                "timeframe": signal.timeframe,
+                "bar_timestamp": signal.bar_at,
+                "direction": signal.direction,
+                "strength": signal.strength,
+                "price": to_price(signal.price),
+                "reason": signal.reason or None,
+                "timestamp": signal.emitted_at,
+            },
+        )
+        signal_id: int = (
+            await connection.execute(select(signals.c.id).where(signals.c.event_id == signal.event_id))
+        ).scalar_one()
+        return signal_id
+
+    async def recent_decisions(
+        self,
+        *,
+        symbol: str | None = None,
+        decision: str | None = None,
+        reason_code: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[DecisionRecord]:
+        """Newest first. `reason_code` matches decisions that carry that code among their reasons."""
+        query = select(risk_decisions)
+        if symbol is not None:
+            query = query.where(risk_decisions.c.symbol == symbol)
+        if decision is not None:
+            query = query.where(risk_decisions.c.decision == decision)
+        if since is not None:
+            query = query.where(risk_decisions.c.timestamp >= since)
+        if reason_code is not None:
+            # Each stored reason is a JSON string starting `"CODE: `; both back ends keep the text.
+            query = query.where(
+                risk_decisions.c.reasons.cast(Text()).contains(f'"{reason_code}:', autoescape=True)
+            )
+        query = query.order_by(risk_decisions.c.timestamp.desc(), risk_decisions.c.id.desc())
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query.limit(min(limit, MAX_DECISIONS_PAGE)))).mappings().all()
+        records = [_decision(row) for row in rows]
+        if reason_code is not None:
+            records = [record for record in records if reason_code in record.codes]
+        return records
+
+    # Drawdown baseline
+
+    async def drawdown_baseline(self) -> DrawdownBaseline | None:
+        async with self._engine.connect() as connection:
+            return await self._baseline(connection)
+
+    @staticmethod
+    async def _baseline(connection: AsyncConnection) -> DrawdownBaseline | None:
+        row = (
+            (
+                await connection.execute(
+                    select(system_flags).where(system_flags.c.name == DRAWDOWN_BASELINE_FLAG)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        value = row["value"]
+        if isinstance(value, str):
+            value = json.loads(value)
+        return DrawdownBaseline(
+            equity=Decimal(value["equity"]),
+            set_at=row["updated_at"],
+            set_by=row["changed_by"],
+            reason=row["reason"],
+        )
+
+    async def set_drawdown_baseline(self, baseline: DrawdownBaseline) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(system_flags).where(system_flags.c.name == DRAWDOWN_BASELINE_FLAG)
+            )
+            await connection.execute(
+                insert(system_flags),
+                {
+                    "name": DRAWDOWN_BASELINE_FLAG,
+                    "value": {"equity": format(to_cash(baseline.equity), "f")},
+                    "reason": baseline.reason,
+                    "changed_by": baseline.set_by,
+                    "updated_at": baseline.set_at,
+                },
+            )
+
+    # Books
+
+    async def load_books(
+        self,
+        *,
+        at: datetime,
+        day_started_at: datetime,
+        starting_cash: Decimal,
+        signal_keys: Sequence[tuple[str, str]] = (),
+    ) -> Books:
+        async with self._engine.connect() as connection:
+            held = [
+                Position(
+                    symbol=row.symbol,
+                    quantity=row.quantity,
+                    average_cost=row.average_cost if row.quantity != 0 else Decimal(0),
+                    realized_pnl=row.realized_pnl,
+                )
+                for row in await connection.execute(
+                    select(
+                        positions.c.symbol,
+                        positions.c.quantity,
+                        positions.c.average_cost,
+                        positions.c.realized_pnl,
+                    )
+                    .where(positions.c.quantity != 0)
+                    .order_by(positions.c.symbol)
+                )
+            ]
+            marks = await self._marks(connection, [position.symbol for position in held], at)
+            cash, buying_power, has_snapshots = await self._cash(connection, at, starting_cash)
+            baseline = await self._baseline(connection)
+            peak_query = select(func.max(account_snapshots.c.equity)).where(
+                account_snapshots.c.timestamp <= at
+            )
+            if baseline is not None:
+                peak_query = peak_query.where(account_snapshots.c.timestamp >= baseline.set_at)
+            snapshot_peak = (await connection.execute(peak_query)).scalar_one_or_none()
+            previous_day_equity = (
+                await connection.execute(
+                    select(account_snapshots.c.equity)
+                    .where(account_snapshots.c.timestamp < day_started_at)
+                    .order_by(account_snapshots.c.timestamp.desc(), account_snapshots.c.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            first_decision = (
+                await connection.execute(
+                    select(risk_decisions.c.portfolio_snapshot)
+                    .where(risk_decisions.c.timestamp >= day_started_at, risk_decisions.c.timestamp <= at)
+                    .order_by(risk_decisions.c.timestamp, risk_decisions.c.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return Books(
+                positions=tuple(held),
+                marks=marks,
+                cash=cash,
+                buying_power=buying_power,
+                snapshot_peak_equity=snapshot_peak,
+                has_snapshots=has_snapshots,
+                baseline=baseline,
+                previous_day_equity=previous_day_equity,
+                first_decision_day_start_equity=_day_start_from(first_decision),
+                trades_today=await self._trades_today(connection, day_started_at, at),
+                last_signal_at=await self._last_signals(connection, signal_keys, at),
+            )
+
+    @staticmethod
+    async def _marks(connection: AsyncConnection, symbols: Sequence[str], at: datetime) -> dict[str, Mark]:
+        marks: dict[str, Mark] = {}
+        for symbol in symbols:
+            row = (
+                await connection.execute(
+                    select(market_data.c.close_price, market_data.c.timestamp)
+                    .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
+                    .order_by(market_data.c.timestamp.desc())
+                    .limit(1)
+                )
+            ).first()
+            if row is not None:
+                marks[symbol] = Mark(row.close_price, row.timestamp)
+                continue
+            # No bar yet (a symbol bought before its data arrived): the executor's last price.
+            fallback = (
+                await connection.execute(
+                    select(positions.c.market_price, positions.c.average_cost, positions.c.updated_at).where(
+                        positions.c.symbol == symbol
+                    )
+                )
+            ).first()
+            if fallback is not None:
+                price = fallback.market_price or fallback.average_cost
+                marks[symbol] = Mark(price, fallback.updated_at)
+        return marks
+
+    @staticmethod
+    async def _cash(
+        connection: AsyncConnection, at: datetime, starting_cash: Decimal
+    ) -> tuple[Decimal, Decimal | None, bool]:
+        """Cash of the latest account snapshot, moved on by the fills recorded after it; without a
+        snapshot, the starting cash moved on by every fill."""
+        snapshot = (
+            await connection.execute(
+                select(
+                    account_snapshots.c.cash, account_snapshots.c.buying_power, account_snapshots.c.timestamp
+                )
+                .where(account_snapshots.c.timestamp <= at)
+                .order_by(account_snapshots.c.timestamp.desc(), account_snapshots.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        signed_value = case(
+            (fills.c.side == "buy", fills.c.quantity * fills.c.price),
+            else_=-(fills.c.quantity * fills.c.price),
+        )
+        query = select(
+            func.coalesce(func.sum(signed_value), 0), func.coalesce(func.sum(fills.c.commission), 0)
+        ).where(fills.c.timestamp <= at)
+        if snapshot is not None:
+            query = query.where(fills.c.timestamp > snapshot.timestamp)
+        spent, commission = (await connection.execute(query)).one()
+        base = snapshot.cash if snapshot is not None else starting_cash
+        cash = to_cash(Decimal(base) - Decimal(str(spent)) - Decimal(str(commission)))
+        buying_power = None
+        if snapshot is not None and snapshot.buying_power is not None:
+            buying_power = to_cash(
+                Decimal(snapshot.buying_power) - Decimal(str(spent)) - Decimal(str(commission))
+            )
+        return cash, buying_power, snapshot is not None
+
+    @staticmethod
+    async def _trades_today(connection: AsyncConnection, day_started_at: datetime, at: datetime) -> int:
+        """Orders placed today, plus orders approved today that the executor has not recorded yet."""
+        placed = (
+            await connection.execute(
+                select(func.count())
+                .select_from(trades)
+                .where(trades.c.timestamp >= day_started_at, trades.c.timestamp <= at)
+            )
+        ).scalar_one()
+        approved_not_placed = (
+            await connection.execute(
+                select(func.count())
+                .select_from(risk_decisions)
+                .where(
+                    risk_decisions.c.decision == APPROVED,
+                    risk_decisions.c.timestamp >= day_started_at,
+                    risk_decisions.c.timestamp <= at,
+                    ~exists().where(trades.c.risk_decision_id == risk_decisions.c.id),
+                )
+            )
+        ).scalar_one()
+        return int(placed) + int(approved_not_placed)
+
+    @staticmethod
+    async def _last_signals(
+        connection: AsyncConnection, keys: Sequence[tuple[str, str]], at: datetime
+    ) -> dict[tuple[str, str], datetime]:
+        """The newest signal already judged per (strategy, symbol); a signal counts once it has a decision."""
+        found: dict[tuple[str, str], datetime] = {}
+        for strategy_name, symbol in keys:
+            latest = (
+                await connection.execute(
+                    select(func.max(signals.c.bar_timestamp))
+                    .select_from(signals.join(risk_decisions, risk_decisions.c.signal_id == signals.c.id))
+                    .where(
+                        and_(
+                            signals.c.strategy_name == strategy_name,
+                            signals.c.symbol == symbol,
+                            risk_decisions.c.timestamp <= at,
+                        )
+                    )
+                )
+            ).scalar_one_or_none()
+            if latest is not None:
+                found[(strategy_name, symbol)] = _as_utc(latest)
+        return found
+
+    async def recent_closes(
+        self, symbols: Sequence[str], *, at: datetime, count: int
+    ) -> dict[str, list[tuple[datetime, Decimal]]]:
+        """The last `count` (time, close) pairs per symbol up to `at`, oldest first."""
+        result: dict[str, list[tuple[datetime, Decimal]]] = {}
+        async with self._engine.connect() as connection:
+            for symbol in symbols:
+                rows = (
+                    await connection.execute(
+                        select(market_data.c.timestamp, market_data.c.close_price)
+                        .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
+                        .order_by(market_data.c.timestamp.desc())
+                        .limit(count)
+                    )
+                ).all()
+                result[symbol] = [(row.timestamp, row.close_price) for row in reversed(rows)]
+        return result
+
+    async def recent_bars(
+        self, symbol: str, *, at: datetime, count: int
+    ) -> tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]:
+        """The base timeframe and the last `count` (high, low, close) triples up to `at`, oldest first."""
+        async with self._engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(
+                        market_data.c.timeframe,
+                        market_data.c.high_price,
+                        market_data.c.low_price,
+                        market_data.c.close_price,
+                    )
+                    .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
+                    .order_by(market_data.c.timestamp.desc())
+                    .limit(count)
+                )
+            ).all()
+        if not rows:
+            return None, []
+        return rows[0].timeframe, [(row.high_price, row.low_price, row.close_price) for row in reversed(rows)]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _day_start_from(snapshot: Any) -> Decimal | None:
+    if snapshot is None:
+        return None
+    if isinstance(snapshot, str):
+        snapshot = json.loads(snapshot)
+    value = snapshot.get("portfolio", {}).get("day_start_equity")
+    return None if value is None else Decimal(value)

@@ -1,0 +1,721 @@
+"""The risk manager's use cases: judge a signal, show the figures, change limits and trading state.
+
+A signal becomes at most one recorded decision. The order of work for a signal is fixed:
+breakers first (a portfolio already past its drawdown limit is judged HALTED, not ACTIVE), then
+sizing and the rules, then the decision is stored with every reason and the portfolio it was
+judged on, and only then published. A redelivered signal finds its stored decision and publishes
+that one again (same event id), so the executor never sees two decisions for one signal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from trader.adapters.db.stores.risk import (
+    APPROVED,
+    DENIED,
+    Books,
+    DecisionRecord,
+    DrawdownBaseline,
+    LimitsVersion,
+    RiskStore,
+    SignalRecord,
+)
+from trader.adapters.db.stores.trading_state import TradingStateStore
+from trader.core.events import OrderApproved, OrderDenied, SignalEmitted
+from trader.core.market import Timeframe
+from trader.core.money import to_cash
+from trader.core.orders import OrderSide, OrderType
+from trader.core.portfolio import Portfolio, reset_peak, trading_day_of
+from trader.core.ports import Clock, MessageBus
+from trader.core.risk.context import RiskContext
+from trader.core.risk.engine import evaluate
+from trader.core.risk.limits import InvalidRiskLimitsError, RiskLimits
+from trader.core.risk.metrics import measure, position_limits
+from trader.core.risk.proposal import ProposedOrder
+from trader.core.risk.sizing import (
+    MissingSizingInputError,
+    SizingInputs,
+    SizingMethod,
+    SizingPolicy,
+    size_position,
+)
+from trader.core.risk.state import (
+    StateChange,
+    StateChangeError,
+    TradingState,
+    apply_breakers,
+    breaker_state,
+    emergency_shutdown,
+    reduce_only,
+    resume,
+)
+from trader.core.sessions import MarketCalendar, bucket_end
+from trader.core.topics import DECISIONS, TRADING_STATE
+from trader.services.risk_manager.figures import (
+    correlations_of,
+    day_started_at,
+    latest_atr,
+    market_session,
+    periods_per_year,
+    portfolio_var,
+    symbol_volatility,
+)
+
+log = logging.getLogger(__name__)
+
+ENVIRONMENT_ACTOR = "environment"
+SUPPORTED_SIZING = (SizingMethod.FIXED_FRACTION, SizingMethod.ATR, SizingMethod.VOLATILITY_TARGET)
+_ONE_SHARE = Decimal(1)
+
+
+class LimitsChangeError(ValueError):
+    """A limits change refused before anything was written; the message says why."""
+
+
+class StateConflictError(ValueError):
+    """A state change that cannot be made now (a breaker still holds); the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class SizingSettings:
+    method: SizingMethod = SizingMethod.FIXED_FRACTION
+    fraction: Decimal = Decimal("0.05")
+    atr_multiple: Decimal = Decimal("2")
+    target_volatility: Decimal = Decimal("0.15")
+
+    def __post_init__(self) -> None:
+        if self.method not in SUPPORTED_SIZING:
+            allowed = ", ".join(method.value for method in SUPPORTED_SIZING)
+            raise ValueError(
+                f"RISK_SIZING_METHOD={self.method.value} needs inputs signals do not carry; "
+                f"use one of {allowed}"
+            )
+
+    def policy(self, limits: RiskLimits) -> SizingPolicy:
+        return SizingPolicy(
+            method=self.method,
+            fraction=self.fraction,
+            risk_fraction=limits.risk_per_trade_pct,
+            atr_multiple=self.atr_multiple,
+            target_volatility=self.target_volatility,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A signal's outcome: the stored decision, or why no order was proposed."""
+
+    decision: DecisionRecord | None
+    created: bool
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """The portfolio and context as of now, for the read endpoints."""
+
+    portfolio: Portfolio
+    context: RiskContext
+    limits: LimitsVersion
+    trading_state: StateChange | None
+
+
+def _money(value: Decimal) -> str:
+    return format(to_cash(value).quantize(Decimal("0.01")), "f")
+
+
+def _ratio(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.000001")), "f")
+
+
+def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
+    """The portfolio as JSON values, rounded for storage (cents, six places for ratios)."""
+    return {
+        "cash": _money(portfolio.cash),
+        "equity": _money(portfolio.equity),
+        "peak_equity": _money(portfolio.peak_equity),
+        "day_start_equity": _money(portfolio.day_start_equity),
+        "trading_day": portfolio.trading_day.isoformat(),
+        "trades_today": portfolio.trades_today,
+        "gross_exposure": _money(portfolio.gross_exposure),
+        "net_exposure": _money(portfolio.net_exposure),
+        "drawdown": _ratio(portfolio.drawdown),
+        "daily_pnl": _money(portfolio.daily_pnl),
+        "positions": [
+            {
+                "symbol": position.symbol,
+                "quantity": format(position.quantity.normalize(), "f"),
+                "average_cost": format(position.average_cost.quantize(Decimal("0.0001")), "f"),
+                "mark": format(portfolio.marks[position.symbol].price, "f"),
+                "marked_at": portfolio.marks[position.symbol].marked_at.isoformat(),
+            }
+            for position in portfolio.open_positions
+        ],
+    }
+
+
+def build_portfolio(books: Books, at: datetime, starting_cash: Decimal) -> Portfolio:
+    """The books as a Portfolio: peak since the last drawdown baseline, today's starting equity."""
+    day = trading_day_of(at)
+    bare = Portfolio(
+        cash=books.cash,
+        peak_equity=Decimal(0),
+        day_start_equity=Decimal(0),
+        trading_day=day,
+        positions={position.symbol: position for position in books.positions},
+        marks=books.marks,
+        trades_today=books.trades_today,
+        last_signal_at=books.last_signal_at,
+    )
+    equity = bare.equity
+    peaks = [equity]
+    if books.snapshot_peak_equity is not None:
+        peaks.append(books.snapshot_peak_equity)
+    if books.baseline is not None:
+        peaks.append(books.baseline.equity)
+    elif not books.has_snapshots:
+        # An account no snapshot has described yet started from the configured cash.
+        peaks.append(starting_cash)
+    if books.previous_day_equity is not None:
+        day_start = books.previous_day_equity
+    elif books.first_decision_day_start_equity is not None:
+        day_start = books.first_decision_day_start_equity
+    else:
+        # The first evaluation of the day: today's loss is measured from now.
+        day_start = equity
+    return replace(bare, peak_equity=max(peaks), day_start_equity=day_start)
+
+
+def _side_and_quantity(
+    direction: str, held: Decimal, target: Decimal | None
+) -> tuple[OrderSide, Decimal] | None:
+    """What a signal asks of the position: buy/sell close an opposite position, otherwise open or
+    top up to `target` shares; flat closes. None when there is nothing to do."""
+    if direction == "flat":
+        if held == 0:
+            return None
+        return (OrderSide.SELL, held) if held > 0 else (OrderSide.BUY, -held)
+    if direction == "buy":
+        if held < 0:
+            return OrderSide.BUY, -held
+        wanted = (target or Decimal(0)) - held
+        return (OrderSide.BUY, max(wanted, _ONE_SHARE)) if held == 0 or wanted > 0 else None
+    if held > 0:
+        return OrderSide.SELL, held
+    wanted = (target or Decimal(0)) + held
+    return (OrderSide.SELL, max(wanted, _ONE_SHARE)) if held == 0 or wanted > 0 else None
+
+
+class RiskManager:
+    def __init__(
+        self,
+        *,
+        store: RiskStore,
+        states: TradingStateStore,
+        bus: MessageBus,
+        clock: Clock,
+        calendar: MarketCalendar,
+        sectors: Mapping[str, str],
+        default_limits: RiskLimits,
+        sizing: SizingSettings,
+        starting_cash: Decimal,
+        lookback_bars: int = 60,
+    ) -> None:
+        self.store = store
+        self.states = states
+        self.bus = bus
+        self.clock = clock
+        self.calendar = calendar
+        self.sectors = dict(sectors)
+        self.default_limits = default_limits
+        self.sizing = sizing
+        self.starting_cash = starting_cash
+        self.lookback_bars = lookback_bars
+
+    # Limits
+
+    async def prepare(self) -> LimitsVersion:
+        """Make sure a limits version exists: the environment's defaults, written once.
+
+        When the newest version came from the environment and the environment now says something
+        else, the environment still owns the limits and a new version records the change; a version
+        a person wrote through the API is never overridden by the environment.
+        """
+        current = await self.store.current_limits()
+        now = self.clock.now()
+        if current is None:
+            return await self.store.record_limits(
+                self.default_limits,
+                updated_by=ENVIRONMENT_ACTOR,
+                reason="defaults from the environment (RISK_* variables)",
+                updated_at=now,
+                expected_version=None,
+            )
+        if current.limits == self.default_limits:
+            return current
+        if current.updated_by == ENVIRONMENT_ACTOR:
+            return await self.store.record_limits(
+                self.default_limits,
+                updated_by=ENVIRONMENT_ACTOR,
+                reason="the RISK_* environment variables changed",
+                updated_at=now,
+                expected_version=current.version,
+            )
+        log.warning(
+            "risk limits version %d (set by %s) differ from the RISK_* environment; the stored version"
+            " applies. Change limits with PUT /risk/limits",
+            current.version,
+            current.updated_by,
+        )
+        return current
+
+    async def limits(self) -> LimitsVersion:
+        current = await self.store.current_limits()
+        return current if current is not None else await self.prepare()
+
+    async def update_limits(
+        self, changes: Mapping[str, Any], *, reason: str, changed_by: str, expected_version: int | None
+    ) -> LimitsVersion:
+        if not reason.strip():
+            raise LimitsChangeError("a limits change needs a reason")
+        if not changes:
+            raise LimitsChangeError("no limits given to change")
+        current = await self.limits()
+        if expected_version is not None and expected_version != current.version:
+            raise LimitsChangeError(
+                f"the limits are at version {current.version}, not {expected_version}; read them again"
+            )
+        payload = current.limits.to_dict()
+        payload.update(changes)
+        try:
+            limits = RiskLimits.from_dict(payload)
+        except (InvalidRiskLimitsError, TypeError) as error:
+            raise LimitsChangeError(str(error)) from error
+        if limits == current.limits:
+            raise LimitsChangeError("the new limits equal the current ones; nothing to change")
+        return await self.store.record_limits(
+            limits,
+            updated_by=changed_by,
+            reason=reason.strip(),
+            updated_at=self.clock.now(),
+            expected_version=current.version,
+        )
+
+    # Trading state
+
+    async def trading_state(self) -> TradingState:
+        return await self.states.current_state()
+
+    async def _record_state(self, change: StateChange) -> None:
+        await self.states.record(change)
+        await self.bus.publish(TRADING_STATE, change.to_event())
+        log.warning(
+            "trading state %s -> %s by %s: %s",
+            change.previous_state.value,
+            change.state.value,
+            change.changed_by,
+            change.reason,
+        )
+
+    async def change_state(self, target: TradingState, *, reason: str, changed_by: str) -> StateChange:
+        """A person's change. Escalations are always allowed; stepping down needs the breakers to
+        agree, and stepping down from a drawdown halt measures drawdown from equity now."""
+        current = await self.trading_state()
+        now = self.clock.now()
+        if target is TradingState.HALTED:
+            change = emergency_shutdown(current, reason, changed_by, now)
+        elif target.severity > current.severity:
+            change = reduce_only(current, reason, changed_by, now)
+        elif target is current:
+            raise StateChangeError(f"trading is already {current.value}")
+        else:
+            change = resume(current, reason, changed_by, now, target)
+            view = await self.view(now)
+            portfolio = view.portfolio
+            demanded, why = breaker_state(portfolio, view.limits.limits)
+            acknowledges_drawdown = demanded is TradingState.HALTED
+            if acknowledges_drawdown:
+                portfolio = reset_peak(portfolio)
+                demanded, why = breaker_state(portfolio, view.limits.limits)
+            if demanded.severity > target.severity:
+                raise StateConflictError(
+                    f"cannot resume to {target.value}: a breaker still holds ({why}); resume to "
+                    f"{demanded.value}, raise the limit, or wait for the next trading day"
+                )
+            if acknowledges_drawdown:
+                await self.store.set_drawdown_baseline(
+                    DrawdownBaseline(portfolio.equity, now, change.changed_by, change.reason)
+                )
+        await self._record_state(change)
+        return change
+
+    # Reading the books
+
+    async def view(self, at: datetime | None = None, signal_keys: tuple[tuple[str, str], ...] = ()) -> View:
+        moment = at or self.clock.now()
+        limits = await self.limits()
+        books = await self.store.load_books(
+            at=moment,
+            day_started_at=day_started_at(moment),
+            starting_cash=self.starting_cash,
+            signal_keys=signal_keys,
+        )
+        portfolio = build_portfolio(books, moment, self.starting_cash)
+        change = await self.states.current()
+        state = change.state if change else TradingState.ACTIVE
+        context = RiskContext(
+            evaluated_at=moment,
+            session=market_session(self.calendar, moment),
+            trading_state=state,
+            buying_power=books.buying_power,
+            sectors=self.sectors,
+        )
+        return View(portfolio, context, limits, change)
+
+    async def _market_context(self, view: View, symbol: str) -> tuple[RiskContext, dict[str, Any]]:
+        """The context with the symbol's volatility and correlations with the holdings."""
+        symbols = sorted({symbol, *(p.symbol for p in view.portfolio.open_positions)})
+        closes = await self.store.recent_closes(
+            symbols, at=view.context.evaluated_at, count=self.lookback_bars
+        )
+        timeframe, bars = await self.store.recent_bars(
+            symbol, at=view.context.evaluated_at, count=self.lookback_bars
+        )
+        volatility = symbol_volatility(closes[symbol], periods_per_year(timeframe))
+        volatilities = {symbol: volatility} if volatility is not None else {}
+        context = replace(view.context, volatilities=volatilities, correlations=correlations_of(closes))
+        facts = {
+            "volatility": None if volatility is None else str(volatility),
+            "atr": None if (value := latest_atr(bars)) is None else str(value),
+            "closes_used": len(closes[symbol]),
+            "sector": context.sector_of(symbol),
+            "session": context.session.value,
+        }
+        return context, facts
+
+    # Judging a signal
+
+    async def judge(self, signal: SignalEmitted) -> Judgement:
+        existing = await self.store.decision_for_signal(signal.event_id)
+        if existing is not None:
+            await self._publish(existing)
+            return Judgement(existing, created=False)
+        now = self.clock.now()
+        key = (signal.strategy_name, signal.symbol)
+        view = await self.view(now, signal_keys=(key,))
+        if await self._adopt_resume(view):
+            view = await self.view(now, signal_keys=(key,))
+        await self._apply_breakers(view)
+        view = dataclasses.replace(
+            view,
+            context=replace(view.context, trading_state=await self.trading_state()),
+        )
+        context, facts = await self._market_context(view, signal.symbol)
+        limits = view.limits.limits
+        proposal = self._propose(signal, view.portfolio, context, limits, facts)
+        if proposal is None:
+            note = f"{signal.direction} {signal.symbol}: nothing to do for the position held"
+            log.info("signal %s from %s: %s", signal.event_id, signal.strategy_name, note)
+            return Judgement(None, created=False, note=note)
+        decision = evaluate(proposal, view.portfolio, limits, context)
+        record = DecisionRecord(
+            decision_id=str(uuid.uuid4()),
+            signal_event_id=signal.event_id,
+            strategy_name=signal.strategy_name,
+            symbol=proposal.symbol,
+            side=proposal.side.value,
+            quantity=proposal.quantity,
+            price=proposal.reference_price,
+            notional=proposal.notional,
+            decision=APPROVED if decision.approved else DENIED,
+            reasons=decision.reasons,
+            snapshot={
+                "order": {
+                    "symbol": proposal.symbol,
+                    "side": proposal.side.value,
+                    "quantity": format(proposal.quantity, "f"),
+                    "order_type": proposal.order_type.value,
+                    "limit_price": None if proposal.limit_price is None else str(proposal.limit_price),
+                    "reference_price": str(proposal.reference_price),
+                    "priced_at": proposal.priced_at.isoformat(),
+                    "sizing": facts.get("sizing"),
+                },
+                "portfolio": portfolio_snapshot(view.portfolio),
+                "context": {key_: value for key_, value in facts.items() if key_ != "sizing"},
+                "codes": [code.value for code in decision.codes],
+            },
+            risk_parameters_version=view.limits.version,
+            trading_state=context.trading_state.value,
+            decided_at=now,
+        )
+        stored, created = await self.store.record_decision(record, self._signal_record(signal))
+        await self._publish(stored)
+        log.info(
+            "%s %s %s %s (%s)%s",
+            stored.decision,
+            stored.side,
+            stored.quantity,
+            stored.symbol,
+            signal.strategy_name,
+            f": {'; '.join(stored.reasons)}" if stored.reasons else "",
+        )
+        return Judgement(stored, created=created)
+
+    async def _adopt_resume(self, view: View) -> bool:
+        """A resume from a drawdown halt made elsewhere (the maintenance service) acknowledges the
+        drawdown too: measure it from equity now, as `change_state` does, or the breaker would halt
+        again at once. True when a baseline was set."""
+        change = view.trading_state
+        if change is None or change.previous_state is not TradingState.HALTED:
+            return False
+        if change.state is TradingState.HALTED:
+            return False
+        baseline = await self.store.drawdown_baseline()
+        if baseline is not None and baseline.set_at >= change.changed_at:
+            return False
+        demanded, _ = breaker_state(view.portfolio, view.limits.limits)
+        if demanded is not TradingState.HALTED:
+            return False
+        await self.store.set_drawdown_baseline(
+            DrawdownBaseline(view.portfolio.equity, change.changed_at, change.changed_by, change.reason)
+        )
+        log.warning(
+            "drawdown now measured from equity %s: %s resumed trading at %s (%s)",
+            _money(view.portfolio.equity),
+            change.changed_by,
+            change.changed_at.isoformat(),
+            change.reason,
+        )
+        return True
+
+    async def _apply_breakers(self, view: View) -> None:
+        change = apply_breakers(
+            view.context.trading_state, view.portfolio, view.limits.limits, view.context.evaluated_at
+        )
+        if change is not None:
+            await self._record_state(change)
+
+    def _propose(
+        self,
+        signal: SignalEmitted,
+        portfolio: Portfolio,
+        context: RiskContext,
+        limits: RiskLimits,
+        facts: dict[str, Any],
+    ) -> ProposedOrder | None:
+        held = portfolio.position(signal.symbol).quantity
+        target: Decimal | None = None
+        if signal.direction in ("buy", "sell"):
+            target = self._target_quantity(signal, portfolio, context, limits, facts)
+        intent = _side_and_quantity(signal.direction, held, target)
+        if intent is None:
+            return None
+        side, quantity = intent
+        confidence = signal.strength if Decimal(0) <= signal.strength <= Decimal(1) else None
+        return ProposedOrder(
+            symbol=signal.symbol,
+            side=side,
+            quantity=quantity,
+            order_type=OrderType.MARKET,
+            reference_price=signal.price,
+            priced_at=self._priced_at(signal),
+            strategy_name=signal.strategy_name,
+            signal_at=signal.bar_at,
+            confidence=confidence,
+        )
+
+    def _target_quantity(
+        self,
+        signal: SignalEmitted,
+        portfolio: Portfolio,
+        context: RiskContext,
+        limits: RiskLimits,
+        facts: dict[str, Any],
+    ) -> Decimal:
+        available = portfolio.cash if context.buying_power is None else context.buying_power
+        atr = facts.get("atr")
+        volatility = context.volatilities.get(signal.symbol)
+        inputs = SizingInputs(
+            equity=portfolio.equity,
+            price=signal.price,
+            buying_power=max(available, Decimal(0)),
+            atr=None if atr is None else Decimal(atr),
+            annual_volatility=volatility,
+            confidence=signal.strength if Decimal(0) <= signal.strength <= Decimal(1) else None,
+        )
+        policy = self.sizing.policy(limits)
+        try:
+            quantity = size_position(policy, inputs)
+            facts["sizing"] = {"method": policy.method.value, "quantity": format(quantity, "f")}
+        except MissingSizingInputError as error:
+            # Not enough history for the chosen method yet: the plain fraction of equity.
+            fallback = replace(policy, method=SizingMethod.FIXED_FRACTION)
+            quantity = size_position(fallback, inputs)
+            facts["sizing"] = {
+                "method": SizingMethod.FIXED_FRACTION.value,
+                "quantity": format(quantity, "f"),
+                "fallback_from": policy.method.value,
+                "why": str(error),
+            }
+        # Under one share the order is judged at one share, so the decision names the limit that
+        # stops it (buying power, position size) instead of the signal silently vanishing.
+        return quantity
+
+    def _priced_at(self, signal: SignalEmitted) -> datetime:
+        """When the signal's price was observed: the close of its bar."""
+        try:
+            timeframe = Timeframe.parse(str(signal.timeframe.value))
+            session = (
+                self.calendar.session_for(signal.bar_at)
+                if timeframe.is_intraday
+                else self.calendar.session_for(signal.bar_at.astimezone(UTC).date())
+            )
+        except ValueError:
+            return signal.bar_at
+        if session is None:
+            return signal.bar_at
+        return bucket_end(session, signal.bar_at, timeframe)
+
+    @staticmethod
+    def _signal_record(signal: SignalEmitted) -> SignalRecord:
+        return SignalRecord(
+            event_id=signal.event_id,
+            strategy_name=signal.strategy_name,
+            symbol=signal.symbol,
+            timeframe=signal.timeframe.value,
+            bar_at=signal.bar_at,
+            direction=signal.direction,
+            strength=signal.strength,
+            price=signal.price,
+            reason=signal.reason,
+            emitted_at=signal.occurred_at,
+        )
+
+    async def _publish(self, record: DecisionRecord) -> None:
+        # The event id is the decision id, so a republished decision is recognisably the same event.
+        if record.approved:
+            order = record.snapshot.get("order", {})
+            limit_price = order.get("limit_price")
+            await self.bus.publish(
+                DECISIONS,
+                OrderApproved(
+                    event_id=record.decision_id,
+                    occurred_at=record.decided_at,
+                    signal_event_id=record.signal_event_id or "",
+                    decision_id=record.decision_id,
+                    symbol=record.symbol,
+                    side=record.side,
+                    quantity=record.quantity,
+                    order_type=order.get("order_type", OrderType.MARKET.value),
+                    limit_price=None if limit_price is None else Decimal(limit_price),
+                    strategy_name=record.strategy_name or "",
+                ),
+            )
+            return
+        await self.bus.publish(
+            DECISIONS,
+            OrderDenied(
+                event_id=record.decision_id,
+                occurred_at=record.decided_at,
+                signal_event_id=record.signal_event_id or "",
+                decision_id=record.decision_id,
+                symbol=record.symbol,
+                side=record.side,
+                reasons=record.reasons,
+                strategy_name=record.strategy_name or "",
+            ),
+        )
+
+    # Read endpoints
+
+    async def current_metrics(self) -> dict[str, Any]:
+        view = await self.view()
+        portfolio = view.portfolio
+        metrics = measure(portfolio, view.context)
+        held = [p.symbol for p in portfolio.open_positions]
+        closes = await self.store.recent_closes(held, at=view.context.evaluated_at, count=self.lookback_bars)
+        var = portfolio_var(portfolio, closes)
+        limits = view.limits.limits
+        largest = max((portfolio.exposure_of(symbol) for symbol in held), default=Decimal(0))
+        return {
+            "as_of": view.context.evaluated_at.isoformat(),
+            "trading_state": view.context.trading_state.value,
+            "market_session": view.context.session.value,
+            "equity": _money(metrics.equity),
+            "cash": _money(metrics.cash),
+            "buying_power": None if view.context.buying_power is None else _money(view.context.buying_power),
+            "gross_exposure": _money(metrics.gross_exposure),
+            "net_exposure": _money(metrics.net_exposure),
+            "gross_exposure_pct": _ratio(metrics.gross_exposure_share),
+            "open_positions": metrics.open_positions,
+            "peak_equity": _money(portfolio.peak_equity),
+            "drawdown_pct": _ratio(metrics.drawdown),
+            "day_start_equity": _money(portfolio.day_start_equity),
+            "daily_pnl": _money(metrics.daily_pnl),
+            "daily_return_pct": _ratio(metrics.daily_return),
+            "trades_today": metrics.trades_today,
+            "var_95": {
+                "confidence": var.confidence,
+                "pct_of_equity": None if var.fraction is None else _ratio(var.fraction),
+                "amount": None if var.amount is None else _money(var.amount),
+                "observations": var.observations,
+                "method": "historical, current holdings over stored closes",
+            },
+            "concentration": {
+                "largest_position_pct": _ratio(largest / metrics.equity) if metrics.equity > 0 else None,
+                "sectors": {sector: _ratio(share) for sector, share in metrics.sector_shares.items()},
+            },
+            "limits": {
+                "version": view.limits.version,
+                "max_drawdown_pct": str(limits.max_drawdown_pct),
+                "daily_loss_limit_pct": str(limits.daily_loss_limit_pct),
+                "max_gross_exposure_pct": str(limits.max_gross_exposure_pct),
+            },
+        }
+
+    async def position_limits(self) -> dict[str, Any]:
+        view = await self.view()
+        limits = view.limits.limits
+        rows = position_limits(view.portfolio, limits)
+        metrics = measure(view.portfolio, view.context)
+        equity = view.portfolio.equity
+        return {
+            "as_of": view.context.evaluated_at.isoformat(),
+            "equity": _money(equity),
+            "trading_state": view.context.trading_state.value,
+            "max_position_pct": str(limits.max_position_pct),
+            "max_open_positions": limits.max_open_positions,
+            "open_positions": len(rows),
+            "positions": [
+                {
+                    "symbol": row.symbol,
+                    "sector": view.context.sector_of(row.symbol),
+                    "quantity": format(row.quantity.normalize(), "f"),
+                    "market_value": _money(row.market_value),
+                    "current_pct": _ratio(row.share_of_equity),
+                    "limit_pct": str(row.limit),
+                    "headroom_value": _money(row.headroom),
+                    "headroom_pct": _ratio(max(row.limit - row.share_of_equity, Decimal(0))),
+                }
+                for row in rows
+            ],
+            "sectors": [
+                {
+                    "sector": sector,
+                    "current_pct": _ratio(share),
+                    "limit_pct": str(limits.max_sector_pct),
+                    "headroom_value": _money(
+                        max(limits.max_sector_pct * equity - share * equity, Decimal(0))
+                    ),
+                }
+                for sector, share in sorted(metrics.sector_shares.items(), key=lambda item: -item[1])
+            ],
+        }
