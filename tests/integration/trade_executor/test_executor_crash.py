@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -58,7 +59,7 @@ async def test_killed_while_waiting_for_the_broker_then_restarted(engine: AsyncE
             if alpaca.order_count() == 1 and await pending_rows(engine) == ["pending"]:
                 break
             assert first.poll() is None, first.communicate()
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert await pending_rows(engine) == ["pending"]  # the intent survived, the answer never came

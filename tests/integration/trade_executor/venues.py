@@ -43,9 +43,10 @@ class Venue(Protocol):
 class SimulatedVenue:
     def __init__(self, clock: SimulatedClock) -> None:
         self.clock = clock
-        self.broker = SimulatedBroker(
+        self.sim = SimulatedBroker(
             clock, XNYSCalendar(), starting_cash=Decimal(100_000), participation_rate=Decimal(1)
         )
+        self.broker: Broker = self.sim
         self._prices: dict[str, Decimal] = {}
 
     def _bar(self, symbol: str, price: Decimal, at: datetime) -> Bar:
@@ -54,30 +55,30 @@ class SimulatedVenue:
     def set_price(self, symbol: str, price: Decimal) -> None:
         self._prices[symbol] = price
         # A bar that closed just now: it names the price without filling anything placed after it.
-        self.broker.on_bar(self._bar(symbol, price, self.clock.now() - timedelta(minutes=1)))
+        self.sim.on_bar(self._bar(symbol, price, self.clock.now() - timedelta(minutes=1)))
 
     def trade(self) -> None:
         start = self.clock.now()
         self.clock.advance_by(timedelta(minutes=1))
         for symbol, price in self._prices.items():
-            self.broker.on_bar(self._bar(symbol, price, start))
+            self.sim.on_bar(self._bar(symbol, price, start))
 
     def fail_closing(self, symbol: str) -> None:
-        self.broker.set_tradable(symbol, False)
+        self.sim.set_tradable(symbol, False)
 
     def hold(self, symbol: str, quantity: Decimal, price: Decimal) -> None:
         self.set_price(symbol, price)
         held = [Position(symbol, quantity, price)]
-        self.broker.restore(cash=Decimal(100_000), positions=held)
+        self.sim.restore(cash=Decimal(100_000), positions=held)
 
     def order_count(self) -> int:
-        return len(self.broker._orders)
+        return len(self.sim._orders)
 
 
 class AlpacaVenue:
     def __init__(self, emulator: AlpacaEmulator, base_url: str, *, read_timeout_seconds: float = 0.5) -> None:
         self.emulator = emulator
-        self.broker = AlpacaBroker(
+        self.broker: Broker = AlpacaBroker(
             emulator.api_key,
             emulator.secret_key,
             base_url=base_url,
