@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -44,20 +45,22 @@ def make_broker(clock: SimulatedClock, **options: object) -> SimulatedBroker:
     return broker
 
 
-def buy(quantity: str = "10", **fields: object) -> OrderRequest:
+def buy(quantity: str = "10", **fields: Any) -> OrderRequest:
     return OrderRequest(
         client_order_id=f"t-{quantity}-{len(fields)}",
         symbol="AAPL",
         side=OrderSide.BUY,
         quantity=Decimal(quantity),
         **fields,
-    )  # type: ignore[arg-type]
+    )
 
 
-def next_bar(clock: SimulatedClock, *prices: str, volume: str = "100000") -> Bar:
+def next_bar(
+    clock: SimulatedClock, open_: str, high: str, low: str, close: str, volume: str = "100000"
+) -> Bar:
     start = clock.now()
     clock.advance_by(timedelta(minutes=1))
-    return bar(start, *prices, volume=volume)
+    return bar(start, open_, high, low, close, volume)
 
 
 async def test_market_order_fills_at_next_open_with_slippage_and_commission(clock: SimulatedClock) -> None:
