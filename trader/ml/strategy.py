@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trader.core.strategies.base import Signals
+from trader.core.strategies.catalog import StrategyType, strategy_type_from_dataclass
 from trader.core.strategies.ml_features import FEATURE_WARMUP_BARS, compute_features
 from trader.core.strategies.series import BarSeries
 from trader.ml.model import MlModel
@@ -35,7 +36,7 @@ class MlStrategy:
 
     @property
     def name(self) -> str:
-        return "ml_classifier"
+        return ML_STRATEGY_TYPE_NAME
 
     @property
     def lookback_bars(self) -> int:
@@ -62,3 +63,49 @@ class MlStrategy:
         probability = self.probabilities(bars)
         strength = np.abs(probability - 0.5) * 2.0
         return np.nan_to_num(strength, nan=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MlStrategySettings:
+    """What a configuration says about the ML strategy; the model itself comes from the registry."""
+
+    model_name: str = "gradient_boosting"
+    entry_probability: float = 0.55
+    exit_probability: float = 0.45
+
+    def __post_init__(self) -> None:
+        if not self.model_name:
+            raise ValueError("model_name must not be empty")
+        if not 0.0 < self.exit_probability < self.entry_probability < 1.0:
+            raise ValueError(
+                "need 0 < exit_probability < entry_probability < 1, "
+                f"got {self.exit_probability}, {self.entry_probability}"
+            )
+
+    @property
+    def name(self) -> str:
+        return ML_STRATEGY_TYPE_NAME
+
+    @property
+    def lookback_bars(self) -> int:
+        return FEATURE_WARMUP_BARS
+
+    def with_model(self, model: MlModel) -> MlStrategy:
+        return MlStrategy(model, self.entry_probability, self.exit_probability)
+
+
+ML_STRATEGY_TYPE_NAME = "ml_classifier"
+
+
+def ml_strategy_type() -> StrategyType:
+    return strategy_type_from_dataclass(
+        MlStrategySettings,
+        name=ML_STRATEGY_TYPE_NAME,
+        summary="Gradient-boosted classifier of forward returns (the registry's active model): long when "
+        "P(up) >= entry_probability, flat when P(up) <= exit_probability; strength from the probability.",
+        docs={
+            "model_name": "registry name of the model; its active version is used",
+            "entry_probability": "probability of an up move that starts a position",
+            "exit_probability": "probability at or below which the position ends",
+        },
+    )

@@ -1,14 +1,68 @@
-"""Strategy Engine service (port 8002)."""
+"""Strategy Engine service (port 8002): strategy configurations, live signals from closed bars,
+backtest jobs and the model registry."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+
 from fastapi import FastAPI
 
+from trader.adapters.llm.advisor import LlmAdvisor
+from trader.adapters.strategy_loader import discover_strategies
+from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.resources import Resources
+from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
+from trader.services.strategy_engine.routes import build_router
 
 SERVICE = "strategy_engine"
+log = logging.getLogger("trader.services.strategy_engine")
+
+
+def build_engine(resources: Resources) -> StrategyEngine:
+    settings = resources.settings
+    catalog, report = discover_strategies(
+        settings.strategies_dir, check_bars=settings.strategy_lookahead_bars
+    )
+    catalog.register(ml_strategy_type())
+    advisor = None
+    if settings.llm_enabled:
+        advisor = LlmAdvisor(
+            resources.http,
+            base_url=settings.llm_advisor_url,
+            model=settings.llm_model,
+            api_style=settings.llm_api_style,
+            timeout_seconds=settings.llm_timeout_seconds,
+            fallback=settings.llm_fallback,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        )
+    return StrategyEngine(resources, catalog, report, advisor)
 
 
 def create_app(resources: Resources) -> FastAPI:
-    return build_service_app(SERVICE, resources, title="Strategy Engine")
+    engine = build_engine(resources)
+
+    async def strategy_worker() -> None:
+        try:
+            await engine.seed_default()
+        except Exception:  # a bad default (e.g. a typo in STRATEGY_DEFAULT_TYPE) must be seen, not fatal
+            log.exception("could not seed the default strategy configuration")
+        await consume_bars(engine, f"{SERVICE}-{os.getpid()}")
+
+    async def backtest_jobs() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await engine.wait_for_jobs()
+
+    app = build_service_app(
+        SERVICE,
+        resources,
+        title="Strategy Engine",
+        routers=[build_router()],
+        workers=[strategy_worker, backtest_jobs],
+    )
+    app.state.strategy_engine = engine
+    return app

@@ -1,0 +1,214 @@
+"""The strategy engine service: configurations over HTTP, signals from closed bars, backtest jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.signals import SignalStore
+from trader.backtest.synthetic import gbm_bars
+from trader.core import topics
+from trader.core.events import BarClosed, SignalEmitted
+from trader.core.market import Bar, Timeframe
+from trader.core.strategies import BarSeries, SignalDirection, SmaCrossover
+from trader.runtime.bootstrap import open_resources
+from trader.services.common.resources import Resources
+from trader.services.strategy_engine.app import create_app
+from trader.services.strategy_engine.handlers import CONSUMER_GROUP, StrategyEngine, consume_bars
+from trader.settings import Settings
+
+API_TOKEN = "strategy-engine-test-token-" + "q" * 20
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def _bars(symbol: str, series: BarSeries) -> list[Bar]:
+    return [
+        Bar(
+            symbol=symbol,
+            timeframe=Timeframe.DAY1,
+            timestamp=series.timestamp_at(i),
+            open=Decimal(str(series.open[i])),
+            high=Decimal(str(series.high[i])),
+            low=Decimal(str(series.low[i])),
+            close=Decimal(str(series.close[i])),
+            volume=Decimal(str(series.volume[i])),
+            source="test",
+        )
+        for i in range(len(series))
+    ]
+
+
+def _closed(bar: Bar, now: datetime) -> BarClosed:
+    return BarClosed(
+        occurred_at=now,
+        symbol=bar.symbol,
+        timeframe=bar.timeframe,
+        bar_at=bar.timestamp,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+        source=bar.source,
+    )
+
+
+@pytest.fixture
+async def resources(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Resources]:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=sqlite_url,
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
+        api_token=API_TOKEN,
+        allow_unauthenticated_loopback=False,
+        strategies_dir=tmp_path / "strategies",
+        data_watchlist="AAPL,MSFT",
+        strategy_default_parameters={"fast_window": 5, "slow_window": 20},
+    )
+    async with open_resources(settings) as opened:
+        yield opened
+
+
+def _client(app: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://strategy")  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def series() -> BarSeries:
+    return gbm_bars(300, seed=21, volatility=0.015, bar_seconds=86_400, symbol="AAPL")
+
+
+async def test_a_closed_bar_becomes_a_stored_then_published_signal(
+    resources: Resources, series: BarSeries
+) -> None:
+    app = create_app(resources)
+    engine: StrategyEngine = app.state.strategy_engine
+    assert await engine.seed_default() == 1
+    assert await engine.seed_default() == 0
+    signals = SmaCrossover(5, 20).generate(series)
+    signal_bar = max(i for i in range(len(series)) if signals.direction_at(i) is not SignalDirection.FLAT)
+    quiet_bar = signal_bar - 1
+    assert signals.direction_at(quiet_bar) is SignalDirection.FLAT
+    bars = _bars("AAPL", series)
+    await MarketDataStore(resources.engine).upsert_bars(bars[: signal_bar + 1])
+    bus = resources.bus
+    await bus.ensure_group(topics.BARS, CONSUMER_GROUP)
+    await bus.ensure_group(topics.SIGNALS, "test")
+    now = datetime.now(UTC)
+    await bus.publish(topics.BARS, _closed(bars[quiet_bar], now))
+    await bus.publish(topics.BARS, _closed(bars[signal_bar], now))
+    # Redelivery of the same bar must not make a second signal.
+    await bus.publish(topics.BARS, _closed(bars[signal_bar], now))
+    worker = asyncio.create_task(consume_bars(engine, "test-consumer", block_ms=50))
+    try:
+        received: list[SignalEmitted] = []
+        for _ in range(100):
+            for delivery in await bus.read(topics.SIGNALS, "test", "reader", block_ms=50):
+                assert isinstance(delivery.event, SignalEmitted)
+                received.append(delivery.event)
+            if len(received) >= 2 and await bus.pending_count(topics.BARS, CONSUMER_GROUP) == 0:
+                break
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    stored = await SignalStore(resources.engine).recent()
+    assert len(stored) == 1
+    (record,) = stored
+    assert record.direction == signals.direction_at(signal_bar).value
+    assert (record.strategy_name, record.symbol, record.bar_timestamp) == (
+        "default",
+        "AAPL",
+        bars[signal_bar].timestamp,
+    )
+    assert [event.event_id for event in received] == [record.event_id, record.event_id]
+    assert received[0].direction == record.direction and received[0].strength == Decimal(1)
+
+    async with _client(app) as http:
+        listing = (await http.get("/strategies/list")).json()
+        (default,) = listing["strategies"]
+        assert default["enabled"] and default["symbols"] == ["AAPL", "MSFT"]
+        assert default["last_signal"]["event_id"] == record.event_id
+        status = (await http.get("/strategies/data-status")).json()
+        by_symbol = {row["symbol"]: row for row in status["symbols"]}
+        assert by_symbol["AAPL"]["ready"] and by_symbol["AAPL"]["bars_available"] == signal_bar + 1
+        assert by_symbol["AAPL"]["lookback_needed"] == 21
+        assert not by_symbol["MSFT"]["ready"] and by_symbol["MSFT"]["bars_available"] == 0
+        recent = (await http.get("/signals", params={"symbol": "aapl"})).json()
+        assert [item["event_id"] for item in recent] == [record.event_id]
+
+
+async def test_configurations_are_validated_authenticated_and_persisted(resources: Resources) -> None:
+    app = create_app(resources)
+    body = {
+        "name": "rsi-tech",
+        "strategy_type": "rsi_reversion",
+        "parameters": {"window": 10, "oversold": 25},
+        "symbols": ["aapl", "msft"],
+        "timeframe": "1d",
+    }
+    async with _client(app) as http:
+        assert (await http.post("/strategies", json=body)).status_code == 401
+        unknown = await http.post("/strategies", json={**body, "strategy_type": "astrology"}, headers=AUTH)
+        assert unknown.status_code == 404 and "sma_crossover" in unknown.json()["message"]
+        bad = await http.post("/strategies", json={**body, "parameters": {"window": "ten"}}, headers=AUTH)
+        assert bad.status_code == 422 and "window" in bad.json()["message"]
+        rule = await http.post("/strategies", json={**body, "parameters": {"oversold": 80}}, headers=AUTH)
+        assert rule.status_code == 422 and "oversold" in rule.json()["message"]
+        symbol = await http.post("/strategies", json={**body, "symbols": ["not a symbol"]}, headers=AUTH)
+        assert symbol.status_code == 422
+        created = await http.post("/strategies", json=body, headers=AUTH)
+        assert created.status_code == 201, created.text
+        assert created.json()["symbols"] == ["AAPL", "MSFT"] and created.json()["timeframe"] == "1day"
+        assert (await http.post("/strategies", json=body, headers=AUTH)).status_code == 409
+        enabled = await http.post("/strategies/rsi-tech/enable", headers=AUTH)
+        assert enabled.json()["enabled"] is True
+        changed = await http.put("/strategies/rsi-tech", json={"parameters": {"window": 21}}, headers=AUTH)
+        assert changed.json()["parameters"] == {"window": 21}
+        bad_change = await http.put("/strategies/rsi-tech", json={"parameters": {"speed": 1}}, headers=AUTH)
+        assert bad_change.status_code == 422 and "speed" in bad_change.json()["message"]
+        assert (await http.post("/strategies/nothing/enable", headers=AUTH)).status_code == 404
+        await http.post("/strategies/rsi-tech/disable", headers=AUTH)
+        listing = (await http.get("/strategies/list")).json()["strategies"]
+        assert [(s["name"], s["enabled"], s["parameters"]) for s in listing] == [
+            ("rsi-tech", False, {"window": 21})
+        ]
+        types = {t["type"] for t in (await http.get("/strategies/types")).json()}
+        assert {"ensemble", "regime_filter", "multi_timeframe", "ml_classifier"} <= types
+        assert (await http.get("/models")).json() == []
+
+
+async def test_a_backtest_job_runs_on_stored_bars(resources: Resources, series: BarSeries) -> None:
+    app = create_app(resources)
+    engine: StrategyEngine = app.state.strategy_engine
+    store = MarketDataStore(resources.engine)
+    await store.upsert_bars(_bars("AAPL", series))
+    await store.upsert_bars(_bars("MSFT", gbm_bars(300, seed=3, volatility=0.01, bar_seconds=86_400)))
+    request = {"strategy_type": "sma_crossover", "parameters": {"fast_window": 5, "slow_window": 20}}
+    async with _client(app) as http:
+        refused = await http.post("/backtest", json={**request, "symbols": ["AAPL"]})
+        assert refused.status_code == 401
+        bad = await http.post(
+            "/backtest", json={**request, "parameters": {"fast_window": 0}, "symbols": ["AAPL"]}, headers=AUTH
+        )
+        assert bad.status_code == 422
+        started = await http.post("/backtest", json={**request, "symbols": ["AAPL", "MSFT"]}, headers=AUTH)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["id"]
+        await engine.wait_for_jobs()
+        run = (await http.get(f"/backtests/{run_id}")).json()
+        assert run["status"] == "succeeded", run
+        assert run["metrics"]["lookahead_passed"] is True and run["metrics"]["bars"] == 300
+        assert run["data_hash"] and run["code_version"]
+        missing = await http.post("/backtest", json={**request, "symbols": ["ZZZZ"]}, headers=AUTH)
+        await engine.wait_for_jobs()
+        failed = (await http.get(f"/backtests/{missing.json()['id']}")).json()
+        assert failed["status"] == "failed" and "ZZZZ" in failed["error_message"]
+        assert (await http.get("/backtests/no-such-run")).status_code == 404

@@ -1,0 +1,489 @@
+"""Strategy engine use cases: configurations, live evaluation of closed bars, backtest jobs, the registry.
+
+Live evaluation and the backtester call the same `evaluate_latest` on the same strategy code,
+so a signal seen live is the signal the backtest had at that bar. A signal is stored in
+`signals` before `SignalEmitted` is published; a redelivered bar finds the stored row and
+publishes the same event id again rather than a second signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trader.adapters.db.stores.backtests import BacktestRunStore
+from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.models import ModelRegistryStore, ModelVersion
+from trader.adapters.db.stores.signals import SignalRecord, SignalStore
+from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
+from trader.adapters.llm.advisor import LlmAdvisor
+from trader.adapters.strategy_loader import DiscoveryReport
+from trader.backtest.engine import BacktestConfig, run_backtest
+from trader.backtest.optimize import metrics_as_dict
+from trader.core import topics
+from trader.core.events import BarClosed, SignalEmitted, new_event_id
+from trader.core.fills import Commission, FillModel, FillRule, Slippage
+from trader.core.lookahead import check_lookahead
+from trader.core.market import Timeframe, normalize_symbol
+from trader.core.money import to_price
+from trader.core.strategies.base import SignalDirection, Strategy, evaluate_latest
+from trader.core.strategies.catalog import StrategyCatalog
+from trader.core.strategies.ml_features import compute_features
+from trader.core.strategies.series import BarSeries
+from trader.core.strategies.strength import latest_strength
+from trader.ml.artifacts import load_model
+from trader.ml.drift import drift_level, feature_drift
+from trader.ml.model import MlModel
+from trader.ml.strategy import MlStrategy, MlStrategySettings
+from trader.services.common.resources import Resources
+
+log = logging.getLogger("trader.services.strategy_engine")
+CONSUMER_GROUP = "strategy_engine"
+DEFAULT_CONFIG_NAME = "default"
+
+
+class ModelUnavailableError(LookupError):
+    """An ML configuration names a model with no active version (train and promote one first)."""
+
+
+@dataclass(slots=True)
+class _Built:
+    key: tuple[Any, ...]
+    strategy: Strategy
+
+
+@dataclass
+class StrategyEngine:
+    resources: Resources
+    catalog: StrategyCatalog
+    discovery: DiscoveryReport = field(default_factory=DiscoveryReport)
+    advisor: LlmAdvisor | None = None
+    _built: dict[str, _Built] = field(default_factory=dict)
+    _models: dict[tuple[str, int], MlModel] = field(default_factory=dict)
+    _jobs: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        engine = self.resources.engine
+        self.configs = StrategyConfigStore(engine)
+        self.signals = SignalStore(engine)
+        self.bars = MarketDataStore(engine)
+        self.backtests = BacktestRunStore(engine)
+        self.models = ModelRegistryStore(engine)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.resources.settings.data_dir / "models"
+
+    def now(self) -> datetime:
+        return self.resources.clock.now()
+
+    # Configurations
+
+    async def seed_default(self) -> int:
+        settings = self.resources.settings
+        symbols = [normalize_symbol(s) for s in settings.data_watchlist.split(",") if s.strip()]
+        default = StrategyConfig(
+            name=DEFAULT_CONFIG_NAME,
+            strategy_type=settings.strategy_default_type,
+            parameters=dict(settings.strategy_default_parameters),
+            symbols=symbols,
+            timeframe=Timeframe.parse(settings.strategy_default_timeframe).value,
+            enabled=True,
+            updated_by="system",
+        )
+        self.validate(default.strategy_type, default.parameters)
+        seeded = await self.configs.seed([default], self.now())
+        if seeded:
+            log.info(
+                "seeded strategy configuration %r (%s on %s)", default.name, default.strategy_type, symbols
+            )
+        return seeded
+
+    def validate(self, strategy_type: str, parameters: dict[str, Any]) -> Any:
+        """The built strategy (or ML settings); raises UnknownStrategyTypeError / InvalidParametersError."""
+        return self.catalog.build(strategy_type, parameters)
+
+    @staticmethod
+    def normalize_symbols(symbols: Sequence[str]) -> list[str]:
+        return sorted({normalize_symbol(symbol) for symbol in symbols})
+
+    async def strategy_for(self, config: StrategyConfig) -> Strategy:
+        key = (config.strategy_type, repr(sorted(config.parameters.items())))
+        built = self.validate(config.strategy_type, config.parameters)
+        if isinstance(built, MlStrategySettings):
+            model = await self.active_model(built.model_name)
+            return built.with_model(model)
+        cached = self._built.get(config.name)
+        if cached is not None and cached.key == key:
+            return cached.strategy
+        self._built[config.name] = _Built(key, built)
+        return built  # type: ignore[no-any-return]
+
+    async def active_model(self, name: str) -> MlModel:
+        version = await self.models.active(name)
+        if version is None:
+            raise ModelUnavailableError(f"model {name!r} has no active version; train and promote one")
+        cache_key = (name, version.version)
+        if cache_key not in self._models:
+            model = await asyncio.to_thread(load_model, Path(version.artifact_path), version.artifact_sha256)
+            self._models = {cache_key: model}  # one model per name is enough; drop retired ones
+        return self._models[cache_key]
+
+    async def list_strategies(self) -> dict[str, Any]:
+        configs = await self.configs.list()
+        latest = await self.signals.latest_by_strategy()
+        items = []
+        for config in configs:
+            item: dict[str, Any] = {
+                "name": config.name,
+                "strategy_type": config.strategy_type,
+                "parameters": config.parameters,
+                "enabled": config.enabled,
+                "symbols": config.symbols,
+                "timeframe": config.timeframe,
+                "updated_by": config.updated_by,
+                "updated_at": config.updated_at.isoformat() if config.updated_at else None,
+                "last_signal": latest[config.name].as_dict() if config.name in latest else None,
+            }
+            try:
+                built = self.validate(config.strategy_type, config.parameters)
+                item["lookback_bars"] = built.lookback_bars
+                item["status"] = "ok"
+            except Exception as error:  # a config broken by a removed user strategy is shown, not hidden
+                item["status"] = f"invalid: {error}"
+            items.append(item)
+        return {
+            "strategies": items,
+            "count": len(items),
+            "enabled": sum(1 for item in items if item["enabled"]),
+            "refused_user_strategies": [
+                {"source": problem.source, "reason": problem.message} for problem in self.discovery.problems
+            ],
+        }
+
+    def describe_types(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": strategy_type.name,
+                "summary": strategy_type.summary,
+                "source": strategy_type.source,
+                "parameters": [spec.describe() for spec in strategy_type.parameters],
+            }
+            for strategy_type in self.catalog.types()
+        ]
+
+    async def data_status(self) -> dict[str, Any]:
+        freshness = {row.symbol: row for row in await self.bars.freshness()}
+        rows = []
+        for config in await self.configs.list():
+            try:
+                needed = int(self.validate(config.strategy_type, config.parameters).lookback_bars)
+            except Exception:
+                needed = -1
+            for symbol in config.symbols:
+                known = freshness.get(symbol)
+                available = known.bar_count if known else 0
+                rows.append(
+                    {
+                        "strategy": config.name,
+                        "enabled": config.enabled,
+                        "symbol": symbol,
+                        "timeframe": config.timeframe,
+                        "bars_available": available,
+                        "lookback_needed": needed,
+                        "ready": needed > 0 and available >= needed,
+                        "latest_bar_at": known.latest_at.isoformat() if known else None,
+                    }
+                )
+        ready = sum(1 for row in rows if row["ready"])
+        return {
+            "checked_at": self.now().isoformat(),
+            "ready": ready,
+            "not_ready": len(rows) - ready,
+            "symbols": rows,
+        }
+
+    # Live evaluation
+
+    async def on_bar(self, bar: BarClosed) -> list[SignalRecord]:
+        """Evaluate every enabled configuration that trades this bar's symbol and timeframe."""
+        emitted = []
+        for config in await self.configs.list(enabled_only=True):
+            if bar.symbol not in config.symbols or config.timeframe != bar.timeframe.value:
+                continue
+            try:
+                record = await self._evaluate(config, bar)
+            except ModelUnavailableError as error:
+                log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, error)
+                continue
+            except (ValueError, LookupError) as error:
+                log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
+                continue
+            if record is not None:
+                emitted.append(record)
+        return emitted
+
+    async def _evaluate(self, config: StrategyConfig, bar: BarClosed) -> SignalRecord | None:
+        strategy = await self.strategy_for(config)
+        window = await self.bars.bars(
+            bar.symbol,
+            end=bar.bar_at + timedelta(microseconds=1),
+            limit=strategy.lookback_bars,
+            newest_first=True,
+        )
+        window.reverse()
+        if len(window) < strategy.lookback_bars:
+            log.debug(
+                "strategy %s waits for data on %s: %d of %d bars",
+                config.name,
+                bar.symbol,
+                len(window),
+                strategy.lookback_bars,
+            )
+            return None
+        if window[-1].timestamp != bar.bar_at:
+            raise LookupError(f"bar {bar.symbol} {bar.bar_at.isoformat()} is not stored yet")
+        series = BarSeries.from_bars(window)
+        latest = evaluate_latest(strategy, series)
+        if latest.direction is SignalDirection.FLAT:
+            return None
+        strength = latest_strength(strategy, series)
+        features: dict[str, Any] = {"lookback_bars": strategy.lookback_bars}
+        reason = f"{strategy.name} {latest.direction.value} at the close of {bar.bar_at.date().isoformat()}"
+        if isinstance(strategy, MlStrategy):
+            # Prediction logging: the probability, the model version and the features it saw.
+            probability = float(strategy.probabilities(series.tail(strategy.lookback_bars))[-1])
+            features.update(
+                {
+                    "model_name": strategy.model.name,
+                    "model_version": strategy.model.version,
+                    "probability_up": probability,
+                    "features": {
+                        k: (None if math.isnan(v) else v)
+                        for k, v in compute_features(series).row(len(series) - 1).items()
+                    },
+                }
+            )
+        direction = latest.direction.value
+        if self.advisor is not None:
+            verdict = await self.advisor.review(
+                {
+                    "strategy": config.name,
+                    "strategy_type": config.strategy_type,
+                    "symbol": bar.symbol,
+                    "direction": direction,
+                    "price": str(bar.close),
+                    "recent_closes": [float(x) for x in np.round(series.close[-20:], 4)],
+                }
+            )
+            features["advisor"] = verdict.as_dict()
+            if verdict.vetoed:
+                reason = f"vetoed {direction} by the advisor: {verdict.note}"
+                direction = SignalDirection.FLAT.value
+        record, created = await self.signals.record_once(
+            SignalRecord(
+                event_id=new_event_id(),
+                strategy_name=config.name,
+                symbol=bar.symbol,
+                timeframe=config.timeframe,
+                bar_timestamp=bar.bar_at,
+                direction=direction,
+                strength=Decimal(str(round(strength, 6))),
+                price=to_price(bar.close),
+                timestamp=self.now(),
+                reason=reason,
+                features=features,
+            )
+        )
+        if record.direction == SignalDirection.FLAT.value:
+            log.info(
+                "signal vetoed: %s %s by strategy %s (%s)",
+                latest.direction.value,
+                bar.symbol,
+                config.name,
+                reason,
+            )
+            return None
+        await self.resources.bus.publish(
+            topics.SIGNALS,
+            SignalEmitted(
+                event_id=record.event_id,
+                occurred_at=record.timestamp,
+                strategy_name=record.strategy_name,
+                symbol=record.symbol,
+                timeframe=bar.timeframe,
+                bar_at=record.bar_timestamp,
+                direction=record.direction,
+                strength=record.strength,
+                price=record.price,
+                reason=record.reason or "",
+            ),
+        )
+        log.info(
+            "signal %s %s at %s by strategy %s (strength %s)%s",
+            record.direction,
+            record.symbol,
+            record.price,
+            record.strategy_name,
+            record.strength,
+            "" if created else " [republished]",
+        )
+        return record
+
+    # Backtests
+
+    async def submit_backtest(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.validate(request["strategy_type"], request["parameters"])
+        run_id = str(uuid.uuid4())
+        run = await self.backtests.create(run_id, request, self.now())
+        task = asyncio.create_task(self._run_backtest(run_id, request), name=f"backtest:{run_id}")
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+        return run.as_dict()
+
+    async def _load_aligned(
+        self, symbols: Sequence[str], start: datetime | None, end: datetime | None
+    ) -> list[BarSeries]:
+        series = []
+        for symbol in symbols:
+            bars = await self.bars.bars(symbol, start=start, end=end)
+            if len(bars) < 2:
+                raise ValueError(f"{symbol} has {len(bars)} stored bars in that window; collect data first")
+            series.append(BarSeries.from_bars(bars))
+        return align_series(series)
+
+    async def _run_backtest(self, run_id: str, request: dict[str, Any]) -> None:
+        try:
+            await self.backtests.mark_running(run_id)
+            strategy = await self._backtest_strategy(request)
+            data = await self._load_aligned(
+                request["symbols"], _parse_time(request.get("start")), _parse_time(request.get("end"))
+            )
+            config = BacktestConfig(
+                initial_cash=Decimal(str(request["initial_cash"])),
+                fill_model=FillModel(
+                    rule=FillRule(request["fill_rule"]),
+                    slippage=Slippage(Decimal(str(request["slippage_bps"]))),
+                    commission=Commission(per_share=Decimal(str(request["commission_per_share"]))),
+                ),
+            )
+            result = await asyncio.to_thread(run_backtest, strategy, data, config)
+            metrics: dict[str, Any] = {k: _json_number(v) for k, v in metrics_as_dict(result.metrics).items()}
+            metrics["bars"] = int(result.timestamps_ns.size)
+            metrics["run_stamp"] = result.stamp.run_id
+            if request.get("check_lookahead"):
+                report = await asyncio.to_thread(check_lookahead, strategy, data[0])
+                metrics["lookahead_passed"] = report.passed
+                metrics["lookahead_violations"] = len(report.violations)
+            await self.backtests.finish(
+                run_id,
+                metrics=metrics,
+                data_hash=result.stamp.data_hash,
+                code_version=result.stamp.code_version,
+                seed=result.stamp.seed,
+                at=self.now(),
+            )
+            log.info("backtest %s of %s finished: %s", run_id, request["strategy_type"], metrics)
+        except Exception as error:  # the job records its failure; the API reports it
+            log.warning("backtest %s failed: %s", run_id, error)
+            await self.backtests.fail(run_id, f"{type(error).__name__}: {error}", self.now())
+
+    async def _backtest_strategy(self, request: dict[str, Any]) -> Strategy:
+        built = self.validate(request["strategy_type"], request["parameters"])
+        if isinstance(built, MlStrategySettings):
+            return built.with_model(await self.active_model(built.model_name))
+        return built  # type: ignore[no-any-return]
+
+    async def wait_for_jobs(self) -> None:
+        if self._jobs:
+            await asyncio.gather(*self._jobs, return_exceptions=True)
+
+    # Models
+
+    async def list_models(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [version.as_dict() for version in await self.models.list(name)]
+
+    async def model_drift(self, name: str, symbol: str, bars: int) -> dict[str, Any]:
+        version: ModelVersion | None = await self.models.active(name)
+        if version is None:
+            raise ModelUnavailableError(f"model {name!r} has no active version")
+        model = await self.active_model(name)
+        stored = await self.bars.bars(symbol, limit=bars, newest_first=True)
+        if len(stored) < 2:
+            raise LookupError(f"no stored bars for {symbol}")
+        stored.reverse()
+        features = compute_features(BarSeries.from_bars(stored))
+        drift = feature_drift(model.references, features.names, features.values)
+        return {
+            "model": name,
+            "version": version.version,
+            "symbol": symbol,
+            "bars": len(stored),
+            "psi": {k: _json_number(v) for k, v in drift.items()},
+            "levels": {k: drift_level(v) for k, v in drift.items()},
+        }
+
+
+def align_series(series: Sequence[BarSeries]) -> list[BarSeries]:
+    """Keep the bar times every symbol has, so several symbols share one time index."""
+    common = series[0].timestamps_ns
+    for other in series[1:]:
+        common = np.intersect1d(common, other.timestamps_ns)
+    if common.size < 2:
+        raise ValueError("the symbols share fewer than two bar times")
+    aligned = []
+    for one in series:
+        keep = np.isin(one.timestamps_ns, common)
+        aligned.append(
+            BarSeries(
+                one.symbol,
+                one.timestamps_ns[keep],
+                one.open[keep],
+                one.high[keep],
+                one.low[keep],
+                one.close[keep],
+                one.volume[keep],
+            )
+        )
+    return aligned
+
+
+def _json_number(value: float) -> float | None:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _parse_time(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+async def consume_bars(engine: StrategyEngine, consumer: str, *, block_ms: int = 1000) -> None:
+    """The worker: read BarClosed, evaluate, ack. A failure leaves the message pending for a retry."""
+    bus = engine.resources.bus
+    await bus.ensure_group(topics.BARS, CONSUMER_GROUP)
+    backoff = 0.5
+    while True:
+        try:
+            deliveries = await bus.read(topics.BARS, CONSUMER_GROUP, consumer, count=50, block_ms=block_ms)
+            for delivery in deliveries:
+                if isinstance(delivery.event, BarClosed):
+                    await engine.on_bar(delivery.event)
+                await bus.ack(topics.BARS, CONSUMER_GROUP, [delivery.message_id])
+            backoff = 0.5
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database or bus is down: keep the message, back off, retry
+            log.exception("strategy worker failed; retrying in %.1fs", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
