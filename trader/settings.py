@@ -168,6 +168,22 @@ class Settings(BaseSettings):
     data_backfill_days: int = Field(5, ge=1)  # POST /data/collect without start: this many days back
     data_collect_job_threshold: int = Field(5000, ge=1)  # expected bars above which a backfill runs as a job
 
+    # Strategy engine
+    strategies_dir: Path = Path("strategies")  # user strategy files (*.py), discovered at start
+    strategy_default_type: str = "sma_crossover"  # seeded once as the "default" config, on the watchlist
+    strategy_default_parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"fast_window": 10, "slow_window": 30}
+    )
+    strategy_default_timeframe: str = "1day"
+    strategy_lookahead_bars: int = Field(1500, ge=200)  # synthetic bars a user strategy is checked on
+    llm_enabled: bool = False  # the optional advisor may veto or annotate signals, never place one
+    llm_advisor_url: str = "http://127.0.0.1:11434"  # an OpenAI-compatible or Ollama server
+    llm_api_style: str = "openai"  # "openai" (/v1/chat/completions) or "ollama" (/api/chat)
+    llm_model: str = "llama3.1"
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    llm_fallback: str = "allow"  # when the advisor fails or times out: "allow" or "veto" the signal
+
     @field_validator("cors_origins", "rate_limit_bypass_ips", "smtp_to", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
