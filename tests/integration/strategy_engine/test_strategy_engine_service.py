@@ -62,7 +62,7 @@ def _closed(bar: Bar, now: datetime) -> BarClosed:
 
 @pytest.fixture
 async def resources(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Resources]:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=sqlite_url,
         data_dir=tmp_path / "data",
