@@ -12,6 +12,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.rate_limits import InProcessRateLimiter, RateLimiter
 from trader.core.ports import Clock, MessageBus
 from trader.settings import Settings
@@ -26,6 +27,15 @@ class Resources:
     http: httpx.AsyncClient
     redis: Redis | None = None
     rate_limiter: RateLimiter = field(default_factory=InProcessRateLimiter)
+    _calendar: XNYSCalendar | None = None
+
+    @property
+    def calendar(self) -> XNYSCalendar:
+        """The NYSE calendar, loaded on first use (about 0.2 s) and shared by every service."""
+        if self._calendar is None:
+            self._calendar = XNYSCalendar()
+        return self._calendar
+
     started_at: dict[str, float] = field(default_factory=dict)
 
     @property

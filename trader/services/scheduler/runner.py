@@ -1,0 +1,273 @@
+"""The job runner: runs each job when due, records every attempt, retries with backoff, leads alone.
+
+Time comes from the clock port, so the same runner drives the wall clock in production and the
+accelerated replay clock of the embedded default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from trader.adapters.db.stores.jobs import JobRunStore
+from trader.adapters.leader import LeaderLock
+from trader.core.ports import Clock
+from trader.core.schedule import Cadence, MissedRunPolicy, decide_missed_run, next_due_after, retry_delay
+from trader.core.sessions import MarketCalendar
+
+log = logging.getLogger(__name__)
+
+JobAction = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+class JobFailedError(RuntimeError):
+    """A job's action reports a failure it understood (the message goes into job_runs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobDefinition:
+    name: str
+    description: str
+    cadence: Cadence
+    action: JobAction
+    missed_policy: MissedRunPolicy = MissedRunPolicy.RUN_ONCE
+    max_attempts: int = 3
+    retry_base_seconds: float = 30.0
+    timeout_seconds: float = 600.0
+
+
+@dataclass(slots=True)
+class _JobState:
+    definition: JobDefinition
+    next_due_at: datetime
+    scheduled_for: datetime
+    attempt: int = 1
+    running: asyncio.Task[None] | None = None
+    last_started_at: datetime | None = field(default=None)
+
+
+class UnknownJobError(KeyError):
+    pass
+
+
+class Scheduler:
+    def __init__(
+        self,
+        jobs: Sequence[JobDefinition],
+        store: JobRunStore,
+        calendar: MarketCalendar,
+        clock: Clock,
+        leader: LeaderLock,
+        *,
+        leader_check_seconds: float = 5.0,
+    ) -> None:
+        names = [job.name for job in jobs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate job names in {names}")
+        self._jobs = {job.name: job for job in jobs}
+        self._store = store
+        self._calendar = calendar
+        self._clock = clock
+        self._leader = leader
+        self._leader_check_seconds = leader_check_seconds
+        self._states: dict[str, _JobState] = {}
+        self._wake = asyncio.Event()
+        self.is_leader = False
+
+    @property
+    def jobs(self) -> tuple[JobDefinition, ...]:
+        return tuple(self._jobs.values())
+
+    def next_due_at(self, name: str) -> datetime | None:
+        state = self._states.get(name)
+        return state.next_due_at if state else None
+
+    def is_running(self, name: str) -> bool:
+        state = self._states.get(name)
+        return bool(state and state.running and not state.running.done())
+
+    def definition(self, name: str) -> JobDefinition:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise UnknownJobError(name) from None
+
+    async def _prepare(self) -> None:
+        now = self._clock.now()
+        interrupted = await self._store.interrupt_unfinished(now)
+        if interrupted:
+            log.warning("marked %d job run(s) left running by a previous scheduler as failed", interrupted)
+        for job in self._jobs.values():
+            last = await self._store.last_scheduled_for(job.name)
+            decision = decide_missed_run(job.cadence, job.missed_policy, last, now, self._calendar)
+            due = next_due_after(job.cadence, now, self._calendar)
+            state = _JobState(job, next_due_at=due, scheduled_for=due)
+            if decision.missed_due_at is not None:
+                if decision.run_now:
+                    log.info(
+                        "job %s missed its run due at %s; running it once now",
+                        job.name,
+                        decision.missed_due_at,
+                    )
+                    state.next_due_at = now
+                    state.scheduled_for = decision.missed_due_at
+                else:
+                    log.info(
+                        "job %s missed its run due at %s; skipping it by policy",
+                        job.name,
+                        decision.missed_due_at,
+                    )
+                    await self._store.record_skipped(
+                        job.name,
+                        scheduled_for=decision.missed_due_at,
+                        at=now,
+                        reason="missed while the scheduler was down; policy is skip",
+                    )
+            self._states[job.name] = state
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        try:
+            await self._wait_for_leadership()
+            await self._prepare()
+            while True:
+                if not await self._leader.acquire():
+                    log.warning("lost scheduler leadership; waiting to lead again")
+                    self.is_leader = False
+                    await self._wait_for_leadership()
+                now = self._clock.now()
+                for state in self._states.values():
+                    if state.next_due_at <= now and not (state.running and not state.running.done()):
+                        await self._launch(state)
+                upcoming = min(state.next_due_at for state in self._states.values()) if self._states else None
+                await self._wait(upcoming)
+        finally:
+            for state in self._states.values():
+                if state.running and not state.running.done():
+                    state.running.cancel()
+            if self.is_leader:
+                await self._leader.release()
+                self.is_leader = False
+
+    async def _wait_for_leadership(self) -> None:
+        # A lock held elsewhere sends no notice when it expires: polling is the protocol.
+        while not await self._leader.acquire():  # noqa: ASYNC110
+            await asyncio.sleep(self._leader_check_seconds)
+        if not self.is_leader:
+            log.info("scheduler %s is the leader", self._leader.owner)
+        self.is_leader = True
+
+    async def _wait(self, until: datetime | None) -> None:
+        waiters = {
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(asyncio.sleep(self._leader_check_seconds)),
+        }
+        if until is not None:
+            waiters.add(asyncio.ensure_future(self._clock.sleep_until(until)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    async def _launch(self, state: _JobState) -> None:
+        paused = await self._store.pause(state.definition.name)
+        if paused.paused:
+            now = self._clock.now()
+            await self._store.record_skipped(
+                state.definition.name,
+                scheduled_for=state.scheduled_for,
+                at=now,
+                reason=f"paused: {paused.reason}",
+            )
+            self._advance(state, now)
+            return
+        state.running = asyncio.create_task(self._execute(state), name=f"job:{state.definition.name}")
+
+    def _advance(self, state: _JobState, now: datetime) -> None:
+        state.attempt = 1
+        state.next_due_at = next_due_after(
+            state.definition.cadence, max(now, state.scheduled_for), self._calendar
+        )
+        state.scheduled_for = state.next_due_at
+
+    async def _execute(self, state: _JobState) -> None:
+        job = state.definition
+        started_at = self._clock.now()
+        state.last_started_at = started_at
+        run_id = await self._store.start(
+            job.name, scheduled_for=state.scheduled_for, started_at=started_at, attempt=state.attempt
+        )
+        wall_started = time.perf_counter()
+        error: str | None = None
+        details: dict[str, Any] | None = None
+        try:
+            details = await asyncio.wait_for(job.action(), timeout=job.timeout_seconds)
+        except TimeoutError:
+            error = f"timed out after {job.timeout_seconds:g}s"
+        except asyncio.CancelledError:
+            await self._store.finish(
+                run_id,
+                status="failed",
+                finished_at=self._clock.now(),
+                error_message="cancelled: the scheduler stopped",
+            )
+            raise
+        except Exception as failure:  # every failure is recorded; the loop carries on
+            error = f"{type(failure).__name__}: {failure}"
+            if not isinstance(failure, JobFailedError):
+                log.exception("job %s failed", job.name)
+        finished_at = self._clock.now()
+        elapsed = time.perf_counter() - wall_started
+        if error is None:
+            await self._store.finish(run_id, status="succeeded", finished_at=finished_at, details=details)
+            log.info("job %s succeeded in %.2fs", job.name, elapsed)
+            self._advance(state, finished_at)
+        else:
+            await self._store.finish(
+                run_id, status="failed", finished_at=finished_at, error_message=error, details=details
+            )
+            if state.attempt < job.max_attempts:
+                delay = retry_delay(state.attempt, job.retry_base_seconds)
+                log.warning(
+                    "job %s failed (attempt %d/%d): %s; retrying in %s",
+                    job.name,
+                    state.attempt,
+                    job.max_attempts,
+                    error,
+                    delay,
+                )
+                state.attempt += 1
+                state.next_due_at = finished_at + delay
+            else:
+                log.error("job %s failed after %d attempts: %s", job.name, state.attempt, error)
+                self._advance(state, finished_at)
+        self._wake.set()
+
+    async def trigger(self, name: str) -> None:
+        """Run a job now, outside its cadence (paused or not: an operator asked for it)."""
+        job = self.definition(name)
+        state = self._states.get(name)
+        if state is None:
+            raise RuntimeError("the scheduler is not leading, so it runs no jobs here")
+        if state.running and not state.running.done():
+            raise JobAlreadyRunningError(f"job {job.name} is already running")
+        manual = _JobState(
+            job, next_due_at=state.next_due_at, scheduled_for=self._clock.now(), attempt=job.max_attempts
+        )
+        state.running = asyncio.create_task(self._execute_manual(manual, state), name=f"job:{name}:manual")
+
+    async def _execute_manual(self, manual: _JobState, state: _JobState) -> None:
+        await self._execute(manual)
+        # A manual run does not move the regular schedule.
+        state.last_started_at = manual.last_started_at
+
+
+class JobAlreadyRunningError(RuntimeError):
+    pass
