@@ -1,0 +1,1 @@
+"""Streaming export writers (CSV, JSON, Parquet) and the datasets they read."""
