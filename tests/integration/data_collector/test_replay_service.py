@@ -169,3 +169,47 @@ async def test_watchlist_is_editable(system: System) -> None:
     removed = await system.client.delete("/data/watchlist/XOM")
     assert removed.json()["symbols"] == ["AAPL", "MSFT"]
     assert (await system.client.delete("/data/watchlist/XOM")).status_code == 404
+
+
+async def test_a_long_backfill_runs_as_a_job_with_progress(system: System) -> None:
+    answer = await system.client.post(
+        "/data/collect",
+        json={
+            "symbols": ["AAPL", "XOM"],
+            "start": "2009-01-01",
+            "end": "2010-01-01",
+            "background": True,
+            "force": True,
+        },
+    )
+    assert answer.status_code == 202
+    job_url = answer.json()["progress_url"]
+
+    async def finished() -> bool:
+        return bool((await system.client.get(job_url)).json()["status"] != "running")
+
+    await _wait_for(finished)
+    job = (await system.client.get(job_url)).json()
+    assert job["status"] == "succeeded"
+    assert job["progress"] == {"symbols_done": 2, "symbols_total": 2, "fraction": 1.0}
+    # Both are already stored (history), so forced re-fetches are all duplicates.
+    for symbol in ("AAPL", "XOM"):
+        stored = await system.store.bars(
+            symbol,
+            start=CALENDAR.schedule.next_session(date(2008, 12, 31)).open_at,
+            end=FIRST_REPLAYED.open_at,
+        )
+        in_2009 = [bar for bar in stored if bar.timestamp.year == 2009]
+        assert (
+            job["per_symbol"][symbol]["duplicate"] == job["per_symbol"][symbol]["fetched"] == len(in_2009) > 0
+        )
+    assert (await system.client.get("/data/collect/jobs/nope")).status_code == 404
+
+
+async def test_source_status_names_the_replay_and_counts(system: System) -> None:
+    sources = (await system.client.get("/data/sources/status")).json()
+    assert sources["base_timeframe"] == "1day"
+    assert sources["active_provider"] == "replay"
+    assert sources["totals"]["stored"] + sources["totals"]["duplicate"] >= sources["totals"]["fetched"] > 0
+    api = (await system.client.get("/api/status")).json()
+    assert [provider["name"] for provider in api["providers"]] == ["replay"]
