@@ -7,16 +7,20 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
 from tests.backends import in_ci, run_isolated
 from tests.e2e.system import REPOSITORY, RunningSystem, start
 from trader.adapters.db.engine import create_engine
 from trader.adapters.db.stores.trading_state import TradingStateStore
+from trader.adapters.db.tables import account_snapshots
 from trader.services.maintenance_service.dashboard.sources import SERVICE_SOURCES
 from trader.settings import SERVICE_NAMES
 
@@ -165,6 +169,51 @@ def test_health_and_positions_are_shown_live(browser: Any, system: RunningSystem
         page.wait_for_selector(f'body:not([data-refreshes="{first}"])', timeout=10_000)
         assert int(page.get_attribute("body", "data-refreshes") or 0) > first
         screenshot(page, "dashboard_live")
+        assert not watch.problems, watch.problems
+    finally:
+        page.close()
+
+
+def test_equity_curve_and_drawdown_are_drawn_from_the_snapshots(browser: Any, system: RunningSystem) -> None:
+    equities = [Decimal("100000"), Decimal("110000"), Decimal("99000"), Decimal("104500")]
+    started_at = datetime(2025, 3, 14, 14, 30, tzinfo=UTC)
+
+    async def record() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{system.workdir / 'data' / 'trading_system.db'}")
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    insert(account_snapshots),
+                    [
+                        {
+                            "timestamp": started_at + timedelta(minutes=index),
+                            "cash": equity,
+                            "equity": equity,
+                            "gross_exposure": Decimal(0),
+                            "net_exposure": Decimal(0),
+                            "realized_pnl": Decimal(0),
+                            "unrealized_pnl": Decimal(0),
+                            "source": "browser-test",
+                        }
+                        for index, equity in enumerate(equities)
+                    ],
+                )
+        finally:
+            await engine.dispose()
+
+    run_isolated(record)
+    page, watch = open_dashboard(browser, system)
+    try:
+        panel = '[data-panel="equity"]'
+        page.wait_for_selector(f"{panel} svg.chart polyline.equity")
+        assert page.locator(f"{panel} svg.chart polygon.drawdown").count() == 1
+        worst = min(equity / max(equities[: index + 1]) - 1 for index, equity in enumerate(equities))
+        figures = page.text_content(f"{panel} .figures") or ""
+        assert f"{worst * 100:.2f} %" in figures
+        assert str(equities[-1]) in figures
+        points = page.get_attribute(f"{panel} polyline.equity", "points") or ""
+        assert len(points.split()) == len(equities)
+        screenshot(page, "dashboard_equity")
         assert not watch.problems, watch.problems
     finally:
         page.close()
