@@ -24,7 +24,6 @@ from trader.core.events import OrderApproved
 from trader.core.topics import DECISIONS
 from trader.runtime.brokers import build_broker, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
-from trader.services.common.health import ComponentCheck
 from trader.services.common.resources import Resources
 from trader.services.trade_executor.handlers import ExecutorConfig, TradeExecutor
 from trader.services.trade_executor.routes import build_router
@@ -103,15 +102,11 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
                         continue
                 await resources.bus.ack(DECISIONS, CONSUMER_GROUP, [delivery.message_id])
 
-    async def broker_reachable() -> None:
-        await broker.get_clock()
-
     app = build_service_app(
         SERVICE,
         resources,
         title="Trade Executor",
         routers=[build_router()],
-        components=[ComponentCheck("broker", broker_reachable, critical=False)],
         workers=[reconciliation, approved_orders],
     )
     app.state.executor = executor
