@@ -28,6 +28,7 @@ from trader.adapters.db.stores.signals import SignalRecord, SignalStore
 from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
 from trader.adapters.llm.advisor import LlmAdvisor
 from trader.adapters.strategy_loader import DiscoveryReport
+from trader.backtest.align import align_series
 from trader.backtest.engine import BacktestConfig, run_backtest
 from trader.backtest.optimize import metrics_as_dict
 from trader.core import topics
@@ -432,30 +433,6 @@ class StrategyEngine:
             "psi": {k: _json_number(v) for k, v in drift.items()},
             "levels": {k: drift_level(v) for k, v in drift.items()},
         }
-
-
-def align_series(series: Sequence[BarSeries]) -> list[BarSeries]:
-    """Keep the bar times every symbol has, so several symbols share one time index."""
-    common = series[0].timestamps_ns
-    for other in series[1:]:
-        common = np.intersect1d(common, other.timestamps_ns)
-    if common.size < 2:
-        raise ValueError("the symbols share fewer than two bar times")
-    aligned = []
-    for one in series:
-        keep = np.isin(one.timestamps_ns, common)
-        aligned.append(
-            BarSeries(
-                one.symbol,
-                one.timestamps_ns[keep],
-                one.open[keep],
-                one.high[keep],
-                one.low[keep],
-                one.close[keep],
-                one.volume[keep],
-            )
-        )
-    return aligned
 
 
 def _json_number(value: float) -> float | None:

@@ -1,0 +1,306 @@
+"""`trader backtest` and `trader optimize`: run strategies over stored or sample bars.
+
+    trader backtest sma_crossover -p fast_window=10 -p slow_window=30 --symbols AAPL,MSFT \
+        --report reports/sma.html --check-lookahead
+    trader optimize sma_crossover --grid fast_window=5,10,20 --grid slow_window=30,50 --symbols AAPL
+    trader optimize sma_crossover --grid fast_window=5,10 --grid slow_window=30,60 --walk-forward 500:250
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from trader.core.strategies.catalog import InvalidParametersError, StrategyCatalog, UnknownStrategyTypeError
+from trader.core.strategies.series import BarSeries
+
+# Plain functions, registered as top-level commands: `app.command("backtest")(backtest)` in trader/cli.py.
+console = Console()
+errors = Console(stderr=True)
+
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", "-p", help="parameter as name=value (JSON value), repeatable")
+]
+SymbolsOption = Annotated[str, typer.Option(help="comma-separated symbols")]
+DataOption = Annotated[
+    str, typer.Option(help="'sample' (bundled real daily bars) or 'database' (market_data)")
+]
+StrategiesDirOption = Annotated[Path | None, typer.Option(help="folder of user strategy files")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_parameters(pairs: Sequence[str] | None) -> dict[str, object]:
+    parameters: dict[str, object] = {}
+    for pair in pairs or []:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise ValueError(f"parameter {pair!r} is not name=value")
+        parameters[name.strip()] = _value(value.strip())
+    return parameters
+
+
+def parse_grid(pairs: Sequence[str] | None) -> dict[str, list[object]]:
+    space: dict[str, list[object]] = {}
+    for pair in pairs or []:
+        name, separator, values = pair.partition("=")
+        if not separator or not values:
+            raise ValueError(f"grid {pair!r} is not name=v1,v2,...")
+        space[name.strip()] = [_value(v.strip()) for v in values.split(",") if v.strip()]
+    return space
+
+
+def _catalog(strategies_dir: Path | None) -> StrategyCatalog:
+    from trader.adapters.strategy_loader import discover_strategies
+
+    catalog, report = discover_strategies(strategies_dir)
+    for problem in report.problems:
+        errors.print(f"[yellow]refused[/yellow] {problem.source}: {problem.message}")
+    return catalog
+
+
+def _parse_day(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def load_data(source: str, symbols: Sequence[str], start: str | None, end: str | None) -> list[BarSeries]:
+    from trader.backtest.align import align_series
+
+    begin, finish = _parse_day(start), _parse_day(end)
+    if source == "sample":
+        from trader.adapters.calendar import XNYSCalendar
+        from trader.adapters.replay import load_bokeh_bars
+
+        loaded = load_bokeh_bars(XNYSCalendar(), symbols)
+        by_symbol: dict[str, list[Any]] = {symbol: [] for symbol in symbols}
+        for bar in loaded.accepted:
+            if (begin is None or bar.timestamp >= begin) and (finish is None or bar.timestamp < finish):
+                by_symbol[bar.symbol].append(bar)
+    elif source == "database":
+        from trader.adapters.db.engine import create_engine
+        from trader.adapters.db.stores.market_data import MarketDataStore
+        from trader.settings import load_settings
+
+        async def read() -> dict[str, list[Any]]:
+            engine = create_engine(load_settings().effective_database_url)
+            try:
+                store = MarketDataStore(engine)
+                return {symbol: await store.bars(symbol, start=begin, end=finish) for symbol in symbols}
+            finally:
+                await engine.dispose()
+
+        by_symbol = asyncio.run(read())
+    else:
+        raise ValueError(f"unknown data source {source!r}; use sample or database")
+    missing = [symbol for symbol, bars in by_symbol.items() if len(bars) < 2]
+    if missing:
+        raise ValueError(f"no bars for {', '.join(missing)} in {source}")
+    return align_series([BarSeries.from_bars(bars) for bars in by_symbol.values()])
+
+
+def _metrics_table(title: str, metrics: Any) -> Table:
+    from trader.backtest.report import metric_rows
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metric_rows(metrics):
+        table.add_row(name, value)
+    return table
+
+
+def backtest(
+    strategy_type: Annotated[str, typer.Argument(help="strategy type, e.g. sma_crossover")],
+    param: ParamOption = None,
+    symbols: SymbolsOption = "AAPL",
+    data: DataOption = "sample",
+    start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="day after the last, YYYY-MM-DD")] = None,
+    cash: Annotated[float, typer.Option(help="initial cash")] = 100_000.0,
+    slippage_bps: Annotated[float, typer.Option(help="slippage in basis points")] = 0.0,
+    commission_per_share: Annotated[float, typer.Option(help="commission per share")] = 0.0,
+    report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+    check_lookahead: Annotated[
+        bool, typer.Option("--check-lookahead", help="re-run on truncated histories; fail on changed signals")
+    ] = False,
+    strategies_dir: StrategiesDirOption = None,
+) -> None:
+    """Backtest one strategy; print its metrics and write an HTML report with equity and drawdown."""
+    from trader.backtest.engine import BacktestConfig, run_backtest
+    from trader.backtest.report import render_report
+    from trader.core.fills import Commission, FillModel, Slippage
+    from trader.core.lookahead import check_lookahead as run_lookahead_check
+
+    catalog = _catalog(strategies_dir)
+    try:
+        strategy = catalog.build(strategy_type, parse_parameters(param))
+        series = load_data(data, [s.strip().upper() for s in symbols.split(",") if s.strip()], start, end)
+    except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
+        raise _fail(str(error)) from None
+    config = BacktestConfig(
+        initial_cash=Decimal(str(cash)),
+        fill_model=FillModel(
+            slippage=Slippage(Decimal(str(slippage_bps))),
+            commission=Commission(per_share=Decimal(str(commission_per_share))),
+        ),
+    )
+    result = run_backtest(strategy, series, config)
+    console.print(_metrics_table(f"{strategy.name} {dict(strategy.parameters())}", result.metrics))
+    lookahead = None
+    if check_lookahead:
+        reports = [run_lookahead_check(strategy, one) for one in series]
+        lookahead = next((r for r in reports if not r.passed), reports[0])
+        if lookahead.passed:
+            console.print(
+                f"[green]look-ahead check passed[/green] on {len(lookahead.checked_lengths)} truncations"
+            )
+        else:
+            first = lookahead.violations[0]
+            errors.print(
+                f"[red]look-ahead check FAILED[/red]: {len(lookahead.violations)} signals change, first "
+                f"{first.signal} at bar {first.bar_index} when cut to {first.truncated_length} bars"
+            )
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        page = render_report(
+            result,
+            title=f"Backtest: {strategy.name}",
+            parameters=strategy.parameters(),
+            lookahead=lookahead,
+            generated_at=datetime.now(UTC),
+        )
+        report.write_text(page, encoding="utf-8")
+        console.print(f"report written to {report}")
+    if lookahead is not None and not lookahead.passed:
+        raise typer.Exit(1)
+
+
+def optimize(
+    strategy_type: Annotated[str, typer.Argument(help="strategy type, e.g. sma_crossover")],
+    grid_values: Annotated[
+        list[str] | None, typer.Option("--grid", "-g", help="name=v1,v2,... (repeatable)")
+    ] = None,
+    random_count: Annotated[
+        int, typer.Option("--random", help="sample this many points of the grid instead")
+    ] = 0,
+    objective: Annotated[str, typer.Option(help="metric to maximise")] = "sharpe_ratio",
+    symbols: SymbolsOption = "AAPL",
+    data: DataOption = "sample",
+    start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="day after the last, YYYY-MM-DD")] = None,
+    processes: Annotated[int, typer.Option(help="worker processes (0: one per core)")] = 0,
+    walk_forward: Annotated[
+        str | None, typer.Option("--walk-forward", help="TRAIN:TEST bars for walk-forward optimisation")
+    ] = None,
+    top: Annotated[int, typer.Option(help="rows to print")] = 10,
+    seed: Annotated[int, typer.Option(help="seed of the random search")] = 0,
+    strategies_dir: StrategiesDirOption = None,
+) -> None:
+    """Search parameters in parallel with a progress bar; optionally walk forward, out of sample."""
+    from trader.backtest.optimize import grid, random_draws, search
+    from trader.backtest.walk_forward import walk_forward as run_walk_forward
+
+    catalog = _catalog(strategies_dir)
+    try:
+        catalog.get(strategy_type)
+        space = parse_grid(grid_values)
+        candidates = random_draws(space, random_count, seed) if random_count else grid(space)
+        series = load_data(data, [s.strip().upper() for s in symbols.split(",") if s.strip()], start, end)
+    except (UnknownStrategyTypeError, ValueError) as error:
+        raise _fail(str(error)) from None
+    workers = processes or None
+    with Progress(console=errors, transient=True) as progress:
+        task = progress.add_task("optimising", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            if walk_forward:
+                train_text, _, test_text = walk_forward.partition(":")
+                outcome = run_walk_forward(
+                    strategy_type,
+                    candidates,
+                    series,
+                    train_bars=int(train_text),
+                    test_bars=int(test_text),
+                    objective=objective,
+                    processes=workers,
+                    catalog=catalog,
+                    on_progress=advance,
+                )
+            else:
+                result = search(
+                    strategy_type,
+                    candidates,
+                    series,
+                    objective=objective,
+                    processes=workers,
+                    catalog=catalog,
+                    on_progress=advance,
+                )
+        except ValueError as error:
+            raise _fail(str(error)) from None
+    if walk_forward:
+        table = Table(title=f"walk-forward {strategy_type}: out-of-sample windows")
+        for column in (
+            "test window",
+            "parameters",
+            f"in-sample {objective}",
+            f"OOS {objective}",
+            "OOS return",
+        ):
+            table.add_column(column)
+        for window in outcome.windows:
+            table.add_row(
+                f"{window.test_start}-{window.test_stop}",
+                json.dumps(dict(window.parameters)),
+                _number(window.in_sample_objective),
+                _number(window.out_of_sample[objective]),
+                f"{window.out_of_sample['total_return'] * 100:.2f}%",
+            )
+        console.print(table)
+        console.print(_metrics_table("stitched out-of-sample", outcome.metrics))
+        return
+    table = Table(
+        title=f"{strategy_type}: best {min(top, len(result.rows))} of {len(result.rows)} by {objective}"
+    )
+    table.add_column("parameters")
+    for column in (objective, "total_return", "max_drawdown", "trade_count"):
+        table.add_column(column, justify="right")
+    for row in result.rows[:top]:
+        table.add_row(
+            json.dumps(dict(row.parameters)),
+            _number(row.objective),
+            _number(row.metrics["total_return"]),
+            _number(row.metrics["max_drawdown"]),
+            str(int(row.metrics["trade_count"])),
+        )
+    console.print(table)
+    if result.skipped:
+        errors.print(f"{len(result.skipped)} invalid combinations skipped, e.g. {result.skipped[0][1]}")
+
+
+def _number(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.4f}"
