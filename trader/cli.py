@@ -12,11 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trader.commands import backtest as backtest_commands
 from trader.commands import backup as backup_commands
 from trader.commands import data as data_commands
 from trader.commands import integrity as integrity_commands
 from trader.commands import ops as ops_commands
 from trader.commands import security as security_commands
+from trader.commands import strategy as strategy_commands
 from trader.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
 
 app = typer.Typer(help="full-ai-trader: AI-assisted trading for US equities.", no_args_is_help=True)
@@ -30,6 +32,9 @@ app.add_typer(integrity_commands.app, name="integrity")
 app.add_typer(security_commands.app, name="security")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(ops_commands.app, name="ops")
+app.command("backtest")(backtest_commands.backtest)
+app.command("optimize")(backtest_commands.optimize)
+app.add_typer(strategy_commands.app, name="strategy")
 console = Console()
 errors = Console(stderr=True)
 
