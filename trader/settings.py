@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
     # (JSON object, e.g. {"risk_manager": "http://risk_manager:8003"}). Defaults to host:port.
     service_urls: dict[str, str] = Field(default_factory=dict)
     health_timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    # Replay clock (embedded default): simulated time starts at the first session on or after
+    # replay_start (the replayed history before it is the strategies' lookback) and runs
+    # replay_speed times faster than the wall clock; a restart resumes where it stopped.
+    replay_start: date = date(2010, 1, 4)
+    replay_speed: float = Field(21600.0, gt=0, le=10_000_000)
 
     # Providers and broker
     market_data_source: MarketDataSource = MarketDataSource.REPLAY

@@ -6,19 +6,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, time
 
 import httpx
 from redis.asyncio import Redis
 
 from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.bus.redis_streams import RedisStreamsBus
+from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.clock import WallClock
 from trader.adapters.db.engine import create_engine, redacted
 from trader.adapters.db.migrate import current_revision, head_revision, upgrade_database
 from trader.adapters.rate_limits import InProcessRateLimiter, RedisRateLimiter
 from trader.core.ports import Clock, MessageBus
+from trader.runtime.replay_clock import keep_saving, open_replay_clock
 from trader.services.common.resources import Resources
-from trader.settings import Environment, Settings
+from trader.settings import Environment, MarketDataSource, Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ async def prepare_schema(settings: Settings) -> None:
 
 @asynccontextmanager
 async def open_resources(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[Resources]:
+    """Open what the settings name. Without an explicit clock, the replay source gets the
+    accelerated replay clock (resumed after a restart) and everything else the wall clock."""
     engine = create_engine(settings.effective_database_url)
     redis: Redis | None = None
     bus: MessageBus
@@ -53,10 +58,18 @@ async def open_resources(settings: Settings, *, clock: Clock | None = None) -> A
     else:
         bus = InMemoryBus()
     http = httpx.AsyncClient(timeout=settings.health_timeout_seconds)
+    calendar = XNYSCalendar()
+    saver: asyncio.Task[None] | None = None
+    if clock is None and settings.market_data_source is MarketDataSource.REPLAY:
+        start = datetime.combine(settings.replay_start, time(0, 0), tzinfo=UTC)
+        replay = await open_replay_clock(engine, calendar, start, settings.replay_speed)
+        saver = asyncio.create_task(keep_saving(engine, replay), name="replay-clock-saver")
+        clock = replay
     log.info(
-        "resources open: database=%s bus=%s",
+        "resources open: database=%s bus=%s clock=%s",
         redacted(settings.effective_database_url),
         "redis" if redis is not None else "in-process",
+        type(clock or WallClock()).__name__,
     )
     try:
         yield Resources(
@@ -67,8 +80,12 @@ async def open_resources(settings: Settings, *, clock: Clock | None = None) -> A
             http=http,
             redis=redis,
             rate_limiter=RedisRateLimiter(redis) if redis is not None else InProcessRateLimiter(),
+            _calendar=calendar,
         )
     finally:
+        if saver is not None:
+            saver.cancel()
+            await asyncio.gather(saver, return_exceptions=True)
         await http.aclose()
         await bus.close()
         if redis is not None:
