@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run install install-dev lint typecheck imports test unit integration e2e bench migrate clean
+.PHONY: run install install-dev browser lint typecheck imports test unit integration e2e bench migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,15 @@ typecheck: install-dev
 imports: install-dev
 	$(BIN)/lint-imports
 
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "warning: could not install chromium (not root?); browser tests will skip, or fail with CI=true"; }
+
 ## test: lint, type check, import rules, then every test (unit, integration, e2e)
-test: lint typecheck imports
+test: lint typecheck imports browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: install-dev
