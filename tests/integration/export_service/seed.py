@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.db.tables import account_snapshots, fills, market_data, positions, trades
 
 DAY = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
 
 
 async def seed_history(engine: AsyncEngine) -> None:
+    # Daily bars stamped at the real NYSE opens of the first ten sessions from DAY (DST included).
+    sessions = XNYSCalendar(date(2024, 1, 1), date(2024, 12, 31)).sessions_between(
+        DAY.date(), date(2024, 3, 29)
+    )
     bars = []
-    for index in range(10):
+    for index, session in enumerate(sessions[:10]):
         for symbol, base in (("AAPL", Decimal("100")), ("MSFT", Decimal("300"))):
             price = base + index
             bars.append(
                 {
                     "symbol": symbol,
-                    "timestamp": DAY + timedelta(days=index),
+                    "timestamp": session.open_at,
                     "timeframe": "1day",
                     "open_price": price,
                     "high_price": price + Decimal("1.5"),

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from tests.integration.maintenance.helpers import ensure_system_flags
 from trader.adapters.db.stores.audit import AuditStore
 from trader.adapters.db.stores.system_flags import SystemFlagsStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
@@ -51,7 +50,6 @@ async def resources(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Resources]
         rate_limit_bypass_ips=["10.1.1.1"],
     )
     async with open_resources(settings) as opened:
-        await ensure_system_flags(opened.engine)
         yield opened
 
 
