@@ -1,0 +1,86 @@
+"""The one consumer loop every service uses to take events off the bus.
+
+Messages are acknowledged only after the handler returns; a handler that raises leaves the
+message pending, and it comes back (to this worker after `claim_stale`, or to a sibling in the
+same consumer group). A message that keeps failing is dropped after `max_deliveries` with an
+error in the log, so one poison event cannot stall a topic forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from trader.core.events import Event
+from trader.core.ports import Delivery, MessageBus
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+def consumer_name(service: str) -> str:
+    """Unique per process, stable for its lifetime: Redis keeps pending messages per consumer."""
+    return f"{service}-{socket.gethostname()}-{os.getpid()}"
+
+
+async def consume(
+    bus: MessageBus,
+    topic: str,
+    group: str,
+    handler: EventHandler,
+    *,
+    consumer: str,
+    batch: int = 50,
+    block_ms: int = 1000,
+    stale_after_ms: int = 60_000,
+    max_deliveries: int = 10,
+    retry_pause_seconds: float = 1.0,
+) -> None:
+    """Run until cancelled."""
+    await bus.ensure_group(topic, group)
+    while True:
+        try:
+            stale = await bus.claim_stale(topic, group, consumer, min_idle_ms=stale_after_ms, count=batch)
+            deliveries = [*stale, *await bus.read(topic, group, consumer, count=batch, block_ms=block_ms)]
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the bus is down: say so and try again, never spin
+            log.exception("cannot read %s for %s; retrying in %ss", topic, group, retry_pause_seconds)
+            await asyncio.sleep(retry_pause_seconds)
+            continue
+        for delivery in deliveries:
+            await _handle(bus, topic, group, handler, delivery, max_deliveries)
+
+
+async def _handle(
+    bus: MessageBus, topic: str, group: str, handler: EventHandler, delivery: Delivery, max_deliveries: int
+) -> None:
+    try:
+        await handler(delivery.event)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        if delivery.delivery_count >= max_deliveries:
+            log.error(
+                "dropping %s %s on %s after %d failed deliveries",
+                delivery.event.event_type,
+                delivery.event.event_id,
+                topic,
+                delivery.delivery_count,
+                exc_info=True,
+            )
+            await bus.ack(topic, group, [delivery.message_id])
+        else:
+            log.exception(
+                "%s %s on %s failed (delivery %d); it stays pending for a retry",
+                delivery.event.event_type,
+                delivery.event.event_id,
+                topic,
+                delivery.delivery_count,
+            )
+        return
+    await bus.ack(topic, group, [delivery.message_id])
