@@ -213,3 +213,12 @@ async def test_source_status_names_the_replay_and_counts(system: System) -> None
     assert sources["totals"]["stored"] + sources["totals"]["duplicate"] >= sources["totals"]["fetched"] > 0
     api = (await system.client.get("/api/status")).json()
     assert [provider["name"] for provider in api["providers"]] == ["replay"]
+
+
+async def test_metrics_count_stored_bars_and_expose_every_rejection_reason(system: System) -> None:
+    exposition = (await system.client.get("/metrics")).text
+    stored = len(await system.store.bars("AAPL")) + len(await system.store.bars("XOM"))
+    ingested = [line for line in exposition.splitlines() if line.startswith("bars_ingested_total{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in ingested) == stored
+    assert 'bars_rejected_total{reason="HIGH_BELOW_LOW"} 0.0' in exposition
+    assert "# TYPE provider_credits_remaining gauge" in exposition

@@ -21,6 +21,7 @@ from trader.core.ports import Clock
 from trader.core.sessions import MarketCalendar
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.health import ComponentCheck
+from trader.services.common.metrics import market_data_metrics
 from trader.services.common.resources import Resources
 from trader.services.data_collector.handlers import DataCollector
 from trader.services.data_collector.routes import router
@@ -153,4 +154,5 @@ def create_app(
         workers=[collect_bars] if run_workers else [],
     )
     app.state.collector = collector
+    collector.attach_metrics(market_data_metrics(app.state.metrics))
     return app

@@ -27,6 +27,7 @@ from trader.core.ports import Clock, FetchedBars, MarketDataProvider, MessageBus
 from trader.core.sessions import MarketCalendar, Session
 from trader.core.topics import BARS
 from trader.core.validation import RejectionReason, find_gaps, validate_batch
+from trader.services.common.metrics import MarketDataMetrics
 
 log = logging.getLogger("trader.services.data_collector")
 # Rejections logged one by one per batch before the rest are summarised in one line.
@@ -150,6 +151,26 @@ class DataCollector:
         self.jobs: OrderedDict[str, CollectJob] = OrderedDict()
         self._job_tasks: set[asyncio.Task[None]] = set()
         self._aggregates: OrderedDict[tuple[Any, ...], list[Bar]] = OrderedDict()
+        self.metrics: MarketDataMetrics | None = None
+
+    def attach_metrics(self, metrics: MarketDataMetrics) -> None:
+        """Count stored and rejected bars on the service's registry (every reason exposed, at 0 too)."""
+        self.metrics = metrics
+        for reason in RejectionReason:
+            if reason is not RejectionReason.DUPLICATE_TIMESTAMP:
+                metrics.bars_rejected.labels(reason.value)
+        self.refresh_credit_gauges()
+
+    def refresh_credit_gauges(self) -> None:
+        status = getattr(self.provider, "status", None)
+        if self.metrics is None or not callable(status):
+            return
+        for entry in status():
+            credits = entry.get("credits")
+            if isinstance(credits, dict):
+                self.metrics.provider_credits_remaining.labels(str(entry["name"])).set(
+                    float(credits["remaining"])
+                )
 
     # ------------------------------------------------------------------ watchlist
 
@@ -201,6 +222,11 @@ class DataCollector:
             await self._store(accepted, fetched.feed, report, publish=publish)
         self.totals.add(report)
         self.last_ingest_at = self.clock.now()
+        if self.metrics is not None:
+            self.metrics.bars_ingested.labels(fetched.provider).inc(report.stored)
+            for reason_name, count in report.rejected_by_reason.items():
+                self.metrics.bars_rejected.labels(reason_name).inc(count)
+            self.refresh_credit_gauges()
         return report
 
     async def _store(self, bars: list[Bar], feed: str | None, report: IngestReport, *, publish: bool) -> None:

@@ -72,6 +72,7 @@ def _provider_status(collector: DataCollector) -> dict[str, Any]:
 @router.get("/api/status", summary="Provider quota and rate-limit state, circuit breakers, last errors")
 async def api_status(request: Request) -> dict[str, Any]:
     collector = _collector(request)
+    collector.refresh_credit_gauges()
     return {"checked_at": collector.clock.now().isoformat(), **_provider_status(collector)}
 
 
