@@ -17,6 +17,7 @@ from trader.commands import backup as backup_commands
 from trader.commands import data as data_commands
 from trader.commands import integrity as integrity_commands
 from trader.commands import ops as ops_commands
+from trader.commands import risk as risk_commands
 from trader.commands import security as security_commands
 from trader.commands import strategy as strategy_commands
 from trader.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
@@ -35,6 +36,7 @@ app.add_typer(ops_commands.app, name="ops")
 app.command("backtest")(backtest_commands.backtest)
 app.command("optimize")(backtest_commands.optimize)
 app.add_typer(strategy_commands.app, name="strategy")
+app.add_typer(risk_commands.app, name="risk")
 console = Console()
 errors = Console(stderr=True)
 

@@ -96,3 +96,11 @@ class SignalWorker:
             except Exception:  # the bus or database is down: say so, wait, carry on
                 log.exception("risk manager consumer loop failed; retrying in %.0fs", RETRY_PAUSE_SECONDS)
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                await self._ensure_group()
+
+    async def _ensure_group(self) -> None:
+        # The stream may have been deleted (Redis flushed or restored): recreate the group.
+        try:
+            await self.bus.ensure_group(SIGNALS, GROUP)
+        except Exception:
+            log.warning("cannot create consumer group %s on %s yet", GROUP, SIGNALS, exc_info=True)
