@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
-from trader.core.market import Timeframe
+from trader.core.market import Bar, Timeframe
 
 
 def new_event_id() -> str:
@@ -71,6 +71,39 @@ class BarClosed(Event):
     close: Decimal
     volume: Decimal
     source: str
+    adjustment_factor: Decimal = Decimal(1)
+
+
+def bar_closed_event(bar: Bar, occurred_at: datetime) -> BarClosed:
+    return BarClosed(
+        occurred_at=occurred_at,
+        symbol=bar.symbol,
+        timeframe=bar.timeframe,
+        bar_at=bar.timestamp,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+        source=bar.source,
+        adjustment_factor=bar.adjustment_factor,
+    )
+
+
+def bar_from_event(event: BarClosed) -> Bar:
+    """The raw bar an event announces (fills and the books use raw prices)."""
+    return Bar(
+        symbol=event.symbol,
+        timeframe=event.timeframe,
+        timestamp=event.bar_at,
+        open=event.open,
+        high=event.high,
+        low=event.low,
+        close=event.close,
+        volume=event.volume,
+        source=event.source,
+        adjustment_factor=event.adjustment_factor,
+    )
 
 
 @register_event

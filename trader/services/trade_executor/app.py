@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -20,16 +18,19 @@ from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import Broker, BrokerError
-from trader.core.events import OrderApproved
-from trader.core.topics import DECISIONS
+from trader.core.events import BarClosed, Event, OrderApproved, bar_from_event
+from trader.core.topics import BARS, DECISIONS
 from trader.runtime.brokers import build_broker, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
+from trader.services.common.consumers import consume, consumer_name
+from trader.services.common.metrics import order_metrics
 from trader.services.common.resources import Resources
 from trader.services.trade_executor.handlers import ExecutorConfig, TradeExecutor
 from trader.services.trade_executor.routes import build_router
 
 SERVICE = "trade_executor"
 CONSUMER_GROUP = "trade_executor"
+PRICE_GROUP = "trade_executor_prices"
 STALE_DELIVERY_MS = 60_000
 log = logging.getLogger(f"trader.services.{SERVICE}")
 
@@ -71,43 +72,54 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
                     "reconciliation failed; retrying in %ss", settings.executor_reconcile_interval_seconds
                 )
 
+    async def handle_approval(event: Event) -> None:
+        if not isinstance(event, OrderApproved):
+            return
+        try:
+            await executor.execute_approved(event)
+        except BrokerError as error:
+            # Left pending: redelivered, and the persisted intent makes the retry safe.
+            executor.last_error = f"{type(error).__name__}: {error}"
+            raise
+
     async def approved_orders() -> None:
         await ready.wait()
-        consumer = f"{SERVICE}-{socket.gethostname()}-{os.getpid()}"
-        await resources.bus.ensure_group(DECISIONS, CONSUMER_GROUP)
-        while True:
-            try:
-                stale = await resources.bus.claim_stale(
-                    DECISIONS, CONSUMER_GROUP, consumer, min_idle_ms=STALE_DELIVERY_MS, count=10
-                )
-                deliveries = [
-                    *stale,
-                    *await resources.bus.read(DECISIONS, CONSUMER_GROUP, consumer, count=10),
-                ]
-            except Exception:
-                log.exception("cannot read %s; retrying", DECISIONS)
-                await asyncio.sleep(1)
-                continue
-            for delivery in deliveries:
-                if isinstance(delivery.event, OrderApproved):
-                    try:
-                        await executor.execute_approved(delivery.event)
-                    except BrokerError as error:
-                        # Left unacknowledged: redelivered, and the intent row makes that safe.
-                        executor.last_error = f"{type(error).__name__}: {error}"
-                        log.warning("order for %s not finished: %s", delivery.event.symbol, error)
-                        continue
-                    except Exception:
-                        log.exception("order for %s failed", delivery.event.symbol)
-                        continue
-                await resources.bus.ack(DECISIONS, CONSUMER_GROUP, [delivery.message_id])
+        await consume(
+            resources.bus,
+            DECISIONS,
+            CONSUMER_GROUP,
+            handle_approval,
+            consumer=consumer_name(SERVICE),
+            batch=10,
+            stale_after_ms=STALE_DELIVERY_MS,
+        )
+
+    workers = [reconciliation, approved_orders]
+    if isinstance(broker, SimulatedBroker):
+        simulated = broker
+
+        async def handle_bar(event: Event) -> None:
+            # The simulated broker fills against the same bars the strategies saw, as the backtester does.
+            if not isinstance(event, BarClosed):
+                return
+            fills = simulated.on_bar(bar_from_event(event))
+            expired = simulated.expire_orders(resources.clock.now())
+            if fills or expired:
+                await executor.reconcile()
+
+        async def price_feed() -> None:
+            await ready.wait()
+            await consume(resources.bus, BARS, PRICE_GROUP, handle_bar, consumer=consumer_name(SERVICE))
+
+        workers.append(price_feed)
 
     app = build_service_app(
         SERVICE,
         resources,
         title="Trade Executor",
         routers=[build_router()],
-        workers=[reconciliation, approved_orders],
+        workers=workers,
     )
+    executor.metrics = order_metrics(app.state.metrics)
     app.state.executor = executor
     return app

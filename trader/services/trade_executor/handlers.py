@@ -42,6 +42,7 @@ from trader.core.orders import IllegalTransitionError, OrderSide, OrderStatus, O
 from trader.core.ports import Clock, MessageBus
 from trader.core.risk.state import StateChange, TradingState
 from trader.core.topics import ORDERS, TRADING_STATE
+from trader.services.common.metrics import OrderMetrics
 
 log = logging.getLogger(__name__)
 alerts = logging.getLogger("trader.alerts")
@@ -130,8 +131,10 @@ class TradeExecutor:
         clock: Clock,
         bus: MessageBus | None = None,
         config: ExecutorConfig | None = None,
+        metrics: OrderMetrics | None = None,
     ) -> None:
         self.broker = broker
+        self.metrics = metrics
         self.orders = orders
         self.positions = positions
         self.trading_state = trading_state
@@ -384,7 +387,20 @@ class TradeExecutor:
         )
         return imported
 
+    def _count(self, order: StoredOrder, previous: OrderStatus) -> None:
+        if self.metrics is None or order.status is previous:
+            return
+        broker = self.broker.name
+        if previous is OrderStatus.PENDING and order.status is not OrderStatus.REJECTED:
+            self.metrics.orders_submitted.labels(broker).inc()
+        if order.status is OrderStatus.FILLED:
+            self.metrics.orders_filled.labels(broker).inc()
+        elif order.status is OrderStatus.REJECTED:
+            reason = (order.error_message or "unknown").split(":", 1)[0].strip()[:40] or "unknown"
+            self.metrics.orders_rejected.labels(broker, reason).inc()
+
     async def _publish(self, order: StoredOrder, previous: OrderStatus) -> None:
+        self._count(order, previous)
         if self.bus is None:
             return
         await self.bus.publish(
@@ -428,6 +444,9 @@ class TradeExecutor:
                 await self._reconcile_positions(report, broker_positions)
             await self._escalate_on_drift(report)
             self.last_reconciliation = report
+            if self.metrics is not None:
+                self.metrics.reconciliation_drift.labels("position_quantity").set(len(report.position_drifts))
+                self.metrics.reconciliation_drift.labels("order_status").set(len(report.order_drifts))
             if report.order_drifts or report.position_drifts:
                 alerts.error(
                     "reconciliation repaired drift from the broker: orders %s; positions %s (notional %s)",
@@ -555,6 +574,16 @@ class TradeExecutor:
         except OrderNotCancelableError as error:
             raise OrderCancelRefusedError(str(error)) from error
         return await self._apply_broker_order(order, await self.broker.get_order(order.broker_order_id))
+
+    async def cancel_all_open(self) -> dict[str, Any]:
+        """Cancel every open order at the broker (emergency shutdown), then bring the books up to date."""
+        results = await self.broker.cancel_all_orders()
+        errors = [f"{result.broker_order_id}: {result.error}" for result in results if not result.ok]
+        try:
+            await self.reconcile()
+        except BrokerError as error:
+            self._note_error(f"reconcile after cancel-all: {error}")
+        return {"canceled": len(results) - len(errors), "errors": errors}
 
     async def close_all(self) -> CloseAllReport:
         """Cancel every open order, then close every position; each symbol reports on its own."""

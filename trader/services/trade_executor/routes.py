@@ -102,6 +102,17 @@ def build_router() -> APIRouter:
         }
         return JSONResponse(body, status_code=207)
 
+    @router.post("/orders/cancel-all", summary="Cancel every open order at the broker")
+    async def cancel_all(
+        request: Request, principal: Principal = Depends(require_scope("trade"))
+    ) -> dict[str, Any]:
+        request.state.audit_severity = "warning"
+        try:
+            report = await _executor(request).cancel_all_open()
+        except BrokerError as error:
+            raise HTTPException(502, detail=f"broker error, open orders may remain: {error}") from error
+        return {"requested_by": principal.user_id, **report}
+
     @router.post("/reconcile", summary="Reconcile orders, fills and positions with the broker now")
     async def reconcile(
         request: Request, _principal: Principal = Depends(require_scope("trade"))
