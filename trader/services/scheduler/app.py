@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from trader.adapters.db.stores.jobs import JobRunStore
 from trader.adapters.leader import LeaderLock, PostgresAdvisoryLock, RedisLeaderLock, SoleLeader
 from trader.services.common.app_factory import build_service_app
+from trader.services.common.metrics import job_metrics
 from trader.services.common.resources import Resources
 from trader.services.scheduler.jobs import build_jobs
 from trader.services.scheduler.routes import build_router
@@ -39,5 +40,6 @@ def create_app(resources: Resources) -> FastAPI:
         routers=[build_router(scheduler, store, resources)],
         workers=[run_scheduler],
     )
+    scheduler.metrics = job_metrics(app.state.metrics)
     app.state.scheduler = scheduler
     return app

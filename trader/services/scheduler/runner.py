@@ -19,6 +19,7 @@ from trader.adapters.leader import LeaderLock
 from trader.core.ports import Clock
 from trader.core.schedule import Cadence, MissedRunPolicy, decide_missed_run, next_due_after, retry_delay
 from trader.core.sessions import MarketCalendar
+from trader.services.common.metrics import JobMetrics
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Scheduler:
         self._states: dict[str, _JobState] = {}
         self._wake = asyncio.Event()
         self.is_leader = False
+        self.metrics: JobMetrics | None = None
 
     @property
     def jobs(self) -> tuple[JobDefinition, ...]:
@@ -225,6 +227,12 @@ class Scheduler:
                 log.exception("job %s failed", job.name)
         finished_at = self._clock.now()
         elapsed = time.perf_counter() - wall_started
+        if self.metrics is not None:
+            self.metrics.job_duration_seconds.labels(job.name).observe(elapsed)
+            if error is None:
+                self.metrics.job_last_success.labels(job.name).set(time.time())
+            else:
+                self.metrics.job_failures.labels(job.name).inc()
         if error is None:
             await self._store.finish(run_id, status="succeeded", finished_at=finished_at, details=details)
             log.info("job %s succeeded in %.2fs", job.name, elapsed)
