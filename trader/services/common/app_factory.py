@@ -165,8 +165,10 @@ def build_service_app(
     components: Sequence[ComponentCheck] = (),
     workers: Sequence[BackgroundWorker] = (),
     extra_health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> FastAPI:
-    metrics = ServiceMetrics(service)
+    """`metrics` may be made first when a worker needs the service's registry before the app exists."""
+    metrics = metrics or ServiceMetrics(service)
     metrics.service_info.labels(service, trader.__version__).set(1)
     checks = [*default_components(resources), *components]
     log = logging.getLogger(f"trader.services.{service}")

@@ -32,6 +32,7 @@ from trader.adapters.notifications import (
 from trader.core import topics
 from trader.core.events import Event, OrderStatusChanged, TradingStateChanged
 from trader.core.ports import MessageBus, Notification, Notifier
+from trader.services.common.consumers import consume
 from trader.services.common.metrics import NotificationMetrics
 from trader.settings import Settings
 
@@ -313,20 +314,17 @@ def notification_worker(
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """A background worker (for `build_service_app(workers=...)`) that notifies on bus events."""
 
+    async def notify(event: Event) -> None:
+        notification = notification_for(event)
+        if notification is not None:
+            await dispatcher.notify(notification)
+
     async def notify_from_bus() -> None:
         if not dispatcher.channels:
             log.info("no notification channel configured; not watching the bus")
             return
-        for topic in NOTIFIED_TOPICS:
-            await bus.ensure_group(topic, CONSUMER_GROUP)
-        while True:
-            for topic in NOTIFIED_TOPICS:
-                deliveries = await bus.read(topic, CONSUMER_GROUP, consumer, count=50, block_ms=500)
-                for delivery in deliveries:
-                    notification = notification_for(delivery.event)
-                    if notification is not None:
-                        await dispatcher.notify(notification)
-                if deliveries:
-                    await bus.ack(topic, CONSUMER_GROUP, [delivery.message_id for delivery in deliveries])
+        await asyncio.gather(
+            *(consume(bus, topic, CONSUMER_GROUP, notify, consumer=consumer) for topic in NOTIFIED_TOPICS)
+        )
 
     return notify_from_bus

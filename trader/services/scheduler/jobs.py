@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
-from trader.core.schedule import AtSessionEvent, DailyAt, MissedRunPolicy
+from trader.core.schedule import NEW_YORK, AtSessionEvent, DailyAt, MissedRunPolicy
+from trader.services.common.notifications import NotificationDispatcher, daily_summary, summarise_day
 from trader.services.common.resources import Resources
 from trader.services.scheduler.runner import JobDefinition, JobFailedError
 
 SUNDAY = 6
 
 
-def build_jobs(resources: Resources) -> list[JobDefinition]:
+def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list[JobDefinition]:
     async def database_maintenance() -> dict[str, Any]:
         engine = resources.engine
         if engine.dialect.name == "postgresql":
@@ -46,7 +47,29 @@ def build_jobs(resources: Resources) -> list[JobDefinition]:
             raise JobFailedError(f"system critical: failing {', '.join(failing) or 'database/redis'}")
         return details
 
+    async def send_daily_summary() -> dict[str, Any]:
+        now = resources.clock.now()
+        session = resources.calendar.session_for(now.astimezone(NEW_YORK).date())
+        if session is None:
+            return {"sent": False, "why": "no session today"}
+        start = datetime.combine(session.session_date, time(0, 0), tzinfo=NEW_YORK)
+        summary = await summarise_day(resources.engine, start, start + timedelta(days=1))
+        outcome = await dispatcher.notify(daily_summary(now, summary))
+        return {
+            "day": session.session_date.isoformat(),
+            "fills": summary.fills,
+            "orders": sum(summary.orders_by_status.values()),
+            "delivered_to": list(outcome.sent),
+        }
+
     return [
+        JobDefinition(
+            name="daily_summary",
+            description="the day's orders, fills and equity, sent to the configured channels",
+            cadence=AtSessionEvent("close", timedelta(minutes=20)),
+            action=send_daily_summary,
+            missed_policy=MissedRunPolicy.RUN_ONCE,
+        ),
         JobDefinition(
             name="database_maintenance",
             description="VACUUM ANALYZE on PostgreSQL (ANALYZE + PRAGMA optimize on SQLite)",

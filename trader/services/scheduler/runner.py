@@ -80,6 +80,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self.is_leader = False
         self.metrics: JobMetrics | None = None
+        # Told about a job that failed its last attempt (the notification dispatcher).
+        self.on_final_failure: Callable[[str, str, int], Awaitable[None]] | None = None
 
     @property
     def jobs(self) -> tuple[JobDefinition, ...]:
@@ -255,6 +257,11 @@ class Scheduler:
                 state.next_due_at = finished_at + delay
             else:
                 log.error("job %s failed after %d attempts: %s", job.name, state.attempt, error)
+                if self.on_final_failure is not None:
+                    try:
+                        await self.on_final_failure(job.name, error, state.attempt)
+                    except Exception:  # telling someone must not stop the schedule
+                        log.exception("could not report the failure of job %s", job.name)
                 self._advance(state, finished_at)
         self._wake.set()
 
