@@ -23,9 +23,10 @@ from trader.core.topics import BARS, DECISIONS
 from trader.runtime.brokers import build_broker, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consume, consumer_name
-from trader.services.common.metrics import order_metrics
+from trader.services.common.metrics import notification_metrics, order_metrics
+from trader.services.common.notifications import dispatcher_from_settings, reconciliation_drift
 from trader.services.common.resources import Resources
-from trader.services.trade_executor.handlers import ExecutorConfig, TradeExecutor
+from trader.services.trade_executor.handlers import ExecutorConfig, ReconciliationReport, TradeExecutor
 from trader.services.trade_executor.routes import build_router
 
 SERVICE = "trade_executor"
@@ -121,5 +122,17 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
         workers=workers,
     )
     executor.metrics = order_metrics(app.state.metrics)
+    dispatcher = dispatcher_from_settings(
+        settings, resources.http, metrics=notification_metrics(app.state.metrics)
+    )
+
+    async def notify_drift(report: ReconciliationReport) -> None:
+        differences = {f"order {index + 1}": text for index, text in enumerate(report.order_drifts)}
+        differences.update(
+            {f"position {index + 1}": text for index, text in enumerate(report.position_drifts)}
+        )
+        await dispatcher.notify(reconciliation_drift(resources.clock.now(), differences=differences))
+
+    executor.on_drift = notify_drift
     app.state.executor = executor
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -135,6 +135,8 @@ class TradeExecutor:
     ) -> None:
         self.broker = broker
         self.metrics = metrics
+        # Told about drift repaired from the broker's truth (the notification dispatcher).
+        self.on_drift: Callable[[ReconciliationReport], Awaitable[None]] | None = None
         self.orders = orders
         self.positions = positions
         self.trading_state = trading_state
@@ -447,6 +449,11 @@ class TradeExecutor:
             if self.metrics is not None:
                 self.metrics.reconciliation_drift.labels("position_quantity").set(len(report.position_drifts))
                 self.metrics.reconciliation_drift.labels("order_status").set(len(report.order_drifts))
+            if (report.order_drifts or report.position_drifts) and self.on_drift is not None:
+                try:
+                    await self.on_drift(report)
+                except Exception:  # the repair stands whether or not the message went out
+                    log.exception("could not send the drift notification")
             if report.order_drifts or report.position_drifts:
                 alerts.error(
                     "reconciliation repaired drift from the broker: orders %s; positions %s (notional %s)",
