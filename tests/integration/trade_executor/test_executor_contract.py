@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tests.integration.trade_executor.conftest import Books
 from tests.integration.trade_executor.venues import Venue
+from trader.adapters.db.engine import create_engine
+from trader.adapters.db.stores.system_flags import MaintenanceGate, SystemFlagsStore
 from trader.core.broker import OrderRequest
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.events import OrderApproved
@@ -102,6 +105,25 @@ async def test_halted_trading_sends_nothing_new(books: Books, venue: Venue) -> N
 
     assert result.refused and result.refusal == "trading state is HALTED: no new orders"
     assert venue.order_count() == 0
+
+
+async def test_maintenance_mode_sends_nothing_new(books: Books, venue: Venue, sqlite_url: str) -> None:
+    venue.set_price("AAPL", Decimal("50"))
+    engine = create_engine(sqlite_url)
+    flags = SystemFlagsStore(engine)
+    await flags.set_maintenance_mode(enabled=True, reason="disk swap", changed_by="ops", changed_at=SIGNAL_AT)
+    books.executor.maintenance = MaintenanceGate(flags, ttl_seconds=0)
+
+    refused = await books.executor.execute_approved(approval())
+
+    assert refused.refused and refused.refusal == "maintenance mode (read-only): no new orders (disk swap)"
+    assert venue.order_count() == 0
+    await flags.set_maintenance_mode(enabled=False, reason="done", changed_by="ops", changed_at=SIGNAL_AT)
+    # The refused intent is final for its signal; the next signal trades.
+    later = replace(approval(), occurred_at=SIGNAL_AT + timedelta(days=1), signal_event_id="signal-2")
+    sent = await books.executor.execute_approved(later)
+    assert not sent.refused and venue.order_count() == 1
+    await engine.dispose()
 
 
 async def test_limit_order_rests_and_can_be_canceled(books: Books, venue: Venue) -> None:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
+from trader.adapters.db.stores.system_flags import MaintenanceGate, SystemFlagsStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import Broker, BrokerError
@@ -134,5 +135,6 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
         await dispatcher.notify(reconciliation_drift(resources.clock.now(), differences=differences))
 
     executor.on_drift = notify_drift
+    executor.maintenance = MaintenanceGate(SystemFlagsStore(resources.engine))
     app.state.executor = executor
     return app

@@ -20,6 +20,7 @@ from typing import Any
 
 from trader.adapters.db.stores.orders import ConcurrentUpdateError, OrderStore, StoredOrder
 from trader.adapters.db.stores.positions import PositionStore
+from trader.adapters.db.stores.system_flags import MaintenanceGate
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.broker import (
     Broker,
@@ -137,6 +138,8 @@ class TradeExecutor:
         self.metrics = metrics
         # Told about drift repaired from the broker's truth (the notification dispatcher).
         self.on_drift: Callable[[ReconciliationReport], Awaitable[None]] | None = None
+        # Maintenance mode makes the system read-only: no new orders, cancels still pass.
+        self.maintenance: MaintenanceGate | None = None
         self.orders = orders
         self.positions = positions
         self.trading_state = trading_state
@@ -187,6 +190,12 @@ class TradeExecutor:
             if request.quantity <= 0:
                 return await self._refuse_unstorable(request.symbol, message)
             return await self._refuse(request, strategy_name, message)
+        if self.maintenance is not None:
+            mode = await self.maintenance.current()
+            if mode.enabled:
+                return await self._refuse(
+                    request, strategy_name, f"maintenance mode (read-only): no new orders ({mode.reason})"
+                )
         state = await self.trading_state.current_state()
         if state is TradingState.HALTED:
             return await self._refuse(request, strategy_name, "trading state is HALTED: no new orders")
