@@ -47,14 +47,14 @@ def test_a_jwt_grants_its_scopes() -> None:
         ("Basic abc", "malformed Authorization header"),
         ("Bearer ", "malformed Authorization header"),
         (f"Bearer {API_TOKEN}x", "invalid token"),
-        (f"Bearer {issue_token('t' * 40, 'mallory', 'admin', 600)}", "invalid token"),
+        (f"Bearer {issue_token('t' * 40, 'mallory', 'admin', 86400)}", "invalid token"),
         (f"Bearer {issue_token(SECRET, 'bob', 'read', 60, now=time.time() - 3600)}", "token expired"),
         (
-            f"Bearer {jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 60, 'scopes': ['god']}, SECRET)}",
+            f"Bearer {jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 86400, 'scopes': ['god']}, SECRET)}",
             "unknown scopes",
         ),
         (
-            f"Bearer {jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 60}, SECRET, algorithm='HS512')}",
+            f"Bearer {jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 86400}, SECRET, algorithm='HS512')}",
             "invalid token",
         ),
     ],
