@@ -15,6 +15,8 @@ from trader.settings import Settings
 
 SECRET = "s" * 40
 API_TOKEN = "operator-token-" + "x" * 30
+# Parameters are built at collection time: tokens must outlive a long test run.
+DAY_AHEAD = int(time.time()) + 86400
 
 
 def authenticator(**overrides: object) -> Authenticator:
@@ -50,11 +52,11 @@ def test_a_jwt_grants_its_scopes() -> None:
         (f"Bearer {issue_token('t' * 40, 'mallory', 'admin', 86400)}", "invalid token"),
         (f"Bearer {issue_token(SECRET, 'bob', 'read', 60, now=time.time() - 3600)}", "token expired"),
         (
-            f"Bearer {jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 86400, 'scopes': ['god']}, SECRET)}",
+            f"Bearer {jwt.encode({'sub': 'eve', 'exp': DAY_AHEAD, 'scopes': ['god']}, SECRET)}",
             "unknown scopes",
         ),
         (
-            f"Bearer {jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 86400}, SECRET, algorithm='HS512')}",
+            f"Bearer {jwt.encode({'sub': 'eve', 'exp': DAY_AHEAD}, SECRET, algorithm='HS512')}",
             "invalid token",
         ),
     ],
