@@ -1,8 +1,9 @@
 """Bars in `market_data`: one row per (symbol, timestamp), written as idempotent bulk upserts.
 
-Bulk path: on PostgreSQL the batch is COPYed (asyncpg `copy_records_to_table`) into a temporary
-table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE changed`; on
-SQLite it is one `executemany` of the same upsert. Identical rows are left untouched, so
+Bulk path: on PostgreSQL a batch whose time ranges hold no stored row yet (a backfill of new data)
+is COPYed (asyncpg `copy_records_to_table`) straight into `market_data`; any other batch is COPYed
+into a temporary table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE
+changed`. On SQLite it is one `executemany` of the same upsert. Identical rows are left untouched, so
 re-ingesting a batch writes nothing; the counts say what was inserted, corrected or unchanged.
 The watchlist (the universe the collector follows) is kept here too.
 """
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -144,6 +146,13 @@ _POSTGRES_MERGE = (
     "SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
 )
 
+# Does any stored row fall inside one of the batch's per-symbol time ranges? (an index range scan each)
+_POSTGRES_OVERLAP_PROBE = (
+    "SELECT EXISTS (SELECT 1 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) "
+    "AS incoming(symbol, first_at, last_at) JOIN market_data ON market_data.symbol = incoming.symbol "
+    "AND market_data.timestamp BETWEEN incoming.first_at AND incoming.last_at)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredBar:
@@ -199,7 +208,29 @@ class MarketDataStore:
         return int(inserted or 0), int((after or 0) - (before or 0))
 
     async def _upsert_postgres(self, bars: list[Bar], feed: str | None) -> tuple[int, int]:
+        records = [_postgres_record(bar, feed) for bar in bars]
+        ranges: dict[str, tuple[datetime, datetime]] = {}
+        for bar in bars:
+            first, last = ranges.get(bar.symbol, (bar.timestamp, bar.timestamp))
+            ranges[bar.symbol] = (min(first, bar.timestamp), max(last, bar.timestamp))
         async with self._engine.begin() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            overlaps = await driver.fetchval(
+                _POSTGRES_OVERLAP_PROBE,
+                list(ranges),
+                [first for first, _ in ranges.values()],
+                [last for _, last in ranges.values()],
+            )
+            if not overlaps:
+                # Nothing stored in the batch's time ranges: COPY straight into the table. A writer
+                # racing us (or a broken constraint) fails the savepoint, and the merge path takes over.
+                try:
+                    async with driver.transaction():
+                        await driver.copy_records_to_table("market_data", records=records, columns=_COLUMNS)
+                    return len(records), len(records)
+                except asyncpg.IntegrityConstraintViolationError:
+                    pass  # the merge below reports a broken constraint as SQLAlchemy's IntegrityError
             column_types = ", ".join(
                 f"{name} {market_data.c[name].type.compile(dialect=self._engine.dialect)}"
                 for name in _COLUMNS
@@ -207,11 +238,7 @@ class MarketDataStore:
             await connection.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE {_STAGING_TABLE} ({column_types}) ON COMMIT DROP"
             )
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            await driver.copy_records_to_table(
-                _STAGING_TABLE, records=[_postgres_record(bar, feed) for bar in bars], columns=_COLUMNS
-            )
+            await driver.copy_records_to_table(_STAGING_TABLE, records=records, columns=_COLUMNS)
             inserted, written = tuple((await connection.exec_driver_sql(_POSTGRES_MERGE)).one())
         return int(inserted), int(written)
 
