@@ -214,3 +214,7 @@ async def test_recent_decisions_filter_by_symbol_decision_and_reason(
     assert by_symbol["decisions"][0]["reasons"][0].startswith("SHORTING_NOT_ALLOWED: IBM")
     assert by_symbol["decisions"][0]["portfolio"]["equity"] == "100000.00"
     assert bad_reason.status_code == 422 and bad_symbol.status_code == 422
+    scrape = (await http.get("/metrics")).text
+    assert 'risk_denials_total{reason="SHORTING_NOT_ALLOWED"} 1.0' in scrape
+    assert "risk_approvals_total 1.0" in scrape
+    assert "trading_state 0.0" in scrape

@@ -17,6 +17,7 @@ from trader.adapters.sector_map import ensure_sector_map
 from trader.core.risk.limits import limits_from_environment
 from trader.core.risk.sizing import SizingMethod
 from trader.services.common.app_factory import build_service_app
+from trader.services.common.metrics import risk_metrics
 from trader.services.common.resources import Resources
 from trader.services.risk_manager.handlers import RiskManager, SizingSettings
 from trader.services.risk_manager.routes import build_router
@@ -76,6 +77,7 @@ def create_app(resources: Resources, manager: RiskManager | None = None) -> Fast
         while True:
             try:
                 await risk_manager.prepare()
+                await risk_manager.trading_state()
                 break
             except Exception:  # the database is not up yet: no signal is judged without limits
                 log.exception("cannot load the risk limits; retrying in 2s")
@@ -86,4 +88,5 @@ def create_app(resources: Resources, manager: RiskManager | None = None) -> Fast
         SERVICE, resources, title="Risk Manager", routers=[build_router()], workers=[judge_signals]
     )
     app.state.risk_manager = risk_manager
+    risk_manager.metrics = risk_metrics(app.state.metrics)
     return app

@@ -59,6 +59,7 @@ from trader.core.risk.state import (
 )
 from trader.core.sessions import MarketCalendar, bucket_end
 from trader.core.topics import DECISIONS, TRADING_STATE
+from trader.services.common.metrics import RiskMetrics
 from trader.services.risk_manager.figures import (
     correlations_of,
     day_started_at,
@@ -228,6 +229,7 @@ class RiskManager:
         sizing: SizingSettings,
         starting_cash: Decimal,
         lookback_bars: int = 60,
+        metrics: RiskMetrics | None = None,
     ) -> None:
         self.store = store
         self.states = states
@@ -239,6 +241,19 @@ class RiskManager:
         self.sizing = sizing
         self.starting_cash = starting_cash
         self.lookback_bars = lookback_bars
+        self.metrics = metrics
+
+    def _count(self, record: DecisionRecord) -> None:
+        if self.metrics is None:
+            return
+        if record.approved:
+            self.metrics.risk_approvals.inc()
+        for code in record.codes:
+            self.metrics.risk_denials.labels(code).inc()
+
+    def _show_state(self, state: TradingState) -> None:
+        if self.metrics is not None:
+            self.metrics.set_trading_state(state.value)
 
     # Limits
 
@@ -312,10 +327,13 @@ class RiskManager:
     # Trading state
 
     async def trading_state(self) -> TradingState:
-        return await self.states.current_state()
+        state = await self.states.current_state()
+        self._show_state(state)
+        return state
 
     async def _record_state(self, change: StateChange) -> None:
         await self.states.record(change)
+        self._show_state(change.state)
         await self.bus.publish(TRADING_STATE, change.to_event())
         log.warning(
             "trading state %s -> %s by %s: %s",
@@ -371,6 +389,8 @@ class RiskManager:
         portfolio = build_portfolio(books, moment, self.starting_cash)
         change = await self.states.current()
         state = change.state if change else TradingState.ACTIVE
+        # The state may have been changed elsewhere (the maintenance service): keep the gauge true.
+        self._show_state(state)
         context = RiskContext(
             evaluated_at=moment,
             session=market_session(self.calendar, moment),
@@ -458,6 +478,8 @@ class RiskManager:
         )
         stored, created = await self.store.record_decision(record, self._signal_record(signal))
         await self._publish(stored)
+        if created:
+            self._count(stored)
         log.info(
             "%s %s %s %s (%s)%s",
             stored.decision,
