@@ -11,11 +11,14 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from trader.core.tax_lots import RealisedLot
+import numpy as np
+
+from trader.backtest.metrics import compute_metrics
+from trader.core.tax_lots import Execution, RealisedLot
 
 MAX_CHART_POINTS = 800
 TRADING_DAYS = 252
@@ -256,3 +259,118 @@ def render_performance_html(report: PerformanceReport, *, generated_at: datetime
         parts.append('<p class="empty">No closed lots in the period.</p>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The operator's text report (scripts/monitoring/performance_report.py)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingActivity:
+    """What was traded in the period: orders by status and the fills' notionals."""
+
+    order_statuses: dict[str, int]
+    fill_count: int
+    bought_notional: Decimal
+    sold_notional: Decimal
+    commissions: Decimal
+
+
+def trading_activity(order_statuses: Sequence[str], executions: Sequence[Execution]) -> TradingActivity:
+    counts: dict[str, int] = defaultdict(int)
+    for status in order_statuses:
+        counts[status] += 1
+    return TradingActivity(
+        order_statuses=dict(sorted(counts.items())),
+        fill_count=len(executions),
+        bought_notional=sum((e.quantity * e.price for e in executions if e.side == "buy"), Decimal(0)),
+        sold_notional=sum((e.quantity * e.price for e in executions if e.side == "sell"), Decimal(0)),
+        commissions=sum((e.commission for e in executions), Decimal(0)),
+    )
+
+
+def _ratio(value: float, style: str) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return format(value, style)
+
+
+def metric_figures(
+    equity: Sequence[tuple[datetime, Decimal]], lots: Sequence[RealisedLot], *, trade_count: int
+) -> dict[str, str]:
+    """The backtester's metrics over the daily closes of the account's equity (one definition of
+    annualised return, Sortino, Calmar and profit factor for backtests and live books alike)."""
+    closes = _daily_closes([(moment, float(value)) for moment, value in equity])
+    if not closes or closes[0] <= 0:
+        return {}
+    gains = np.array([float(lot.gain) for lot in lots], dtype=np.float64)
+    metrics = compute_metrics(
+        equity=np.array(closes, dtype=np.float64),
+        initial_cash=closes[0],
+        trade_profit=gains,
+        exposure=math.nan,
+        periods_per_year=float(TRADING_DAYS),
+        trade_count=trade_count,
+    )
+    figures = {
+        "Trading days": str(len(closes)),
+        "Annualised return": _ratio(metrics.annual_return, "+.2%"),
+        "Sortino (daily, annualised)": _ratio(metrics.sortino_ratio, ".2f"),
+        "Calmar": _ratio(metrics.calmar_ratio, ".2f"),
+    }
+    if lots:
+        figures["Profit factor"] = _ratio(metrics.profit_factor, ".2f")
+    return figures
+
+
+def with_figures(report: PerformanceReport, extra: dict[str, str]) -> PerformanceReport:
+    return replace(report, figures={**report.figures, **extra})
+
+
+def render_performance_text(
+    report: PerformanceReport, activity: TradingActivity, *, generated_at: datetime
+) -> str:
+    period = " to ".join(
+        moment.isoformat(timespec="seconds") if moment else "…" for moment in (report.start, report.end)
+    )
+    width = max((len(name) for name in report.figures), default=10) + 2
+    lines = [
+        report.title,
+        "=" * len(report.title),
+        f"Period:    {period}",
+        f"Generated: {generated_at.isoformat(timespec='seconds')}",
+        "",
+        "Account",
+        "-------",
+    ]
+    if len(report.equity) < 2:
+        lines.append(f"{len(report.equity)} account snapshot(s) in the period: no returns to compute.")
+    lines += [f"{name:<{width}}{value}" for name, value in report.figures.items()]
+    lines += [f"{'Account snapshots':<{width}}{len(report.equity)}", "", "Trading", "-------"]
+    statuses = ", ".join(f"{status} {count}" for status, count in activity.order_statuses.items())
+    lines += [
+        f"{'Orders':<{width}}{sum(activity.order_statuses.values())}{f' ({statuses})' if statuses else ''}",
+        f"{'Fills':<{width}}{activity.fill_count}",
+        f"{'Bought':<{width}}{activity.bought_notional:,.2f}",
+        f"{'Sold':<{width}}{activity.sold_notional:,.2f}",
+        f"{'Commissions':<{width}}{activity.commissions:,.2f}",
+        "",
+        "By strategy (realised, FIFO)",
+        "----------------------------",
+    ]
+    if report.strategies:
+        name_width = max(len("Strategy"), *(len(row.strategy) for row in report.strategies)) + 2
+        lines.append(
+            f"{'Strategy':<{name_width}}{'Lots':>6}{'Win rate':>10}{'Realised P&L':>16}"
+            f"{'Best':>14}{'Worst':>14}"
+        )
+        lines += [
+            f"{row.strategy:<{name_width}}{row.closed_lots:>6}{row.win_rate:>10.1%}"
+            f"{row.realised_pnl:>16,.2f}{row.best:>14,.2f}{row.worst:>14,.2f}"
+            for row in report.strategies
+        ]
+    else:
+        lines.append("No closed lots in the period.")
+    return "\n".join(lines) + "\n"
