@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParameter
 from fastapi.responses import FileResponse
 
 from trader.adapters.db.stores.exports import DATASETS, ExportJobStore
@@ -13,6 +14,9 @@ from trader.core.market import InvalidSymbolError, normalize_symbol
 from trader.services.common.security import Principal, require_scope
 from trader.services.export_service.handlers import build_daily_summary, run_export
 from trader.services.export_service.schemas import ALLOWED_FORMATS, ExportKind, ExportRequest
+
+# Ids are 64-bit rows: a larger number is a 422, not a driver overflow (a 500) in the query.
+JobId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 
 Trader = Annotated[Principal, Depends(require_scope("trade"))]
 MEDIA_TYPES = {
@@ -56,14 +60,14 @@ def build_router() -> APIRouter:
         return [job.as_dict() for job in jobs]
 
     @router.get("/exports/{job_id}", summary="One export job")
-    async def get_export(request: Request, job_id: int) -> dict[str, Any]:
+    async def get_export(request: Request, job_id: JobId) -> dict[str, Any]:
         job = await ExportJobStore(request.app.state.resources.engine).get(job_id)
         if job is None:
             raise HTTPException(404, detail=f"no export job {job_id}")
         return job.as_dict()
 
     @router.get("/exports/{job_id}/download", summary="The exported file", response_class=FileResponse)
-    async def download(request: Request, job_id: int) -> FileResponse:
+    async def download(request: Request, job_id: JobId) -> FileResponse:
         job = await ExportJobStore(request.app.state.resources.engine).get(job_id)
         if job is None:
             raise HTTPException(404, detail=f"no export job {job_id}")
