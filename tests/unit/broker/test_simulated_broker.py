@@ -3,7 +3,7 @@ volume participation, stops, brackets, DAY expiry."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -177,3 +177,38 @@ def test_client_order_ids_are_deterministic_short_and_distinct() -> None:
     assert first != make_client_order_id("a_very_long_strategy_name_indeed2", "BRK.B", at, "buy")
     with pytest.raises(ValueError, match="aware UTC"):
         make_client_order_id("s", "AAPL", datetime(2024, 1, 2), "buy")
+
+
+async def test_a_day_order_fills_on_its_session_bar_announced_after_the_close() -> None:
+    # End-of-day replay: the order is placed after Wednesday's close and Thursday's daily bar is
+    # only announced after Thursday's close; the order still fills at Thursday's open.
+    wednesday_evening = datetime(2010, 1, 20, 21, 18, tzinfo=UTC)
+    clock = SimulatedClock(wednesday_evening, speed=0)
+    broker = SimulatedBroker(
+        clock, XNYSCalendar(start=date(2010, 1, 4), end=date(2010, 2, 26)), starting_cash=Decimal(100_000)
+    )
+    broker.set_tradable("JNJ", True)
+    order = await broker.submit_order(
+        OrderRequest(
+            client_order_id="eod-1",
+            symbol="JNJ",
+            side=OrderSide.BUY,
+            quantity=Decimal(76),
+            order_type=OrderType.MARKET,
+            time_in_force=TimeInForce.DAY,
+        )
+    )
+    clock.advance_to(datetime(2010, 1, 21, 21, 5, tzinfo=UTC))
+    thursday = Bar(
+        "JNJ",
+        Timeframe.DAY1,
+        datetime(2010, 1, 21, 14, 30, tzinfo=UTC),
+        open=Decimal("65.30"),
+        high=Decimal("65.90"),
+        low=Decimal("64.80"),
+        close=Decimal("65.10"),
+        volume=Decimal(9_000_000),
+    )
+    fills = broker.on_bar(thursday)
+    assert [(fill.quantity, fill.price) for fill in fills] == [(Decimal(76), Decimal("65.30"))]
+    assert (await broker.get_order(order.broker_order_id)).status is OrderStatus.FILLED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.unit.risk.risk_builders import LOOSE, NOW, D, make_context, make_order, make_portfolio, seconds
@@ -377,7 +379,35 @@ def test_extended_hours_need_permission_and_a_limit_order(session: MarketSession
     assert "accepts only limit orders" in market.detail
 
 
+@pytest.mark.parametrize(
+    "session", [MarketSession.AFTER_HOURS, MarketSession.CLOSED, MarketSession.PRE_MARKET]
+)
+def test_end_of_day_orders_wait_for_the_open(session: MarketSession) -> None:
+    queued = replace(make_context(session=session), queued_for_open=True)
+    assert check_market_session(make_order(), make_portfolio(), LOOSE, queued) is None
+    limit_order = make_order(order_type=OrderType.LIMIT, limit_price="100")
+    assert check_market_session(limit_order, make_portfolio(), LOOSE, queued) is None
+    stop = make_order(order_type=OrderType.STOP)
+    denial = check_market_session(stop, make_portfolio(), LOOSE, queued)
+    assert denial is not None and "can wait for the open" in denial.detail
+
+
 # --- stale price -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("priced_offset", "expected"),
+    [(-1, ReasonCode.STALE_PRICE), (0, None), (1, None)],
+)
+def test_an_end_of_day_price_is_current_until_the_next_close(
+    priced_offset: int, expected: ReasonCode | None
+) -> None:
+    last_close = NOW - seconds(3600 * 15)  # yesterday's close, hours before the open
+    queued = replace(
+        make_context(session=MarketSession.PRE_MARKET), queued_for_open=True, last_close_at=last_close
+    )
+    order = make_order(priced_at=last_close + seconds(priced_offset))
+    assert code_of(check_stale_price(order, make_portfolio(), LOOSE, queued)) == expected
 
 
 @pytest.mark.parametrize(

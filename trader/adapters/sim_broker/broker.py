@@ -178,7 +178,9 @@ class SimulatedBroker:
         symbol = bar.symbol.upper()
         self._known.add(symbol)
         made: list[BrokerFill] = []
-        self.expire_orders(max(bar.timestamp, self._clock.now()))
+        # Orders whose day ended before this bar began are gone; a DAY order still gets the bar of
+        # its own session even when that bar is announced after the close (end-of-day replay).
+        self.expire_orders(bar.timestamp)
         for order in self._matchable(symbol):
             if not order.is_live:
                 continue  # canceled by a sibling's fill earlier in this pass

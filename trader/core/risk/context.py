@@ -39,6 +39,11 @@ class RiskContext:
     # incomplete map concentrates, rather than dissolves, the limit.
     sectors: Mapping[str, str] = field(default_factory=dict)
     correlations: Correlations = field(default_factory=Correlations)
+    # Orders from end-of-day signals wait at the broker for the next session's open (the
+    # next-bar-open fill rule the backtester uses), so a closed market does not refuse them and
+    # a price from the latest finished session's close (`last_close_at`) is current.
+    queued_for_open: bool = False
+    last_close_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.evaluated_at.tzinfo is None or self.evaluated_at.utcoffset() != timedelta(0):

@@ -288,6 +288,14 @@ def check_market_session(
     session = context.session
     if session is MarketSession.REGULAR:
         return None
+    if context.queued_for_open:
+        if order.order_type in (OrderType.MARKET, OrderType.LIMIT):
+            return None
+        return Denial(
+            ReasonCode.MARKET_CLOSED,
+            f"{order.symbol}: only market and limit orders can wait for the open,"
+            f" got {order.order_type.value}",
+        )
     if session is MarketSession.CLOSED:
         return Denial(ReasonCode.MARKET_CLOSED, f"{order.symbol}: the market is closed")
     if not limits.allow_extended_hours:
@@ -308,6 +316,14 @@ def check_market_session(
 def check_stale_price(
     order: ProposedOrder, portfolio: Portfolio, limits: RiskLimits, context: RiskContext
 ) -> Denial | None:
+    if context.queued_for_open and context.last_close_at is not None:
+        if order.priced_at >= context.last_close_at:
+            return None
+        return Denial(
+            ReasonCode.STALE_PRICE,
+            f"{order.symbol} price from {order.priced_at.isoformat()} predates the latest close"
+            f" {context.last_close_at.isoformat()}",
+        )
     age = context.evaluated_at - order.priced_at
     limit = timedelta(seconds=limits.max_price_age_seconds)
     if age <= limit:

@@ -33,7 +33,7 @@ from trader.core.events import OrderApproved, OrderDenied, SignalEmitted
 from trader.core.market import Timeframe
 from trader.core.money import to_cash
 from trader.core.orders import OrderSide, OrderType
-from trader.core.portfolio import Portfolio, reset_peak, trading_day_of
+from trader.core.portfolio import EXCHANGE_TIME_ZONE, Portfolio, reset_peak, trading_day_of
 from trader.core.ports import Clock, MessageBus
 from trader.core.risk.context import RiskContext
 from trader.core.risk.engine import evaluate
@@ -439,6 +439,9 @@ class RiskManager:
             context=replace(view.context, trading_state=await self.trading_state()),
         )
         context, facts = await self._market_context(view, signal.symbol)
+        if not signal.timeframe.is_intraday:
+            # An end-of-day signal trades at the next session's open, as in the backtest.
+            context = replace(context, queued_for_open=True, last_close_at=self._last_close_at(now))
         limits = view.limits.limits
         proposal = self._propose(signal, view.portfolio, context, limits, facts)
         if proposal is None:
@@ -590,6 +593,14 @@ class RiskManager:
         # Under one share the order is judged at one share, so the decision names the limit that
         # stops it (buying power, position size) instead of the signal silently vanishing.
         return quantity
+
+    def _last_close_at(self, at: datetime) -> datetime:
+        """The close of the latest session that has finished by `at`."""
+        local_day = at.astimezone(EXCHANGE_TIME_ZONE).date()
+        today = self.calendar.session_for(local_day)
+        if today is not None and at >= today.close_at:
+            return today.close_at
+        return self.calendar.previous_session(local_day).close_at
 
     def _priced_at(self, signal: SignalEmitted) -> datetime:
         """When the signal's price was observed: the close of its bar."""
