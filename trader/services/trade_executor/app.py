@@ -104,9 +104,11 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
             # The simulated broker fills against the same bars the strategies saw, as the backtester does.
             if not isinstance(event, BarClosed):
                 return
+            # Bars come session by session; expiry follows the bars (on_bar), not the wall of the
+            # replay clock, which has usually moved past the close before a session's bars are in.
+            open_before = len(await simulated.list_orders(open_only=True))
             fills = simulated.on_bar(bar_from_event(event))
-            expired = simulated.expire_orders(resources.clock.now())
-            if fills or expired:
+            if fills or len(await simulated.list_orders(open_only=True)) != open_before:
                 await executor.reconcile()
 
         async def price_feed() -> None:
