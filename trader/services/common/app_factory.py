@@ -80,10 +80,13 @@ class ServiceMiddleware:
         client = scope.get("client")
         client_ip = client[0] if client else "-"
 
+        response_started = False
+
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
             await send(message)
 
         try:
@@ -101,6 +104,15 @@ class ServiceMiddleware:
                 await response(scope, receive, send_with_status)
             else:
                 await self.app(scope, receive, send_with_status)
+        except Exception:
+            # Caught here, inside the service's log context, so the traceback lands in
+            # logs/<service>.log; the client gets a plain 500 with no internals.
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not response_started:
+                await JSONResponse(
+                    {"error": "internal error", "message": "unexpected error; see the service log"},
+                    status_code=500,
+                )(scope, receive, send_with_status)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -40,16 +40,22 @@ def _formatter() -> logging.Formatter:
     return formatter
 
 
-def configure_logging(
-    log_dir: Path, services: Iterable[str], level: str = "INFO", *, console: bool = True
-) -> None:
-    """Route records to the console and to one file per service (the rest to `trader.log`)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+def remove_handlers() -> None:
+    """Take our handlers off the root logger (tests, and a process that reconfigures)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
             handler.close()
+
+
+def configure_logging(
+    log_dir: Path, services: Iterable[str], level: str = "INFO", *, console: bool = True
+) -> None:
+    """Route records to the console and to one file per service (the rest to `trader.log`)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    remove_handlers()
+    root = logging.getLogger()
     root.setLevel(level)
     formatter = _formatter()
     handlers: list[logging.Handler] = []
