@@ -31,7 +31,10 @@ else
 fi
 
 echo "=== Service Health ==="
-for port in 8001 8002 8003 8004 8005 8006 8007; do
+# The guide's ports, unless the environment moved a service (DATA_COLLECTOR_PORT=...).
+for port in "${DATA_COLLECTOR_PORT:-8001}" "${STRATEGY_ENGINE_PORT:-8002}" "${RISK_MANAGER_PORT:-8003}" \
+            "${TRADE_EXECUTOR_PORT:-8004}" "${SCHEDULER_PORT:-8005}" "${EXPORT_SERVICE_PORT:-8006}" \
+            "${MAINTENANCE_SERVICE_PORT:-8007}"; do
   echo -n "Port $port: "
   code=$(curl -s -w "%{http_code}" "http://localhost:$port/health" -o /dev/null) || code="FAILED"
   echo "$code"

@@ -90,8 +90,12 @@ def _audit_findings(environment: str | None) -> tuple[list[str], list[str]]:
     if "paper" not in settings.alpaca_base_url:
         notes.append(f"ALPACA_BASE_URL is {settings.alpaca_base_url}: LIVE trading")
     env_file = environment_file(settings.environment.value)
-    if env_file.exists() and env_file.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        problems.append(f"{env_file} is readable by other users (chmod 600 it)")
+    if (
+        env_file.exists()
+        and env_file.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH)
+        and _holds_secrets(env_file)
+    ):
+        problems.append(f"{env_file} holds secrets and is readable by other users (chmod 600 it)")
     if (
         settings.database_url
         and "@" in settings.database_url
@@ -105,6 +109,21 @@ def _audit_findings(environment: str | None) -> tuple[list[str], list[str]]:
             "many failed authentications in 24 h: " + ", ".join(f"{ip} ({n})" for ip, n in suspicious.items())
         )
     return problems, notes
+
+
+_SECRET_NAMES = ("API_SECRET_KEY", "API_TOKEN", "ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TWELVE_DATA_API_KEY")
+
+
+def _holds_secrets(env_file: Path) -> bool:
+    """True when the file sets a secret to a value (the shipped examples set none)."""
+    for line in env_file.read_text().splitlines():
+        name, _, value = line.strip().partition("=")
+        if name.startswith("#") or not value.strip():
+            continue
+        upper = name.strip().upper()
+        if upper in _SECRET_NAMES or "PASSWORD" in upper or upper.endswith("_TOKEN"):
+            return True
+    return False
 
 
 async def _recent_failures(url: str, *, hours: int) -> Counter[str]:
