@@ -135,6 +135,8 @@ risk_decisions = Table(
     Column("timestamp", UTCDateTime(), nullable=False),
     CheckConstraint("decision IN ('approved', 'denied')", name="decision"),
     Index("idx_risk_decisions_timestamp", "timestamp"),
+    # One decision per signal: a redelivered signal must find the first decision, never make a second.
+    Index("uq_risk_decisions_signal_event_id", "signal_event_id", unique=True),
     Index("idx_risk_decisions_symbol_timestamp", "symbol", "timestamp"),
 )
 
