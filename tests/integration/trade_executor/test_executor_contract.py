@@ -6,10 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import insert, select
+
 from tests.integration.trade_executor.conftest import Books
 from tests.integration.trade_executor.venues import Venue
 from trader.adapters.db.engine import create_engine
 from trader.adapters.db.stores.system_flags import MaintenanceGate, SystemFlagsStore
+from trader.adapters.db.tables import risk_decisions, signals, trades
 from trader.core.broker import OrderRequest
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.events import OrderApproved
@@ -199,3 +202,54 @@ async def test_drift_is_repaired_from_the_broker_and_moves_trading_to_reducing(
     sell = await books.executor.execute_approved(approval(symbol="IBM", side="sell", quantity="40"))
     assert buy.refusal is not None and "REDUCING" in buy.refusal
     assert sell.refusal is None and sell.order is not None
+
+
+async def test_the_order_row_links_its_signal_and_risk_decision(
+    books: Books, venue: Venue, sqlite_url: str
+) -> None:
+    venue.set_price("AAPL", Decimal("190.10"))
+    engine = create_engine(sqlite_url)
+    async with engine.begin() as connection:
+        signal_id = (
+            await connection.execute(
+                insert(signals).returning(signals.c.id),
+                {
+                    "event_id": "signal-1",
+                    "strategy_name": "sma_crossover",
+                    "symbol": "AAPL",
+                    "timeframe": "1day",
+                    "bar_timestamp": SIGNAL_AT,
+                    "direction": "buy",
+                    "strength": Decimal(1),
+                    "price": Decimal(190),
+                    "timestamp": SIGNAL_AT,
+                },
+            )
+        ).scalar_one()
+        decision_id = (
+            await connection.execute(
+                insert(risk_decisions).returning(risk_decisions.c.id),
+                {
+                    "decision_id": "decision-1",
+                    "signal_event_id": "signal-1",
+                    "symbol": "AAPL",
+                    "side": "buy",
+                    "quantity": Decimal(10),
+                    "decision": "approved",
+                    "reasons": [],
+                    "trading_state": "active",
+                    "timestamp": SIGNAL_AT,
+                },
+            )
+        ).scalar_one()
+
+    result = await books.executor.execute_approved(approval())
+
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(trades.c.signal_id, trades.c.risk_decision_id).where(trades.c.id == result.order.id)
+            )
+        ).one()
+    await engine.dispose()
+    assert (row.signal_id, row.risk_decision_id) == (signal_id, decision_id)

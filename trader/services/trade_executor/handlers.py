@@ -74,6 +74,15 @@ class ExecutionResult:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OrderOrigin:
+    """Where an order came from, so its `trades` row links to the signal and the risk decision."""
+
+    strategy_name: str | None = None
+    decision_id: str | None = None
+    signal_event_id: str | None = None
+
+
 @dataclass(slots=True)
 class ReconciliationReport:
     started_at: datetime
@@ -175,9 +184,11 @@ class TradeExecutor:
             limit_price=approved.limit_price,
             stop_price=approved.stop_price,
         )
-        return await self.execute(request, strategy_name=approved.strategy_name or None)
+        origin = OrderOrigin(approved.strategy_name or None, approved.decision_id, approved.signal_event_id)
+        return await self.execute(request, origin=origin)
 
-    async def execute(self, request: OrderRequest, *, strategy_name: str | None = None) -> ExecutionResult:
+    async def execute(self, request: OrderRequest, *, origin: OrderOrigin | None = None) -> ExecutionResult:
+        origin = origin or OrderOrigin()
         existing = await self.orders.by_client_order_id(request.client_order_id)
         if existing is not None:
             # A redelivered decision: finish what the first attempt started, never start again.
@@ -189,27 +200,32 @@ class TradeExecutor:
             message = "refused before reaching the broker: " + "; ".join(problems)
             if request.quantity <= 0:
                 return await self._refuse_unstorable(request.symbol, message)
-            return await self._refuse(request, strategy_name, message)
+            return await self._refuse(request, origin, message)
         if self.maintenance is not None:
             mode = await self.maintenance.current()
             if mode.enabled:
                 return await self._refuse(
-                    request, strategy_name, f"maintenance mode (read-only): no new orders ({mode.reason})"
+                    request, origin, f"maintenance mode (read-only): no new orders ({mode.reason})"
                 )
         state = await self.trading_state.current_state()
         if state is TradingState.HALTED:
-            return await self._refuse(request, strategy_name, "trading state is HALTED: no new orders")
+            return await self._refuse(request, origin, "trading state is HALTED: no new orders")
         if state is TradingState.REDUCING and not await self._reduces_position(request):
             return await self._refuse(
-                request, strategy_name, "trading state is REDUCING: only orders that shrink a position"
+                request, origin, "trading state is REDUCING: only orders that shrink a position"
             )
         asset = await self.broker.get_asset(request.symbol)
         if asset is None:
-            return await self._refuse(request, strategy_name, f"unknown symbol {request.symbol}")
+            return await self._refuse(request, origin, f"unknown symbol {request.symbol}")
         if not asset.tradable:
-            return await self._refuse(request, strategy_name, f"{request.symbol} is not tradable")
+            return await self._refuse(request, origin, f"{request.symbol} is not tradable")
         order, created = await self.orders.create_intent(
-            request, broker=self.broker.name, created_at=self.clock.now(), strategy_name=strategy_name
+            request,
+            broker=self.broker.name,
+            created_at=self.clock.now(),
+            strategy_name=origin.strategy_name,
+            decision_id=origin.decision_id,
+            signal_event_id=origin.signal_event_id,
         )
         if not created:
             return ExecutionResult(await self._resolve_waiting(order, resend=True))
@@ -223,9 +239,7 @@ class TradeExecutor:
             return held > 0 and request.quantity <= held
         return held < 0 and request.quantity <= -held
 
-    async def _refuse(
-        self, request: OrderRequest, strategy_name: str | None, message: str
-    ) -> ExecutionResult:
+    async def _refuse(self, request: OrderRequest, origin: OrderOrigin, message: str) -> ExecutionResult:
         log.warning(
             "order %s %s %s refused: %s", request.side.value, request.quantity, request.symbol, message
         )
@@ -233,7 +247,9 @@ class TradeExecutor:
             request,
             broker=self.broker.name,
             created_at=self.clock.now(),
-            strategy_name=strategy_name,
+            strategy_name=origin.strategy_name,
+            decision_id=origin.decision_id,
+            signal_event_id=origin.signal_event_id,
             status=OrderStatus.REJECTED,
             error_message=message,
         )

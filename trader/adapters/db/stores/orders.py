@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.stores.positions import apply_fill_to_position
-from trader.adapters.db.tables import fills, signals, trades
+from trader.adapters.db.tables import fills, risk_decisions, signals, trades
 from trader.core.broker import BrokerFill, BrokerOrder, OrderClass, OrderRequest
 from trader.core.money import to_price
 from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce, transition
@@ -147,6 +147,8 @@ class OrderStore:
         broker: str,
         created_at: datetime,
         strategy_name: str | None = None,
+        decision_id: str | None = None,
+        signal_event_id: str | None = None,
         status: OrderStatus = OrderStatus.PENDING,
         error_message: str | None = None,
     ) -> tuple[StoredOrder, bool]:
@@ -167,13 +169,18 @@ class OrderStore:
             "status": status.value,
             "error_message": error_message,
             "strategy_name": strategy_name,
+            # The decision and signal rows, when the order came through the risk manager.
+            "risk_decision_id": select(risk_decisions.c.id)
+            .where(risk_decisions.c.decision_id == decision_id)
+            .scalar_subquery(),
+            "signal_id": select(signals.c.id).where(signals.c.event_id == signal_event_id).scalar_subquery(),
             "timestamp": created_at,
             "updated_at": created_at,
             "version": 0,
         }
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(insert(trades), values)
+                await connection.execute(insert(trades).values(**values))
         except IntegrityError:
             existing = await self.by_client_order_id(request.client_order_id)
             if existing is None:
@@ -214,7 +221,7 @@ class OrderStore:
         }
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(insert(trades), values)
+                await connection.execute(insert(trades).values(**values))
         except IntegrityError:
             pass  # imported concurrently by another worker; its row is the same order
         stored = await self.by_broker_order_id(order.broker_order_id)
