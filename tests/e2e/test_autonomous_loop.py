@@ -1,0 +1,70 @@
+"""`trader up` on a fresh checkout trades by itself: real replayed bars on the accelerated clock
+produce signals, risk decisions, orders, fills and positions, with no keys and no servers."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.system import RunningSystem, start
+
+pytestmark = pytest.mark.e2e
+DEADLINE_SECONDS = 240
+
+
+def _get(system: RunningSystem, service: str, path: str) -> Any:
+    response = httpx.get(f"{system.url(service)}{path}", timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _counts(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as connection:
+        return {
+            table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("market_data", "signals", "risk_decisions", "trades", "fills", "positions")
+        }
+
+
+def test_the_embedded_default_trades_by_itself(tmp_path: Path) -> None:
+    system = start(tmp_path, [["up"]])
+    database = tmp_path / "data" / "trading_system.db"
+    try:
+        system.wait_healthy(timeout_seconds=60)
+        started = time.monotonic()
+        counts: dict[str, int] = {}
+        while time.monotonic() - started < DEADLINE_SECONDS:
+            counts = _counts(database)
+            if counts["fills"] > 0 and counts["positions"] > 0 and counts["risk_decisions"] > 0:
+                break
+            time.sleep(2)
+        elapsed = time.monotonic() - started
+        assert counts["fills"] > 0, f"no fill within {DEADLINE_SECONDS}s: {counts}\n{system.output()}"
+        # The same story through the endpoints the guide names.
+        signals = _get(system, "strategy_engine", "/signals")
+        decisions = _get(system, "risk_manager", "/risk/recent-decisions")
+        orders = _get(system, "trade_executor", "/orders")
+        account = _get(system, "trade_executor", "/account")
+        clock = _get(system, "scheduler", "/market/clock")
+    finally:
+        codes = system.stop()
+    assert codes == [0], system.output()
+    assert signals and all(signal["direction"] in ("buy", "sell") for signal in signals)
+    assert decisions["count"] > 0
+    filled = [order for order in orders if order["status"] == "filled"]
+    assert filled, orders
+    # Every filled order went through a recorded risk decision and came from a stored signal.
+    with sqlite3.connect(database) as connection:
+        unlinked = connection.execute(
+            "SELECT COUNT(*) FROM trades WHERE status = 'filled'"
+            " AND (risk_decision_id IS NULL OR signal_id IS NULL)"
+        ).fetchone()[0]
+    assert unlinked == 0
+    assert account["broker"] == "simulated"
+    assert clock["timestamp"].startswith("20"), clock
+    print(f"first fill and position after {elapsed:.0f}s of wall time: {counts}")
