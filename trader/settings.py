@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     log_dir: Path = Path("logs")
     log_level: str = "INFO"
+    # A message a consumer read but did not acknowledge for this long is taken over by another
+    # worker of its consumer group (the first worker died or hangs). Longer than any handler runs.
+    bus_claim_stale_ms: int = Field(60_000, ge=100)
 
     # Services
     host: str = "127.0.0.1"
@@ -158,6 +161,22 @@ class Settings(BaseSettings):
     # Never prune below this many backups, however old they are.
     backup_keep_minimum: int = Field(3, ge=1)
     export_dir: Path = Path("exports")
+
+    # Scheduler
+    # Job name -> cadence replacing its default, e.g. {"backup": "close+45m", "model_retraining":
+    # "sat 06:00", "collect_bars": "every 15m"}. Cadences: open|close[+-Nm|h], every N[s|m|h]
+    # [round the clock], daily HH:MM, mon,thu HH:MM (New York time, NYSE sessions).
+    scheduler_cadences: dict[str, str] = Field(default_factory=dict)
+    # Backups, retention, the end-of-day report and retraining run at most this often by the wall
+    # clock: an accelerated replay clock would otherwise make a daily backup one every few seconds.
+    scheduler_heavy_job_min_wall_seconds: float = Field(3600.0, ge=0)
+    # Audit logs, job runs, export records and signals/decisions no order refers to.
+    retention_days: int = Field(90, ge=1)
+    retention_market_data_days: int = Field(0, ge=0)  # 0 keeps bars forever (lookback and training)
+    # Model retraining (weekly job, POST /models/train, `trader model train`)
+    model_training_max_bars: int = Field(2500, ge=300)  # newest stored bars per symbol
+    model_promotion_metric: str = "auc"  # out-of-sample metric a candidate must beat the active on
+    model_promotion_min_improvement: float = Field(0.0, ge=0)
 
     # Data collector
     # Twelve Data is the primary provider when MARKET_DATA_SOURCE=twelvedata; the backup is tried on

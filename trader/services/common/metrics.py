@@ -16,11 +16,13 @@ __all__ = [
     "OrderMetrics",
     "RiskMetrics",
     "ServiceMetrics",
+    "StrategyMetrics",
     "job_metrics",
     "market_data_metrics",
     "notification_metrics",
     "order_metrics",
     "risk_metrics",
+    "strategy_metrics",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -135,6 +137,26 @@ class MarketDataMetrics:
         )
 
 
+class StrategyMetrics:
+    """Strategy engine: closed bars taken off the bus and evaluated, per worker process.
+
+    Summed over the workers of one consumer group it equals the bars published: each bar is
+    evaluated and acknowledged by exactly one worker.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.strategy_evaluations = Counter(
+            "strategy_evaluations",
+            "Closed bars evaluated against every enabled configuration and acknowledged.",
+            registry=registry,
+        )
+        self.strategy_bars_claimed = Counter(
+            "strategy_bars_claimed",
+            "Bars taken over from a worker that left them pending (stopped or stuck).",
+            registry=registry,
+        )
+
+
 class JobMetrics:
     """Scheduler: how long each job ran and how often it failed."""
 
@@ -170,7 +192,13 @@ class NotificationMetrics:
 
 
 _MetricGroup = TypeVar(
-    "_MetricGroup", OrderMetrics, RiskMetrics, MarketDataMetrics, JobMetrics, NotificationMetrics
+    "_MetricGroup",
+    OrderMetrics,
+    RiskMetrics,
+    MarketDataMetrics,
+    JobMetrics,
+    NotificationMetrics,
+    StrategyMetrics,
 )
 # One instance of each group per service registry; prometheus refuses a name registered twice.
 _groups: WeakKeyDictionary[ServiceMetrics, dict[type[object], object]] = WeakKeyDictionary()
@@ -199,6 +227,10 @@ def market_data_metrics(service_metrics: ServiceMetrics) -> MarketDataMetrics:
 
 def job_metrics(service_metrics: ServiceMetrics) -> JobMetrics:
     return _group_of(service_metrics, JobMetrics)
+
+
+def strategy_metrics(service_metrics: ServiceMetrics) -> StrategyMetrics:
+    return _group_of(service_metrics, StrategyMetrics)
 
 
 def notification_metrics(service_metrics: ServiceMetrics) -> NotificationMetrics:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from fastapi import FastAPI
 
@@ -13,6 +12,8 @@ from trader.adapters.llm.advisor import LlmAdvisor
 from trader.adapters.strategy_loader import discover_strategies
 from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
+from trader.services.common.consumers import consumer_name
+from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
 from trader.services.strategy_engine.routes import build_router
@@ -43,13 +44,19 @@ def build_engine(resources: Resources) -> StrategyEngine:
 
 def create_app(resources: Resources) -> FastAPI:
     engine = build_engine(resources)
+    metrics = ServiceMetrics(SERVICE)
 
     async def strategy_worker() -> None:
         try:
             await engine.seed_default()
         except Exception:  # a bad default (e.g. a typo in STRATEGY_DEFAULT_TYPE) must be seen, not fatal
             log.exception("could not seed the default strategy configuration")
-        await consume_bars(engine, f"{SERVICE}-{os.getpid()}")
+        await consume_bars(
+            engine,
+            consumer_name(SERVICE),
+            stale_after_ms=resources.settings.bus_claim_stale_ms,
+            metrics=strategy_metrics(metrics),
+        )
 
     async def backtest_jobs() -> None:
         try:
@@ -63,6 +70,7 @@ def create_app(resources: Resources) -> FastAPI:
         title="Strategy Engine",
         routers=[build_router()],
         workers=[strategy_worker, backtest_jobs],
+        metrics=metrics,
     )
     app.state.strategy_engine = engine
     return app

@@ -46,6 +46,7 @@ from trader.ml.artifacts import load_model
 from trader.ml.drift import drift_level, feature_drift
 from trader.ml.model import MlModel
 from trader.ml.strategy import MlStrategy, MlStrategySettings
+from trader.services.common.metrics import StrategyMetrics
 from trader.services.common.resources import Resources
 
 log = logging.getLogger("trader.services.strategy_engine")
@@ -445,18 +446,51 @@ def _parse_time(value: object) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-async def consume_bars(engine: StrategyEngine, consumer: str, *, block_ms: int = 1000) -> None:
-    """The worker: read BarClosed, evaluate, ack. A failure leaves the message pending for a retry."""
+async def consume_bars(
+    engine: StrategyEngine,
+    consumer: str,
+    *,
+    block_ms: int = 1000,
+    stale_after_ms: int = 60_000,
+    metrics: StrategyMetrics | None = None,
+) -> None:
+    """The worker: read BarClosed, evaluate, ack. A failure leaves the message pending for a retry.
+
+    Several workers share the consumer group, so each bar goes to one of them; bars a dead
+    worker had read but not acknowledged are claimed by a live one after `stale_after_ms`.
+    """
     bus = engine.resources.bus
     await bus.ensure_group(topics.BARS, CONSUMER_GROUP)
     backoff = 0.5
     while True:
         try:
-            deliveries = await bus.read(topics.BARS, CONSUMER_GROUP, consumer, count=50, block_ms=block_ms)
+            claimed = await bus.claim_stale(
+                topics.BARS, CONSUMER_GROUP, consumer, min_idle_ms=stale_after_ms, count=50
+            )
+            if claimed:
+                log.info("claimed %d bars another worker left unacknowledged", len(claimed))
+                if metrics is not None:
+                    metrics.strategy_bars_claimed.inc(len(claimed))
+            deliveries = [
+                *claimed,
+                *await bus.read(topics.BARS, CONSUMER_GROUP, consumer, count=50, block_ms=block_ms),
+            ]
             for delivery in deliveries:
-                if isinstance(delivery.event, BarClosed):
-                    await engine.on_bar(delivery.event)
+                event = delivery.event
+                if isinstance(event, BarClosed):
+                    await engine.on_bar(event)
                 await bus.ack(topics.BARS, CONSUMER_GROUP, [delivery.message_id])
+                if isinstance(event, BarClosed):
+                    # After the ack: a worker killed before it leaves the bar to a sibling, unrecorded.
+                    if metrics is not None:
+                        metrics.strategy_evaluations.inc()
+                    log.debug(
+                        "evaluated bar %s %s %s as %s",
+                        event.symbol,
+                        event.timeframe.value,
+                        event.bar_at.isoformat(),
+                        consumer,
+                    )
             backoff = 0.5
         except asyncio.CancelledError:
             raise
