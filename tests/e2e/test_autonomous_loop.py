@@ -3,6 +3,7 @@ produce signals, risk decisions, orders, fills and positions, with no keys and n
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -45,6 +46,7 @@ def test_the_embedded_default_trades_by_itself(tmp_path: Path) -> None:
             time.sleep(2)
         elapsed = time.monotonic() - started
         assert counts["fills"] > 0, f"no fill within {DEADLINE_SECONDS}s: {counts}\n{system.output()}"
+        cpu_share, rss_bytes = _footprint(system.processes[0].pid, seconds=20)
         # The same story through the endpoints the guide names.
         signals = _get(system, "strategy_engine", "/signals")
         decisions = _get(system, "risk_manager", "/risk/recent-decisions")
@@ -68,3 +70,22 @@ def test_the_embedded_default_trades_by_itself(tmp_path: Path) -> None:
     assert account["broker"] == "simulated"
     assert clock["timestamp"].startswith("20"), clock
     print(f"first fill and position after {elapsed:.0f}s of wall time: {counts}")
+    print(f"while replaying: {cpu_share:.1%} of a core, {rss_bytes / 2**20:.0f} MiB resident")
+    # The embedded default's budget: under 1 GiB, and far under a core while it waits for bars.
+    assert rss_bytes < 2**30
+    assert cpu_share < 0.05
+
+
+def _footprint(pid: int, *, seconds: float) -> tuple[float, int]:
+    """Share of one core used over `seconds`, and resident memory, of one process (from /proc)."""
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+
+    def cpu_ticks() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    before, started = cpu_ticks(), time.monotonic()
+    time.sleep(seconds)
+    used = (cpu_ticks() - before) / ticks_per_second / (time.monotonic() - started)
+    rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return used, rss_pages * os.sysconf("SC_PAGE_SIZE")
