@@ -1,137 +1,38 @@
-"""Market figures the risk rules are fed with, computed from stored closes: the session, per-symbol
-volatility and ATR, pairwise correlations and the portfolio's historical VaR."""
+"""Market figures the risk rules are fed with; they live in `trader.core.risk.market_figures`, where the
+backtester through the risk manager computes them with the same code."""
 
-from __future__ import annotations
+from trader.core.risk.market_figures import (
+    AFTER_HOURS_CLOSES,
+    PRE_MARKET_OPENS,
+    REGULAR_SESSION_MINUTES,
+    TRADING_DAYS_PER_YEAR,
+    VAR_CONFIDENCE,
+    Closes,
+    ValueAtRisk,
+    aligned_returns,
+    correlations_of,
+    day_started_at,
+    latest_atr,
+    market_session,
+    periods_per_year,
+    portfolio_var,
+    symbol_volatility,
+)
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from decimal import Decimal
-
-import numpy as np
-
-from trader.core.indicators import atr
-from trader.core.market import Timeframe
-from trader.core.portfolio import EXCHANGE_TIME_ZONE, Portfolio, trading_day_of
-from trader.core.risk.context import MarketSession
-from trader.core.risk.correlation import Correlations
-from trader.core.risk.var import annualized_volatility, historical_var, returns_from_prices
-from trader.core.sessions import MarketCalendar
-
-TRADING_DAYS_PER_YEAR = 252
-REGULAR_SESSION_MINUTES = 390
-# Extended hours as US brokers offer them (Alpaca: 04:00-09:30 and 16:00-20:00 ET).
-PRE_MARKET_OPENS = time(4, 0)
-AFTER_HOURS_CLOSES = time(20, 0)
-VAR_CONFIDENCE = 0.95
-
-Closes = Sequence[tuple[datetime, Decimal]]
-
-
-def market_session(calendar: MarketCalendar, at: datetime) -> MarketSession:
-    if calendar.is_open(at):
-        return MarketSession.REGULAR
-    local = at.astimezone(EXCHANGE_TIME_ZONE)
-    session = calendar.session_for(local.date())
-    if session is None:
-        return MarketSession.CLOSED
-    if at < session.open_at and local.time() >= PRE_MARKET_OPENS:
-        return MarketSession.PRE_MARKET
-    if at >= session.close_at and local.time() < AFTER_HOURS_CLOSES:
-        return MarketSession.AFTER_HOURS
-    return MarketSession.CLOSED
-
-
-def day_started_at(at: datetime) -> datetime:
-    """Midnight in New York of the trading day `at` belongs to, as aware UTC."""
-    day = trading_day_of(at)
-    local_midnight = datetime(day.year, day.month, day.day, tzinfo=EXCHANGE_TIME_ZONE)
-    return local_midnight.astimezone(at.tzinfo)
-
-
-def periods_per_year(timeframe: str | None) -> int:
-    """Bars of the base timeframe in a year (a regular session is 390 minutes)."""
-    if timeframe is None:
-        return TRADING_DAYS_PER_YEAR
-    parsed = Timeframe.parse(timeframe)
-    if not parsed.is_intraday:
-        return TRADING_DAYS_PER_YEAR
-    per_session = timedelta(minutes=REGULAR_SESSION_MINUTES) / parsed.duration
-    return int(TRADING_DAYS_PER_YEAR * per_session)
-
-
-def _prices(closes: Closes) -> list[float]:
-    return [float(price) for _, price in closes]
-
-
-def symbol_volatility(closes: Closes, periods: int) -> Decimal | None:
-    """Annualised volatility of the closes; None when fewer than three closes are known."""
-    if len(closes) < 3:
-        return None
-    return annualized_volatility(returns_from_prices(_prices(closes)), periods)
-
-
-def latest_atr(bars: Sequence[tuple[Decimal, Decimal, Decimal]], window: int = 14) -> Decimal | None:
-    """The last ATR over (high, low, close) bars; None until the window has filled."""
-    if len(bars) <= window:
-        return None
-    highs = [float(high) for high, _, _ in bars]
-    lows = [float(low) for _, low, _ in bars]
-    closes = [float(close) for _, _, close in bars]
-    value = float(atr(highs, lows, closes, window)[-1])
-    if not np.isfinite(value) or value <= 0:
-        return None
-    return Decimal(repr(value)).quantize(Decimal("0.00000001"))
-
-
-def aligned_returns(closes_by_symbol: Mapping[str, Closes]) -> dict[str, list[float]]:
-    """Returns of each symbol over the timestamps every symbol has a close for."""
-    if not closes_by_symbol:
-        return {}
-    common = set.intersection(*({moment for moment, _ in closes} for closes in closes_by_symbol.values()))
-    if len(common) < 2:
-        return {symbol: [] for symbol in closes_by_symbol}
-    result: dict[str, list[float]] = {}
-    for symbol, closes in closes_by_symbol.items():
-        prices = [float(price) for moment, price in closes if moment in common]
-        result[symbol] = [float(value) for value in returns_from_prices(prices)]
-    return result
-
-
-def correlations_of(closes_by_symbol: Mapping[str, Closes]) -> Correlations:
-    usable = {symbol: closes for symbol, closes in closes_by_symbol.items() if len(closes) >= 2}
-    if len(usable) < 2:
-        return Correlations()
-    return Correlations.from_returns(aligned_returns(usable))
-
-
-@dataclass(frozen=True, slots=True)
-class ValueAtRisk:
-    confidence: float
-    # Loss as a fraction of equity not exceeded on `confidence` of periods; None without enough data.
-    fraction: Decimal | None
-    amount: Decimal | None
-    observations: int
-
-
-def portfolio_var(portfolio: Portfolio, closes_by_symbol: Mapping[str, Closes]) -> ValueAtRisk:
-    """Historical VaR of today's holdings replayed over the stored closes (one period each)."""
-    held = {p.symbol: p.quantity for p in portfolio.open_positions}
-    if not held:
-        return ValueAtRisk(VAR_CONFIDENCE, Decimal(0), Decimal("0.00"), 0)
-    equity = portfolio.equity
-    returns = aligned_returns({symbol: closes_by_symbol.get(symbol, ()) for symbol in held})
-    lengths = {len(series) for series in returns.values()}
-    observations = min(lengths) if lengths else 0
-    if observations < 2 or equity <= 0:
-        return ValueAtRisk(VAR_CONFIDENCE, None, None, observations)
-    common = sorted(
-        set.intersection(*({moment for moment, _ in closes_by_symbol[symbol]} for symbol in held))
-    )
-    pnl = np.zeros(len(common) - 1)
-    for symbol, quantity in held.items():
-        by_time = dict(closes_by_symbol[symbol])
-        prices = np.array([float(by_time[moment]) for moment in common])
-        pnl += float(quantity) * np.diff(prices)
-    fraction = historical_var(pnl / float(equity), VAR_CONFIDENCE)
-    return ValueAtRisk(VAR_CONFIDENCE, fraction, (equity * fraction).quantize(Decimal("0.01")), len(pnl))
+__all__ = [
+    "AFTER_HOURS_CLOSES",
+    "PRE_MARKET_OPENS",
+    "REGULAR_SESSION_MINUTES",
+    "TRADING_DAYS_PER_YEAR",
+    "VAR_CONFIDENCE",
+    "Closes",
+    "ValueAtRisk",
+    "aligned_returns",
+    "correlations_of",
+    "day_started_at",
+    "latest_atr",
+    "market_session",
+    "periods_per_year",
+    "portfolio_var",
+    "symbol_volatility",
+]

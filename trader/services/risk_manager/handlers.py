@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,23 +30,23 @@ from trader.adapters.db.stores.risk import (
 )
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.events import OrderApproved, OrderDenied, SignalEmitted
-from trader.core.market import Timeframe
 from trader.core.money import to_cash
-from trader.core.orders import OrderSide, OrderType
-from trader.core.portfolio import EXCHANGE_TIME_ZONE, Portfolio, reset_peak, trading_day_of
+from trader.core.orders import OrderType
+from trader.core.portfolio import Portfolio, reset_peak
 from trader.core.ports import Clock, MessageBus
 from trader.core.risk.context import RiskContext
-from trader.core.risk.engine import evaluate
-from trader.core.risk.limits import InvalidRiskLimitsError, RiskLimits
-from trader.core.risk.metrics import measure, position_limits
-from trader.core.risk.proposal import ProposedOrder
-from trader.core.risk.sizing import (
-    MissingSizingInputError,
-    SizingInputs,
-    SizingMethod,
-    SizingPolicy,
-    size_position,
+from trader.core.risk.decide import (
+    SUPPORTED_SIZING,
+    SizingSettings,
+    decision_snapshot,
+    judge_signal,
+    market_context,
+    portfolio_from_books,
+    portfolio_snapshot,
 )
+from trader.core.risk.limits import InvalidRiskLimitsError, RiskLimits
+from trader.core.risk.market_figures import day_started_at, market_session, portfolio_var
+from trader.core.risk.metrics import measure, position_limits
 from trader.core.risk.state import (
     StateChange,
     StateChangeError,
@@ -57,24 +57,25 @@ from trader.core.risk.state import (
     reduce_only,
     resume,
 )
-from trader.core.sessions import MarketCalendar, bucket_end
+from trader.core.sessions import MarketCalendar
 from trader.core.topics import DECISIONS, TRADING_STATE
 from trader.services.common.metrics import RiskMetrics
-from trader.services.risk_manager.figures import (
-    correlations_of,
-    day_started_at,
-    latest_atr,
-    market_session,
-    periods_per_year,
-    portfolio_var,
-    symbol_volatility,
-)
+
+__all__ = [
+    "SUPPORTED_SIZING",
+    "Judgement",
+    "LimitsChangeError",
+    "RiskManager",
+    "SizingSettings",
+    "StateConflictError",
+    "View",
+    "build_portfolio",
+    "portfolio_snapshot",
+]
 
 log = logging.getLogger(__name__)
 
 ENVIRONMENT_ACTOR = "environment"
-SUPPORTED_SIZING = (SizingMethod.FIXED_FRACTION, SizingMethod.ATR, SizingMethod.VOLATILITY_TARGET)
-_ONE_SHARE = Decimal(1)
 
 
 class LimitsChangeError(ValueError):
@@ -83,31 +84,6 @@ class LimitsChangeError(ValueError):
 
 class StateConflictError(ValueError):
     """A state change that cannot be made now (a breaker still holds); the message says what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class SizingSettings:
-    method: SizingMethod = SizingMethod.FIXED_FRACTION
-    fraction: Decimal = Decimal("0.05")
-    atr_multiple: Decimal = Decimal("2")
-    target_volatility: Decimal = Decimal("0.15")
-
-    def __post_init__(self) -> None:
-        if self.method not in SUPPORTED_SIZING:
-            allowed = ", ".join(method.value for method in SUPPORTED_SIZING)
-            raise ValueError(
-                f"RISK_SIZING_METHOD={self.method.value} needs inputs signals do not carry; "
-                f"use one of {allowed}"
-            )
-
-    def policy(self, limits: RiskLimits) -> SizingPolicy:
-        return SizingPolicy(
-            method=self.method,
-            fraction=self.fraction,
-            risk_fraction=limits.risk_per_trade_pct,
-            atr_multiple=self.atr_multiple,
-            target_volatility=self.target_volatility,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,82 +113,22 @@ def _ratio(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.000001")), "f")
 
 
-def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
-    """The portfolio as JSON values, rounded for storage (cents, six places for ratios)."""
-    return {
-        "cash": _money(portfolio.cash),
-        "equity": _money(portfolio.equity),
-        "peak_equity": _money(portfolio.peak_equity),
-        "day_start_equity": _money(portfolio.day_start_equity),
-        "trading_day": portfolio.trading_day.isoformat(),
-        "trades_today": portfolio.trades_today,
-        "gross_exposure": _money(portfolio.gross_exposure),
-        "net_exposure": _money(portfolio.net_exposure),
-        "drawdown": _ratio(portfolio.drawdown),
-        "daily_pnl": _money(portfolio.daily_pnl),
-        "positions": [
-            {
-                "symbol": position.symbol,
-                "quantity": format(position.quantity.normalize(), "f"),
-                "average_cost": format(position.average_cost.quantize(Decimal("0.0001")), "f"),
-                "mark": format(portfolio.marks[position.symbol].price, "f"),
-                "marked_at": portfolio.marks[position.symbol].marked_at.isoformat(),
-            }
-            for position in portfolio.open_positions
-        ],
-    }
-
-
 def build_portfolio(books: Books, at: datetime, starting_cash: Decimal) -> Portfolio:
     """The books as a Portfolio: peak since the last drawdown baseline, today's starting equity."""
-    day = trading_day_of(at)
-    bare = Portfolio(
+    return portfolio_from_books(
+        at=at,
         cash=books.cash,
-        peak_equity=Decimal(0),
-        day_start_equity=Decimal(0),
-        trading_day=day,
-        positions={position.symbol: position for position in books.positions},
+        positions=books.positions,
         marks=books.marks,
         trades_today=books.trades_today,
         last_signal_at=books.last_signal_at,
+        starting_cash=starting_cash,
+        snapshot_peak_equity=books.snapshot_peak_equity,
+        has_snapshots=books.has_snapshots,
+        baseline_equity=None if books.baseline is None else books.baseline.equity,
+        previous_day_equity=books.previous_day_equity,
+        first_decision_day_start_equity=books.first_decision_day_start_equity,
     )
-    equity = bare.equity
-    peaks = [equity]
-    if books.snapshot_peak_equity is not None:
-        peaks.append(books.snapshot_peak_equity)
-    if books.baseline is not None:
-        peaks.append(books.baseline.equity)
-    elif not books.has_snapshots:
-        # An account no snapshot has described yet started from the configured cash.
-        peaks.append(starting_cash)
-    if books.previous_day_equity is not None:
-        day_start = books.previous_day_equity
-    elif books.first_decision_day_start_equity is not None:
-        day_start = books.first_decision_day_start_equity
-    else:
-        # The first evaluation of the day: today's loss is measured from now.
-        day_start = equity
-    return replace(bare, peak_equity=max(peaks), day_start_equity=day_start)
-
-
-def _side_and_quantity(
-    direction: str, held: Decimal, target: Decimal | None
-) -> tuple[OrderSide, Decimal] | None:
-    """What a signal asks of the position: buy/sell close an opposite position, otherwise open or
-    top up to `target` shares; flat closes. None when there is nothing to do."""
-    if direction == "flat":
-        if held == 0:
-            return None
-        return (OrderSide.SELL, held) if held > 0 else (OrderSide.BUY, -held)
-    if direction == "buy":
-        if held < 0:
-            return OrderSide.BUY, -held
-        wanted = (target or Decimal(0)) - held
-        return (OrderSide.BUY, max(wanted, _ONE_SHARE)) if held == 0 or wanted > 0 else None
-    if held > 0:
-        return OrderSide.SELL, held
-    wanted = (target or Decimal(0)) + held
-    return (OrderSide.SELL, max(wanted, _ONE_SHARE)) if held == 0 or wanted > 0 else None
 
 
 class RiskManager:
@@ -409,17 +325,7 @@ class RiskManager:
         timeframe, bars = await self.store.recent_bars(
             symbol, at=view.context.evaluated_at, count=self.lookback_bars
         )
-        volatility = symbol_volatility(closes[symbol], periods_per_year(timeframe))
-        volatilities = {symbol: volatility} if volatility is not None else {}
-        context = replace(view.context, volatilities=volatilities, correlations=correlations_of(closes))
-        facts = {
-            "volatility": None if volatility is None else str(volatility),
-            "atr": None if (value := latest_atr(bars)) is None else str(value),
-            "closes_used": len(closes[symbol]),
-            "sector": context.sector_of(symbol),
-            "session": context.session.value,
-        }
-        return context, facts
+        return market_context(view.context, symbol, closes, timeframe, bars)
 
     # Judging a signal
 
@@ -439,16 +345,13 @@ class RiskManager:
             context=replace(view.context, trading_state=await self.trading_state()),
         )
         context, facts = await self._market_context(view, signal.symbol)
-        if not signal.timeframe.is_intraday:
-            # An end-of-day signal trades at the next session's open, as in the backtest.
-            context = replace(context, queued_for_open=True, last_close_at=self._last_close_at(now))
         limits = view.limits.limits
-        proposal = self._propose(signal, view.portfolio, context, limits, facts)
-        if proposal is None:
+        judged = judge_signal(signal, view.portfolio, context, limits, self.sizing, self.calendar, facts)
+        if judged.proposal is None or judged.decision is None:
             note = f"{signal.direction} {signal.symbol}: nothing to do for the position held"
             log.info("signal %s from %s: %s", signal.event_id, signal.strategy_name, note)
             return Judgement(None, created=False, note=note)
-        decision = evaluate(proposal, view.portfolio, limits, context)
+        proposal, decision = judged.proposal, judged.decision
         record = DecisionRecord(
             decision_id=str(uuid.uuid4()),
             signal_event_id=signal.event_id,
@@ -460,23 +363,9 @@ class RiskManager:
             notional=proposal.notional,
             decision=APPROVED if decision.approved else DENIED,
             reasons=decision.reasons,
-            snapshot={
-                "order": {
-                    "symbol": proposal.symbol,
-                    "side": proposal.side.value,
-                    "quantity": format(proposal.quantity, "f"),
-                    "order_type": proposal.order_type.value,
-                    "limit_price": None if proposal.limit_price is None else str(proposal.limit_price),
-                    "reference_price": str(proposal.reference_price),
-                    "priced_at": proposal.priced_at.isoformat(),
-                    "sizing": facts.get("sizing"),
-                },
-                "portfolio": portfolio_snapshot(view.portfolio),
-                "context": {key_: value for key_, value in facts.items() if key_ != "sizing"},
-                "codes": [code.value for code in decision.codes],
-            },
+            snapshot=decision_snapshot(judged, view.portfolio),
             risk_parameters_version=view.limits.version,
-            trading_state=context.trading_state.value,
+            trading_state=judged.context.trading_state.value,
             decided_at=now,
         )
         stored, created = await self.store.record_decision(record, self._signal_record(signal))
@@ -527,95 +416,6 @@ class RiskManager:
         )
         if change is not None:
             await self._record_state(change)
-
-    def _propose(
-        self,
-        signal: SignalEmitted,
-        portfolio: Portfolio,
-        context: RiskContext,
-        limits: RiskLimits,
-        facts: dict[str, Any],
-    ) -> ProposedOrder | None:
-        held = portfolio.position(signal.symbol).quantity
-        target: Decimal | None = None
-        if signal.direction in ("buy", "sell"):
-            target = self._target_quantity(signal, portfolio, context, limits, facts)
-        intent = _side_and_quantity(signal.direction, held, target)
-        if intent is None:
-            return None
-        side, quantity = intent
-        confidence = signal.strength if Decimal(0) <= signal.strength <= Decimal(1) else None
-        return ProposedOrder(
-            symbol=signal.symbol,
-            side=side,
-            quantity=quantity,
-            order_type=OrderType.MARKET,
-            reference_price=signal.price,
-            priced_at=self._priced_at(signal),
-            strategy_name=signal.strategy_name,
-            signal_at=signal.bar_at,
-            confidence=confidence,
-        )
-
-    def _target_quantity(
-        self,
-        signal: SignalEmitted,
-        portfolio: Portfolio,
-        context: RiskContext,
-        limits: RiskLimits,
-        facts: dict[str, Any],
-    ) -> Decimal:
-        available = portfolio.cash if context.buying_power is None else context.buying_power
-        atr = facts.get("atr")
-        volatility = context.volatilities.get(signal.symbol)
-        inputs = SizingInputs(
-            equity=portfolio.equity,
-            price=signal.price,
-            buying_power=max(available, Decimal(0)),
-            atr=None if atr is None else Decimal(atr),
-            annual_volatility=volatility,
-            confidence=signal.strength if Decimal(0) <= signal.strength <= Decimal(1) else None,
-        )
-        policy = self.sizing.policy(limits)
-        try:
-            quantity = size_position(policy, inputs)
-            facts["sizing"] = {"method": policy.method.value, "quantity": format(quantity, "f")}
-        except MissingSizingInputError as error:
-            # Not enough history for the chosen method yet: the plain fraction of equity.
-            fallback = replace(policy, method=SizingMethod.FIXED_FRACTION)
-            quantity = size_position(fallback, inputs)
-            facts["sizing"] = {
-                "method": SizingMethod.FIXED_FRACTION.value,
-                "quantity": format(quantity, "f"),
-                "fallback_from": policy.method.value,
-                "why": str(error),
-            }
-        # Under one share the order is judged at one share, so the decision names the limit that
-        # stops it (buying power, position size) instead of the signal silently vanishing.
-        return quantity
-
-    def _last_close_at(self, at: datetime) -> datetime:
-        """The close of the latest session that has finished by `at`."""
-        local_day = at.astimezone(EXCHANGE_TIME_ZONE).date()
-        today = self.calendar.session_for(local_day)
-        if today is not None and at >= today.close_at:
-            return today.close_at
-        return self.calendar.previous_session(local_day).close_at
-
-    def _priced_at(self, signal: SignalEmitted) -> datetime:
-        """When the signal's price was observed: the close of its bar."""
-        try:
-            timeframe = Timeframe.parse(str(signal.timeframe.value))
-            session = (
-                self.calendar.session_for(signal.bar_at)
-                if timeframe.is_intraday
-                else self.calendar.session_for(signal.bar_at.astimezone(UTC).date())
-            )
-        except ValueError:
-            return signal.bar_at
-        if session is None:
-            return signal.bar_at
-        return bucket_end(session, signal.bar_at, timeframe)
 
     @staticmethod
     def _signal_record(signal: SignalEmitted) -> SignalRecord:
