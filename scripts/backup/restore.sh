@@ -7,9 +7,5 @@
 # Options: --env ENVIRONMENT, --dir DIRECTORY, --no-safety-copy (skip the pre-restore copy).
 set -euo pipefail
 case "${1:-}" in -h|--help|"") sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; [[ -n "${1:-}" ]]; exit $? ;; esac
-cd "$(dirname "$0")/../.."
-trader_bin="${TRADER_BIN:-}"
-if [[ -z "$trader_bin" ]]; then
-  if [[ -x .venv/bin/trader ]]; then trader_bin=.venv/bin/trader; else trader_bin=trader; fi
-fi
+source "$(dirname "$0")/../lib/trader_bin.sh"
 exec "$trader_bin" restore "$@"

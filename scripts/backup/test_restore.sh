@@ -6,11 +6,7 @@
 # scratch database is created by the app role, or through POSTGRES_ADMIN_URL if it may not.
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-cd "$(dirname "$0")/../.."
-trader_bin="${TRADER_BIN:-}"
-if [[ -z "$trader_bin" ]]; then
-  if [[ -x .venv/bin/trader ]]; then trader_bin=.venv/bin/trader; else trader_bin=trader; fi
-fi
+source "$(dirname "$0")/../lib/trader_bin.sh"
 shared=()
 test_options=()
 while [[ $# -gt 0 ]]; do

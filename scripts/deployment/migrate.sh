@@ -25,11 +25,7 @@ for argument in "$@"; do
   esac
 done
 
-cd "$(dirname "$0")/../.."
-trader_bin="${TRADER_BIN:-}"
-if [[ -z "$trader_bin" ]]; then
-  if [[ -x .venv/bin/trader ]]; then trader_bin=.venv/bin/trader; else trader_bin=trader; fi
-fi
+source "$(dirname "$0")/../lib/trader_bin.sh"
 
 if $provision; then
   "$trader_bin" db provision
