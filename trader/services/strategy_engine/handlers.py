@@ -37,11 +37,11 @@ from trader.core.fills import Commission, FillModel, FillRule, Slippage
 from trader.core.lookahead import check_lookahead
 from trader.core.market import Timeframe, normalize_symbol
 from trader.core.money import to_price
-from trader.core.strategies.base import SignalDirection, Strategy, evaluate_latest
+from trader.core.strategies.base import SignalDirection, Strategy
 from trader.core.strategies.catalog import StrategyCatalog
+from trader.core.strategies.closing import closing_signal
 from trader.core.strategies.ml_features import compute_features
 from trader.core.strategies.series import BarSeries
-from trader.core.strategies.strength import latest_strength
 from trader.ml.artifacts import load_model
 from trader.ml.drift import drift_level, feature_drift
 from trader.ml.model import MlModel
@@ -256,10 +256,9 @@ class StrategyEngine:
         if window[-1].timestamp != bar.bar_at:
             raise LookupError(f"bar {bar.symbol} {bar.bar_at.isoformat()} is not stored yet")
         series = BarSeries.from_bars(window)
-        latest = evaluate_latest(strategy, series)
-        if latest.direction is SignalDirection.FLAT:
+        latest = closing_signal(strategy, series)
+        if latest is None:
             return None
-        strength = latest_strength(strategy, series)
         features: dict[str, Any] = {"lookback_bars": strategy.lookback_bars}
         reason = f"{strategy.name} {latest.direction.value} at the close of {bar.bar_at.date().isoformat()}"
         if isinstance(strategy, MlStrategy):
@@ -300,7 +299,7 @@ class StrategyEngine:
                 timeframe=config.timeframe,
                 bar_timestamp=bar.bar_at,
                 direction=direction,
-                strength=Decimal(str(round(strength, 6))),
+                strength=latest.strength,
                 price=to_price(bar.close),
                 timestamp=self.now(),
                 reason=reason,

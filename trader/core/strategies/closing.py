@@ -1,0 +1,33 @@
+"""The signal a strategy gives at a bar's close, as the live strategy engine emits it.
+
+The strategy engine (one closed bar at a time) and the backtester that runs through the risk
+manager both call `closing_signal` on the same lookback window, so they emit the same direction
+and the same strength (rounded to the six places a stored signal keeps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from trader.core.strategies.base import SignalDirection, Strategy, evaluate_latest
+from trader.core.strategies.series import BarSeries
+from trader.core.strategies.strength import latest_strength
+
+STRENGTH_PLACES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class ClosingSignal:
+    direction: SignalDirection
+    strength: Decimal
+
+
+def closing_signal(strategy: Strategy, series: BarSeries) -> ClosingSignal | None:
+    """The last bar's signal, None when it is flat. `series` ends at the bar just closed and holds at
+    least the strategy's lookback (the caller waits for the data otherwise)."""
+    latest = evaluate_latest(strategy, series)
+    if latest.direction is SignalDirection.FLAT:
+        return None
+    strength = Decimal(str(round(latest_strength(strategy, series), STRENGTH_PLACES)))
+    return ClosingSignal(latest.direction, strength)
