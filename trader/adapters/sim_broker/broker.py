@@ -42,7 +42,7 @@ from trader.core.broker import (
     OrderRejectedError,
     OrderRequest,
 )
-from trader.core.fills import FillModel
+from trader.core.fills import FillModel, FillRule
 from trader.core.market import Bar
 from trader.core.money import to_cash, to_price
 from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
@@ -184,7 +184,7 @@ class SimulatedBroker:
         for order in self._matchable(symbol):
             if not order.is_live:
                 continue  # canceled by a sibling's fill earlier in this pass
-            if bar.end_at <= order.submitted_at:
+            if self._bar_closes_at(bar) <= order.submitted_at:
                 continue  # the bar had closed before the order arrived: no look-ahead
             made.extend(self._match_on_bar(order, bar))
         self._last_price[symbol] = bar.close
@@ -599,10 +599,26 @@ class SimulatedBroker:
             return (touch, False) if within else None
         return touch, True
 
+    def _bar_closes_at(self, bar: Bar) -> datetime:
+        """When the bar's interval ends: for a daily bar the calendar's close (early closes included),
+        not the nominal day after its open, so an order sent after the close waits for the next bar."""
+        if bar.timeframe.is_intraday:
+            return bar.end_at
+        session = self._calendar.session_for(bar.timestamp.date())
+        return bar.end_at if session is None else session.close_at
+
+    def _fill_moment(self, order: _Order, bar: Bar) -> datetime:
+        """When a fill from this bar happened: at the close for a market order under the close rule,
+        otherwise the bar's start or, for an order that arrived within the bar, its arrival. The
+        moment follows the prices, not when the bar reached us, so replaying is deterministic."""
+        if order.order_type is OrderType.MARKET and self._model.rule is FillRule.CLOSE:
+            return self._bar_closes_at(bar)
+        return max(bar.timestamp, order.submitted_at)
+
     def _match_on_bar(self, order: _Order, bar: Bar) -> list[BrokerFill]:
         priced = self._bar_price(order, bar)
         cap = (bar.volume * self._participation).to_integral_value(rounding=ROUND_FLOOR)
-        return self._execute(order, priced, cap)
+        return self._execute(order, priced, cap, self._fill_moment(order, bar))
 
     def _match_on_quote(self, order: _Order, quote: Quote) -> list[BrokerFill]:
         priced = self._quote_price(order, quote)
@@ -610,7 +626,11 @@ class SimulatedBroker:
         return self._execute(order, priced, size)
 
     def _execute(
-        self, order: _Order, priced: tuple[Decimal, bool] | None, cap: Decimal | None
+        self,
+        order: _Order,
+        priced: tuple[Decimal, bool] | None,
+        cap: Decimal | None,
+        filled_at: datetime | None = None,
     ) -> list[BrokerFill]:
         first_chance = not order.first_chance_taken
         order.first_chance_taken = True
@@ -634,7 +654,7 @@ class SimulatedBroker:
                 if order.side is OrderSide.BUY
                 else max(price, order.limit_price)
             )
-        fill = self._apply_fill(order, quantity, price, now)
+        fill = self._apply_fill(order, quantity, price, filled_at or now)
         if order.status is OrderStatus.PARTIALLY_FILLED and tif is TimeInForce.IOC:
             self._finish(order, OrderStatus.CANCELED, now)
         return [fill]
