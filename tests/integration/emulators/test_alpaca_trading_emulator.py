@@ -27,7 +27,7 @@ from alpaca.trading.requests import (
 from tests.emulators.alpaca import AlpacaEmulator, Asset
 from tests.emulators.faults import Fault
 from tests.emulators.server import EmulatorServer
-from tests.emulators.timeouts import ShortTimeoutAdapter
+from trader.adapters.http_timeouts import TimeoutAdapter
 
 
 # alpaca-py types every answer `Model | RawData` (dicts when raw_data=True); these tests use models, so
@@ -449,7 +449,7 @@ def test_answer_later_than_the_client_timeout_still_created_the_order(
 ) -> None:
     alpaca.set_price("AAPL", Decimal(190))
     impatient = TradingClient(alpaca.api_key, alpaca.secret_key, url_override=alpaca_server.base_url)
-    impatient._session.mount("http://", ShortTimeoutAdapter(0.2))
+    impatient._session.mount("http://", TimeoutAdapter(0.2))
     alpaca.inject(Fault(delay_seconds=0.6, after_processing=True, method="POST", path="/v2/orders"))
 
     with pytest.raises(requests.exceptions.ReadTimeout):

@@ -15,8 +15,8 @@ from twelvedata.http_client import DefaultHttpClient
 
 from tests.emulators.faults import Fault
 from tests.emulators.server import EmulatorServer
-from tests.emulators.timeouts import ShortTimeoutAdapter
 from tests.emulators.twelvedata import SeedBar, TwelveDataEmulator, daily_rows
+from trader.adapters.http_timeouts import TimeoutAdapter
 
 SESSION_OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)  # 09:30 in New York (EST)
 
@@ -272,7 +272,7 @@ def test_delay_longer_than_the_client_timeout(
 ) -> None:
     twelvedata.seed_bars("AAPL", "1min", minute_rows(1))
     http_client = DefaultHttpClient(twelvedata_server.base_url)
-    http_client.session.mount("http://", ShortTimeoutAdapter(0.2))
+    http_client.session.mount("http://", TimeoutAdapter(0.2))
     impatient = TDClient(
         apikey=twelvedata.api_key, base_url=twelvedata_server.base_url, http_client=http_client
     )

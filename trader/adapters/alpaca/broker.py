@@ -37,8 +37,8 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 from alpaca.trading.requests import OrderRequest as AlpacaOrderRequest
-from requests.adapters import HTTPAdapter
 
+from trader.adapters.http_timeouts import apply_timeout
 from trader.core.broker import (
     BrokerAccount,
     BrokerAsset,
@@ -65,18 +65,6 @@ from trader.core.orders import OrderSide, OrderType, TimeInForce, status_from_br
 PAPER_URL = "https://paper-api.alpaca.markets"
 _PAGE = 500
 T = TypeVar("T")
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """Every request gets (connect, read) timeouts, because alpaca-py passes none."""
-
-    def __init__(self, connect_seconds: float, read_seconds: float) -> None:
-        super().__init__()
-        self._timeout = (connect_seconds, read_seconds)
-
-    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs["timeout"] = self._timeout
-        return super().send(request, *args, **kwargs)
 
 
 def _decimal(raw: Any) -> Decimal | None:
@@ -167,9 +155,7 @@ class AlpacaBroker:
         )
         # A retry of an order POST can double an order; the executor decides what to retry.
         self._client._retry = 0
-        adapter = _TimeoutAdapter(connect_timeout_seconds, read_timeout_seconds)
-        self._client._session.mount("http://", adapter)
-        self._client._session.mount("https://", adapter)
+        apply_timeout(self._client._session, (connect_timeout_seconds, read_timeout_seconds))
         self.base_url = base_url
 
     @property

@@ -22,6 +22,7 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from pydantic import ValidationError
 
+from trader.adapters.http_timeouts import apply_timeout
 from trader.adapters.marketdata.errors import (
     CreditsExhaustedError,
     MalformedResponseError,
@@ -29,7 +30,6 @@ from trader.adapters.marketdata.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
-from trader.adapters.marketdata.http import apply_timeout
 from trader.core.market import Timeframe
 from trader.core.ports import Clock, FetchedBars
 from trader.core.sessions import MarketCalendar

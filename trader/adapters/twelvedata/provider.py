@@ -26,6 +26,7 @@ from twelvedata import TDClient
 from twelvedata.exceptions import BadRequestError, InternalServerError, InvalidApiKeyError, TwelveDataError
 from twelvedata.utils import patch_endpoints_meta
 
+from trader.adapters.http_timeouts import apply_timeout
 from trader.adapters.marketdata.credits import CreditLimiter
 from trader.adapters.marketdata.errors import (
     CreditsExhaustedError,
@@ -35,7 +36,6 @@ from trader.adapters.marketdata.errors import (
     ProviderUnavailableError,
     SymbolNotFoundError,
 )
-from trader.adapters.marketdata.http import apply_timeout
 from trader.core.market import Timeframe
 from trader.core.ports import FetchedBars
 from trader.core.sessions import MarketCalendar

@@ -21,7 +21,7 @@ from trader.adapters.marketdata.cache import LatestBarCache
 from trader.adapters.replay.feed import bar_close_at
 from trader.core.adjustments import adjust_bar
 from trader.core.aggregation import aggregate_bars
-from trader.core.events import BarClosed
+from trader.core.events import bar_closed_event
 from trader.core.market import Bar, Timeframe
 from trader.core.ports import Clock, FetchedBars, MarketDataProvider, MessageBus
 from trader.core.sessions import MarketCalendar, Session
@@ -252,7 +252,7 @@ class DataCollector:
             now = self.clock.now()
             for bar in fresh:
                 if self._close_at(bar) <= now:
-                    await self.bus.publish(BARS, _bar_closed(bar, now))
+                    await self.bus.publish(BARS, bar_closed_event(bar, now))
                     report.published += 1
 
     async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
@@ -491,18 +491,3 @@ class DataCollector:
         for (source, reason), count in sorted(self.rejected_by_source.items()):
             summary.setdefault(source, {})[reason] = count
         return summary
-
-
-def _bar_closed(bar: Bar, now: datetime) -> BarClosed:
-    return BarClosed(
-        occurred_at=now,
-        symbol=bar.symbol,
-        timeframe=bar.timeframe,
-        bar_at=bar.timestamp,
-        open=bar.open,
-        high=bar.high,
-        low=bar.low,
-        close=bar.close,
-        volume=bar.volume,
-        source=bar.source,
-    )
