@@ -69,6 +69,8 @@ class BarReplay:
         """Yield each group of bars closing together, sleeping on the clock in between."""
         while (moment := self.next_close_at()) is not None:
             await clock.sleep_until(moment)
-            released = self.released_until(clock.now())
+            # One close time per group even when the clock has run ahead (a slow start, a resume):
+            # downstream, a session's bars are judged as that session, never merged with the next.
+            released = self.released_until(moment)
             if released:
                 yield released

@@ -24,6 +24,7 @@ from trader.core.aggregation import aggregate_bars
 from trader.core.events import bar_closed_event
 from trader.core.market import Bar, Timeframe
 from trader.core.ports import Clock, FetchedBars, MarketDataProvider, MessageBus
+from trader.core.release import batches_by_source
 from trader.core.sessions import MarketCalendar, Session
 from trader.core.topics import BARS
 from trader.core.validation import RejectionReason, find_gaps, validate_batch
@@ -258,11 +259,8 @@ class DataCollector:
     async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
         """Store bars released by a replay (already validated data still goes through the validator)."""
         report = IngestReport()
-        by_source: dict[str, list[Bar]] = {}
-        for bar in bars:
-            by_source.setdefault(bar.source, []).append(bar)
-        for source, group in by_source.items():
-            report.add(await self.ingest(FetchedBars(source, group), publish=publish))
+        for batch in batches_by_source(bars):
+            report.add(await self.ingest(FetchedBars(batch[0].source, batch), publish=publish))
         return report
 
     # ------------------------------------------------------------------ backfill
