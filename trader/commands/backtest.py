@@ -12,7 +12,7 @@ import asyncio
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -145,8 +145,23 @@ def backtest(
         bool, typer.Option("--check-lookahead", help="re-run on truncated histories; fail on changed signals")
     ] = False,
     strategies_dir: StrategiesDirOption = None,
+    through_risk: Annotated[
+        bool,
+        typer.Option(
+            "--through-risk",
+            help="replay the sample bars through the risk manager's judgement and the simulated broker "
+            "with the system's settings (RISK_*, SIMULATED_*, REPLAY_START as --start); print orders, "
+            "fills and final equity",
+        ),
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="with --through-risk: write the orders and fills here")
+    ] = None,
 ) -> None:
     """Backtest one strategy; print its metrics and write an HTML report with equity and drawdown."""
+    if through_risk:
+        _backtest_through_risk(strategy_type, param, symbols, start, end, strategies_dir, json_path)
+        return
     from trader.backtest.engine import BacktestConfig, run_backtest
     from trader.backtest.report import render_report
     from trader.core.fills import Commission, FillModel, Slippage
@@ -304,3 +319,114 @@ def optimize(
 
 def _number(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.4f}"
+
+
+def run_through_risk_with_settings(
+    settings: Any,
+    strategy: Any,
+    symbols: Sequence[str],
+    first_day: date,
+    last_day: date,
+    *,
+    replay_from: datetime | None = None,
+) -> Any:
+    """Replay the sample bars of `symbols` through the risk manager and the simulated broker, built
+    from `settings` as the running system builds them, from the replay start (`first_day`, or the
+    moment `replay_from` up to which bars are history) to the close of `last_day`'s session."""
+    from trader.adapters.calendar import XNYSCalendar
+    from trader.adapters.marketdata.sample import load_sample_bars
+    from trader.adapters.sector_map import ensure_sector_map
+    from trader.adapters.sim_broker import SimulatedBroker
+    from trader.backtest.through_risk import SteppedClock, ThroughRiskConfig, run_through_risk
+    from trader.core.risk.limits import limits_from_environment
+    from trader.runtime.brokers import build_broker
+    from trader.services.risk_manager.app import limits_environment, sizing_settings
+
+    calendar = XNYSCalendar()
+    start_at = replay_from or calendar.next_open(datetime.combine(first_day, time(0, 0), tzinfo=UTC))
+    last_session = calendar.previous_session(last_day + timedelta(days=1))
+    clock = SteppedClock(start_at)
+    broker = build_broker(settings, clock)
+    if not isinstance(broker, SimulatedBroker):
+        raise ValueError("--through-risk needs the simulated broker (BROKER=simulated)")
+    loaded = load_sample_bars(calendar, symbols)
+    missing = sorted(set(symbols) - set(loaded))
+    if missing:
+        raise ValueError(f"no sample data for {', '.join(missing)}")
+    config = ThroughRiskConfig(
+        strategy=strategy,
+        symbols=tuple(symbols),
+        replay_from=start_at,
+        replay_until=last_session.close_at,
+        starting_cash=settings.simulated_starting_cash,
+        limits=limits_from_environment(limits_environment(settings)),
+        sizing=sizing_settings(settings),
+        sectors=ensure_sector_map(settings.risk_sector_map_path),
+        risk_lookback_bars=settings.risk_lookback_bars,
+    )
+    bars = [bar for series in loaded.values() for bar in series]
+    return run_through_risk(config, bars, broker=broker, clock=clock, calendar=calendar)
+
+
+def _backtest_through_risk(
+    strategy_type: str,
+    param: Sequence[str] | None,
+    symbols: str,
+    start: str | None,
+    end: str | None,
+    strategies_dir: Path | None,
+    json_path: Path | None,
+) -> None:
+    from trader.backtest.through_risk import result_as_dict
+    from trader.settings import load_settings
+
+    settings = load_settings()
+    catalog = _catalog(strategies_dir)
+    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    try:
+        strategy = catalog.build(strategy_type, parse_parameters(param))
+        first_day = date.fromisoformat(start) if start else settings.replay_start
+        if end is None:
+            raise ValueError("--through-risk needs --end (the day after the last session replayed)")
+        last_day = date.fromisoformat(end) - timedelta(days=1)
+        result = run_through_risk_with_settings(settings, strategy, wanted, first_day, last_day)
+    except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
+        raise _fail(str(error)) from None
+    orders = Table(
+        title=f"orders through the risk manager ({result.approved} approved, {result.denied} denied)"
+    )
+    for column in ("signal", "symbol", "side", "quantity", "decision", "broker", "reasons"):
+        orders.add_column(column)
+    for order in result.orders:
+        orders.add_row(
+            order.signal_bar_at.date().isoformat(),
+            order.symbol,
+            order.side,
+            format(order.quantity, "f"),
+            order.decision,
+            order.broker_message or order.broker_status or "",
+            "; ".join(order.reasons),
+        )
+    console.print(orders)
+    fills = Table(title=f"fills ({len(result.fills)})")
+    for column in ("filled at", "symbol", "side", "quantity", "price", "commission"):
+        fills.add_column(column)
+    for fill in result.fills:
+        fills.add_row(
+            fill.filled_at.isoformat(),
+            fill.symbol,
+            fill.side,
+            format(fill.quantity, "f"),
+            format(fill.price, "f"),
+            format(fill.commission, "f"),
+        )
+    console.print(fills)
+    held = ", ".join(f"{symbol} {quantity}" for symbol, quantity in result.positions.items()) or "none"
+    console.print(
+        f"{result.sessions} sessions, {result.signals} signals; final cash {result.cash}, positions {held}; "
+        f"final equity {result.equity} (trading state {result.trading_state})"
+    )
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result_as_dict(result), indent=2), encoding="utf-8")
+        console.print(f"orders and fills written to {json_path}")

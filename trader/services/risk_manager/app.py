@@ -38,9 +38,8 @@ def limits_environment(settings: Settings) -> dict[str, str]:
     return {key: value for key, value in values.items() if key.upper().startswith("RISK_")}
 
 
-def build_risk_manager(resources: Resources, environment: Mapping[str, str] | None = None) -> RiskManager:
-    """Everything the service needs, checked now: a bad RISK_* value or sector map stops the start."""
-    settings = resources.settings
+def sizing_settings(settings: Settings) -> SizingSettings:
+    """The RISK_SIZING_* settings; the backtester through the risk manager reads them here too."""
     try:
         method = SizingMethod(settings.risk_sizing_method.strip().lower())
     except ValueError:
@@ -48,6 +47,18 @@ def build_risk_manager(resources: Resources, environment: Mapping[str, str] | No
         raise ValueError(
             f"RISK_SIZING_METHOD={settings.risk_sizing_method!r} is not one of {allowed}"
         ) from None
+    return SizingSettings(
+        method=method,
+        fraction=settings.risk_sizing_fraction,
+        atr_multiple=settings.risk_atr_multiple,
+        target_volatility=settings.risk_target_volatility,
+    )
+
+
+def build_risk_manager(resources: Resources, environment: Mapping[str, str] | None = None) -> RiskManager:
+    """Everything the service needs, checked now: a bad RISK_* value or sector map stops the start."""
+    settings = resources.settings
+    sizing = sizing_settings(settings)
     return RiskManager(
         store=RiskStore(resources.engine),
         states=TradingStateStore(resources.engine),
@@ -58,12 +69,7 @@ def build_risk_manager(resources: Resources, environment: Mapping[str, str] | No
         default_limits=limits_from_environment(
             limits_environment(settings) if environment is None else environment
         ),
-        sizing=SizingSettings(
-            method=method,
-            fraction=settings.risk_sizing_fraction,
-            atr_multiple=settings.risk_atr_multiple,
-            target_volatility=settings.risk_target_volatility,
-        ),
+        sizing=sizing,
         starting_cash=settings.simulated_starting_cash,
         lookback_bars=settings.risk_lookback_bars,
     )
