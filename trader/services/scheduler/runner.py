@@ -40,6 +40,9 @@ class JobDefinition:
     max_attempts: int = 3
     retry_base_seconds: float = 30.0
     timeout_seconds: float = 600.0
+    # A regular run due sooner than this many wall-clock seconds after the last one is skipped
+    # (recorded): on an accelerated replay clock a daily job would otherwise run every few seconds.
+    min_wall_interval_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -50,6 +53,7 @@ class _JobState:
     attempt: int = 1
     running: asyncio.Task[None] | None = None
     last_started_at: datetime | None = field(default=None)
+    last_wall_started: float | None = field(default=None)
 
 
 class UnknownJobError(KeyError):
@@ -78,6 +82,7 @@ class Scheduler:
         self._leader_check_seconds = leader_check_seconds
         self._states: dict[str, _JobState] = {}
         self._wake = asyncio.Event()
+        self._prepared = asyncio.Event()
         self.is_leader = False
         self.metrics: JobMetrics | None = None
         # Told about a job that failed its last attempt (the notification dispatcher).
@@ -133,6 +138,7 @@ class Scheduler:
                         reason="missed while the scheduler was down; policy is skip",
                     )
             self._states[job.name] = state
+        self._prepared.set()
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -192,6 +198,20 @@ class Scheduler:
             )
             self._advance(state, now)
             return
+        job = state.definition
+        if job.min_wall_interval_seconds > 0 and state.attempt == 1 and state.last_wall_started is not None:
+            elapsed = time.monotonic() - state.last_wall_started
+            if elapsed < job.min_wall_interval_seconds:
+                now = self._clock.now()
+                await self._store.record_skipped(
+                    job.name,
+                    scheduled_for=state.scheduled_for,
+                    at=now,
+                    reason=f"last run started {elapsed:.0f}s ago by the wall clock; "
+                    f"runs at most every {job.min_wall_interval_seconds:g}s",
+                )
+                self._advance(state, now)
+                return
         state.running = asyncio.create_task(self._execute(state), name=f"job:{state.definition.name}")
 
     def _advance(self, state: _JobState, now: datetime) -> None:
@@ -205,6 +225,7 @@ class Scheduler:
         job = state.definition
         started_at = self._clock.now()
         state.last_started_at = started_at
+        state.last_wall_started = time.monotonic()
         run_id = await self._store.start(
             job.name, scheduled_for=state.scheduled_for, started_at=started_at, attempt=state.attempt
         )
@@ -268,6 +289,9 @@ class Scheduler:
     async def trigger(self, name: str) -> None:
         """Run a job now, outside its cadence (paused or not: an operator asked for it)."""
         job = self.definition(name)
+        if name not in self._states and self.is_leader:
+            # Just became the leader and still planning the jobs (a few queries): wait for that.
+            await asyncio.wait_for(self._prepared.wait(), timeout=30)
         state = self._states.get(name)
         if state is None:
             raise RuntimeError("the scheduler is not leading, so it runs no jobs here")

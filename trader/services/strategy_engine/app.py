@@ -17,6 +17,7 @@ from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
 from trader.services.strategy_engine.routes import build_router
+from trader.services.strategy_engine.training import TrainingJobs, build_training_router
 
 SERVICE = "strategy_engine"
 log = logging.getLogger("trader.services.strategy_engine")
@@ -44,6 +45,7 @@ def build_engine(resources: Resources) -> StrategyEngine:
 
 def create_app(resources: Resources) -> FastAPI:
     engine = build_engine(resources)
+    training_jobs = TrainingJobs(resources)
     metrics = ServiceMetrics(SERVICE)
 
     async def strategy_worker() -> None:
@@ -63,14 +65,16 @@ def create_app(resources: Resources) -> FastAPI:
             await asyncio.Event().wait()
         finally:
             await engine.wait_for_jobs()
+            await training_jobs.wait()
 
     app = build_service_app(
         SERVICE,
         resources,
         title="Strategy Engine",
-        routers=[build_router()],
+        routers=[build_router(), build_training_router()],
         workers=[strategy_worker, backtest_jobs],
         metrics=metrics,
     )
     app.state.strategy_engine = engine
+    app.state.training_jobs = training_jobs
     return app
