@@ -23,6 +23,7 @@ class RunningSystem:
     ports: dict[str, int]
     workdir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -88,16 +89,21 @@ def environment_for(workdir: Path, ports: dict[str, int], **extra: str) -> dict[
 
 def start(workdir: Path, commands: list[list[str]], **extra: str) -> RunningSystem:
     ports = {service: free_port() for service in SERVICE_NAMES}
-    system = RunningSystem(ports, workdir)
-    environment = environment_for(workdir, ports, **extra)
+    system = RunningSystem(ports, workdir, environment=environment_for(workdir, ports, **extra))
     for command in commands:
-        system.processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "trader.cli", *command],
-                cwd=workdir,
-                env=environment,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        add_process(system, command)
     return system
+
+
+def add_process(system: RunningSystem, command: list[str], **overrides: str) -> subprocess.Popen[bytes]:
+    """One more process of the same system, e.g. a second worker of a service on its own port
+    (`STRATEGY_ENGINE_PORT=...`), or a service started after the others. It is stopped with them."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trader.cli", *command],
+        cwd=system.workdir,
+        env={**system.environment, **overrides},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    system.processes.append(process)
+    return process
