@@ -16,6 +16,7 @@ from trader.commands import backtest as backtest_commands
 from trader.commands import backup as backup_commands
 from trader.commands import data as data_commands
 from trader.commands import integrity as integrity_commands
+from trader.commands import model as model_commands
 from trader.commands import ops as ops_commands
 from trader.commands import risk as risk_commands
 from trader.commands import security as security_commands
@@ -37,6 +38,7 @@ app.command("backtest")(backtest_commands.backtest)
 app.command("optimize")(backtest_commands.optimize)
 app.add_typer(strategy_commands.app, name="strategy")
 app.add_typer(risk_commands.app, name="risk")
+app.add_typer(model_commands.app, name="model")
 console = Console()
 errors = Console(stderr=True)
 
