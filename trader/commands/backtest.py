@@ -157,10 +157,19 @@ def backtest(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="with --through-risk: write the orders and fills here")
     ] = None,
+    history_until: Annotated[
+        str | None,
+        typer.Option(
+            help="with --through-risk: bars closed by this ISO moment are history, not replayed (default: "
+            "the first open on or after --start; a running system's collector logs where its replay began)"
+        ),
+    ] = None,
 ) -> None:
     """Backtest one strategy; print its metrics and write an HTML report with equity and drawdown."""
     if through_risk:
-        _backtest_through_risk(strategy_type, param, symbols, start, end, strategies_dir, json_path)
+        _backtest_through_risk(
+            strategy_type, param, symbols, start, end, strategies_dir, json_path, history_until
+        )
         return
     from trader.backtest.engine import BacktestConfig, run_backtest
     from trader.backtest.report import render_report
@@ -376,6 +385,7 @@ def _backtest_through_risk(
     end: str | None,
     strategies_dir: Path | None,
     json_path: Path | None,
+    history_until: str | None = None,
 ) -> None:
     from trader.backtest.through_risk import result_as_dict
     from trader.settings import load_settings
@@ -389,7 +399,10 @@ def _backtest_through_risk(
         if end is None:
             raise ValueError("--through-risk needs --end (the day after the last session replayed)")
         last_day = date.fromisoformat(end) - timedelta(days=1)
-        result = run_through_risk_with_settings(settings, strategy, wanted, first_day, last_day)
+        replay_from = None if history_until is None else datetime.fromisoformat(history_until).astimezone(UTC)
+        result = run_through_risk_with_settings(
+            settings, strategy, wanted, first_day, last_day, replay_from=replay_from
+        )
     except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
         raise _fail(str(error)) from None
     orders = Table(
