@@ -65,9 +65,11 @@ class Comparison:
             found.append(
                 f"{len(self.live_orders)} live decisions, {len(self.backtest_orders)} in the backtest"
             )
-        for index, (live, backtest) in enumerate(zip(self.live_fills, self.backtest_fills, strict=False)):
-            if live != backtest:
-                found.append(f"fill {index}: live {live} != backtest {backtest}")
+        for index, (live_fill, backtest_fill) in enumerate(
+            zip(self.live_fills, self.backtest_fills, strict=False)
+        ):
+            if live_fill != backtest_fill:
+                found.append(f"fill {index}: live {live_fill} != backtest {backtest_fill}")
         if len(self.live_fills) != len(self.backtest_fills):
             found.append(f"{len(self.live_fills)} live fills, {len(self.backtest_fills)} in the backtest")
         if self.live_equity != self.backtest_equity:
@@ -198,7 +200,7 @@ def live_books(workdir: Path, last_close: datetime, starting_cash: Decimal) -> t
             late.append(
                 f"order {order.client_order_id} sent at {order.timestamp}, after the open {next_open}"
             )
-        rejected = order is not None and order.status == "rejected"
+        rejected = None if order is None or order.status != "rejected" else order.error_message
         live_orders.append(
             {
                 "signal_bar_at": bar_at.isoformat(),
@@ -208,12 +210,14 @@ def live_books(workdir: Path, last_close: datetime, starting_cash: Decimal) -> t
                 "decision": row["decision"],
                 "reasons": list(row["reasons"]),
                 "client_order_id": None if order is None else order.client_order_id,
-                "rejected": order.error_message if rejected else None,
+                "rejected": rejected,
                 "cash": row["portfolio_snapshot"]["portfolio"]["cash"],
                 "equity": row["portfolio_snapshot"]["portfolio"]["equity"],
             }
         )
-    live_fills, cash, held = [], starting_cash, {}
+    live_fills: list[tuple[Any, ...]] = []
+    cash = starting_cash
+    held: dict[str, Decimal] = {}
     for row in fill_rows:
         if row["timestamp"] > last_close:
             continue
