@@ -83,7 +83,7 @@ async def test_settings_override_a_job_cadence(tmp_path: Path, sqlite_url: str) 
         )
 
 
-async def test_a_heavy_job_due_again_within_its_wall_interval_is_skipped(
+async def test_on_an_accelerated_clock_a_heavy_job_runs_at_most_once_per_wall_interval(
     sqlite_url: str, calendar: XNYSCalendar
 ) -> None:
     import asyncio
@@ -95,32 +95,44 @@ async def test_a_heavy_job_due_again_within_its_wall_interval_is_skipped(
 
     engine = create_engine(sqlite_url)
     store = JobRunStore(engine)
-    clock = SimulatedClock(datetime(2024, 3, 7, 20, 0, tzinfo=UTC), speed=0)
+    clock = SimulatedClock(datetime(2024, 3, 4, 20, 0, tzinfo=UTC), speed=0)
     calls: list[datetime] = []
 
     async def work() -> dict[str, int]:
         calls.append(clock.now())
         return {"calls": len(calls)}
 
-    job = JobDefinition("backup", "test", AtSessionEvent("close"), work, min_wall_interval_seconds=3600)
+    job = JobDefinition("backup", "test", AtSessionEvent("close"), work, min_wall_interval_seconds=0.5)
     scheduler = Scheduler([job], store, calendar, clock, SoleLeader(), leader_check_seconds=0.05)
     task = asyncio.create_task(scheduler.run())
-    for _ in range(500):  # the runner plans its jobs once it leads
-        if scheduler.next_due_at("backup") is not None:
-            break
-        await asyncio.sleep(0.01)
+
+    async def finished(count: int) -> None:
+        for _ in range(500):
+            if len([run for run in await store.recent("backup") if run.finished_at]) >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("no run recorded")
+
     try:
-        for day, status in ((7, "succeeded"), (8, "skipped")):
-            clock.advance_to(datetime(2024, 3, day, 21, 0, tzinfo=UTC))
-            for _ in range(500):
-                if any(run.status == status for run in await store.recent("backup")):
-                    break
-                await asyncio.sleep(0.01)
+        for _ in range(500):  # the runner plans its jobs once it leads
+            if scheduler.next_due_at("backup") is not None:
+                break
+            await asyncio.sleep(0.01)
+        started = asyncio.get_running_loop().time()
+        # Simulated days pass in moments: Monday's close is skipped (just started), Tuesday's runs
+        # once half a wall second has passed, Wednesday's straight after is skipped again.
+        clock.advance_to(datetime(2024, 3, 4, 21, 0, tzinfo=UTC))
+        await finished(1)
+        await asyncio.sleep(max(0.0, 0.55 - (asyncio.get_running_loop().time() - started)))
+        clock.advance_to(datetime(2024, 3, 5, 21, 0, tzinfo=UTC))
+        await finished(2)
+        clock.advance_to(datetime(2024, 3, 6, 21, 0, tzinfo=UTC))
+        await finished(3)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await engine.dispose()
-    runs = await store.recent("backup")
-    assert calls == [datetime(2024, 3, 7, 21, 0, tzinfo=UTC)]
-    assert [run.status for run in runs] == ["skipped", "succeeded"]
-    assert "runs at most every 3600s" in (runs[0].error_message or "")
+    runs = list(reversed(await store.recent("backup")))
+    assert calls == [datetime(2024, 3, 5, 21, 0, tzinfo=UTC)]
+    assert [run.status for run in runs] == ["skipped", "succeeded", "skipped"]
+    assert "runs at most every 0.5s" in (runs[2].error_message or "")

@@ -343,6 +343,7 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
             missed_policy=MissedRunPolicy.RUN_ONCE,
             max_attempts=2,
             retry_base_seconds=60,
+            min_wall_interval_seconds=heavy,
         ),
         JobDefinition(
             name="broker_reconciliation",
@@ -351,6 +352,7 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
             action=broker_reconciliation,
             missed_policy=MissedRunPolicy.RUN_ONCE,
             retry_base_seconds=60,
+            min_wall_interval_seconds=heavy,
         ),
         JobDefinition(
             name="daily_summary",

@@ -40,8 +40,9 @@ class JobDefinition:
     max_attempts: int = 3
     retry_base_seconds: float = 30.0
     timeout_seconds: float = 600.0
-    # A regular run due sooner than this many wall-clock seconds after the last one is skipped
-    # (recorded): on an accelerated replay clock a daily job would otherwise run every few seconds.
+    # On an accelerated clock (the replay), a regular run due sooner than this many wall-clock
+    # seconds after the last one (or the scheduler's start) is skipped and recorded: a daily job
+    # would otherwise run every few seconds. On a real-time clock this never applies.
     min_wall_interval_seconds: float = 0.0
 
 
@@ -83,6 +84,8 @@ class Scheduler:
         self._states: dict[str, _JobState] = {}
         self._wake = asyncio.Event()
         self._prepared = asyncio.Event()
+        self._started_wall = time.monotonic()
+        self._started_at: datetime | None = None
         self.is_leader = False
         self.metrics: JobMetrics | None = None
         # Told about a job that failed its last attempt (the notification dispatcher).
@@ -138,6 +141,7 @@ class Scheduler:
                         reason="missed while the scheduler was down; policy is skip",
                     )
             self._states[job.name] = state
+        self._started_wall, self._started_at = time.monotonic(), now
         self._prepared.set()
 
     async def run(self) -> None:
@@ -199,8 +203,8 @@ class Scheduler:
             self._advance(state, now)
             return
         job = state.definition
-        if job.min_wall_interval_seconds > 0 and state.attempt == 1 and state.last_wall_started is not None:
-            elapsed = time.monotonic() - state.last_wall_started
+        if job.min_wall_interval_seconds > 0 and state.attempt == 1 and self._accelerated():
+            elapsed = time.monotonic() - (state.last_wall_started or self._started_wall)
             if elapsed < job.min_wall_interval_seconds:
                 now = self._clock.now()
                 await self._store.record_skipped(
@@ -213,6 +217,14 @@ class Scheduler:
                 self._advance(state, now)
                 return
         state.running = asyncio.create_task(self._execute(state), name=f"job:{state.definition.name}")
+
+    def _accelerated(self) -> bool:
+        """Has the clock run more than twice as fast as the wall clock since the scheduler started?"""
+        if self._started_at is None:
+            return False
+        wall = time.monotonic() - self._started_wall
+        simulated = (self._clock.now() - self._started_at).total_seconds()
+        return simulated > 2 * max(wall, 1.0)
 
     def _advance(self, state: _JobState, now: datetime) -> None:
         state.attempt = 1
