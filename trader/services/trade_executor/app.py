@@ -106,9 +106,13 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
                 return
             # Bars come session by session; expiry follows the bars (on_bar), not the wall of the
             # replay clock, which has usually moved past the close before a session's bars are in.
-            open_before = len(await simulated.list_orders(open_only=True))
+            open_before = {order.broker_order_id for order in await simulated.list_orders(open_only=True)}
             fills = simulated.on_bar(bar_from_event(event))
-            if fills or len(await simulated.list_orders(open_only=True)) != open_before:
+            open_after = {order.broker_order_id for order in await simulated.list_orders(open_only=True)}
+            # Only the orders this bar filled, expired or closed: one bar of 500 must not cost a
+            # full reconciliation each (the periodic one still runs).
+            touched = (open_before - open_after) | {fill.broker_order_id for fill in fills}
+            if touched and not await executor.sync_broker_orders(touched):
                 await executor.reconcile()
 
         async def price_feed() -> None:

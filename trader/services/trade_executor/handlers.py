@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -448,6 +448,25 @@ class TradeExecutor:
         self.last_error_at = self.clock.now()
 
     # ------------------------------------------------------------------ reconciliation
+
+    async def sync_broker_orders(self, broker_order_ids: Collection[str]) -> bool:
+        """Take the broker's truth for these orders and their fills (positions move with the fills).
+
+        What the simulated broker does on one bar touches a few orders; a full reconciliation per
+        bar reads every open order and position instead. Returns False when an id is unknown to
+        the books: only the full reconciliation imports foreign orders.
+        """
+        async with self._reconcile_lock:
+            for broker_order_id in sorted(set(broker_order_ids)):
+                order = await self.orders.by_broker_order_id(broker_order_id)
+                if order is None:
+                    return False
+                try:
+                    broker_order = await self.broker.get_order(broker_order_id)
+                except OrderNotFoundError:
+                    return False
+                await self._apply_broker_order(order, broker_order)
+        return True
 
     async def reconcile(self, *, startup: bool = False) -> ReconciliationReport:
         """Orders, fills and positions against the broker; the broker's truth wins."""
