@@ -12,8 +12,9 @@ import itertools
 import math
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from trader.backtest.engine import BacktestConfig, run_backtest
@@ -130,6 +131,47 @@ def _evaluate_chunk(
     return [_evaluate(catalog, strategy_type, parameters, data, config, objective) for parameters in chunk]
 
 
+def _run_chunks(
+    executor: Executor,
+    chunks: Sequence[Sequence[Mapping[str, object]]],
+    catalog: StrategyCatalog,
+    strategy_type: str,
+    series_list: Sequence[BarSeries],
+    config: BacktestConfig,
+    objective: str,
+    outcomes: list[OptimizationRow | tuple[Mapping[str, object], str]],
+    on_progress: ProgressCallback | None,
+    total: int,
+) -> None:
+    futures = [
+        executor.submit(_evaluate_chunk, catalog, strategy_type, chunk, series_list, config, objective)
+        for chunk in chunks
+    ]
+    for future in as_completed(futures):
+        outcomes.extend(future.result())
+        if on_progress is not None:
+            on_progress(len(outcomes), total)
+
+
+@contextmanager
+def cluster_executor(address: str) -> Iterator[Executor]:
+    """A `concurrent.futures` executor on an existing Dask cluster (the optional `cluster` extra)."""
+    try:
+        from distributed import Client
+    except ImportError as error:
+        raise ValueError(
+            "a cluster needs the optional extra: pip install 'full-ai-trader[cluster]'"
+        ) from error
+    try:
+        client = Client(address, timeout="10s")  # type: ignore[no-untyped-call]
+    except OSError as error:
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {error}") from error
+    try:
+        yield client.get_executor()  # type: ignore[no-untyped-call]
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
 def default_processes() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -144,8 +186,13 @@ def search(
     processes: int | None = None,
     catalog: StrategyCatalog | None = None,
     on_progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> OptimizationResult:
-    """Backtest every candidate parameter set of `strategy_type` and rank them by `objective`."""
+    """Backtest every candidate parameter set of `strategy_type` and rank them by `objective`.
+
+    Runs inline, on a local process pool (`processes`), or on any `concurrent.futures` executor
+    the caller owns, such as a Dask cluster's (`cluster_executor`).
+    """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
     catalog = catalog or built_in_catalog()
@@ -156,7 +203,21 @@ def search(
     total = len(todo)
     outcomes: list[OptimizationRow | tuple[Mapping[str, object], str]] = []
     workers = min(processes or default_processes(), max(1, math.ceil(total / _CHUNK)))
-    if workers <= 1:
+    if executor is not None:
+        chunks = [todo[start : start + _CHUNK] for start in range(0, total, _CHUNK)]
+        _run_chunks(
+            executor,
+            chunks,
+            catalog,
+            strategy_type,
+            series_list,
+            config,
+            objective,
+            outcomes,
+            on_progress,
+            total,
+        )
+    elif workers <= 1:
         for parameters in todo:
             outcomes.append(_evaluate(catalog, strategy_type, parameters, series_list, config, objective))
             if on_progress is not None:
@@ -164,14 +225,18 @@ def search(
     else:
         chunks = [todo[start : start + _CHUNK] for start in range(0, total, _CHUNK)]
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [
-                pool.submit(_evaluate_chunk, catalog, strategy_type, chunk, series_list, config, objective)
-                for chunk in chunks
-            ]
-            for future in as_completed(futures):
-                outcomes.extend(future.result())
-                if on_progress is not None:
-                    on_progress(len(outcomes), total)
+            _run_chunks(
+                pool,
+                chunks,
+                catalog,
+                strategy_type,
+                series_list,
+                config,
+                objective,
+                outcomes,
+                on_progress,
+                total,
+            )
     rows = [outcome for outcome in outcomes if isinstance(outcome, OptimizationRow)]
     skipped = tuple(outcome for outcome in outcomes if not isinstance(outcome, OptimizationRow))
     rows.sort(

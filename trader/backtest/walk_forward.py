@@ -12,6 +12,7 @@ objective beside it shows how much of the optimum was fitted noise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,6 +83,7 @@ def walk_forward(
     processes: int | None = None,
     catalog: StrategyCatalog | None = None,
     on_progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> WalkForwardResult:
     catalog = catalog or built_in_catalog()
     config = config or BacktestConfig()
@@ -105,6 +107,7 @@ def walk_forward(
             objective=objective,
             processes=processes,
             catalog=catalog,
+            executor=executor,
         )
         best = optimised.best
         strategy = catalog.build(strategy_type, best.parameters)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -234,6 +235,10 @@ def optimize(
     start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="day after the last, YYYY-MM-DD")] = None,
     processes: Annotated[int, typer.Option(help="worker processes (0: one per core)")] = 0,
+    cluster: Annotated[
+        str | None,
+        typer.Option(envvar="OPTIMIZE_CLUSTER", help="Dask scheduler address (tcp://host:8786) to run on"),
+    ] = None,
     walk_forward: Annotated[
         str | None, typer.Option("--walk-forward", help="TRAIN:TEST bars for walk-forward optimisation")
     ] = None,
@@ -242,7 +247,7 @@ def optimize(
     strategies_dir: StrategiesDirOption = None,
 ) -> None:
     """Search parameters in parallel with a progress bar; optionally walk forward, out of sample."""
-    from trader.backtest.optimize import grid, random_draws, search
+    from trader.backtest.optimize import cluster_executor, grid, random_draws, search
     from trader.backtest.walk_forward import walk_forward as run_walk_forward
 
     catalog = _catalog(strategies_dir)
@@ -254,7 +259,11 @@ def optimize(
     except (UnknownStrategyTypeError, ValueError) as error:
         raise _fail(str(error)) from None
     workers = processes or None
-    with Progress(console=errors, transient=True) as progress:
+    with ExitStack() as stack, Progress(console=errors, transient=True) as progress:
+        try:
+            executor = stack.enter_context(cluster_executor(cluster)) if cluster else None
+        except ValueError as error:
+            raise _fail(str(error)) from None
         task = progress.add_task("optimising", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -273,6 +282,7 @@ def optimize(
                     processes=workers,
                     catalog=catalog,
                     on_progress=advance,
+                    executor=executor,
                 )
             else:
                 result = search(
@@ -283,6 +293,7 @@ def optimize(
                     processes=workers,
                     catalog=catalog,
                     on_progress=advance,
+                    executor=executor,
                 )
         except ValueError as error:
             raise _fail(str(error)) from None
