@@ -11,3 +11,13 @@ SIGNALS = "signals"
 DECISIONS = "risk.decisions"
 ORDERS = "orders"
 TRADING_STATE = "trading_state"
+
+# Every consumer group, declared once. They are created when the back ends open, before any
+# service starts, because a group created after a message was published never sees it.
+CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
+    BARS: ("strategy_engine", "trade_executor_prices"),
+    SIGNALS: ("risk_manager",),
+    DECISIONS: ("trade_executor",),
+    ORDERS: ("notifications",),
+    TRADING_STATE: ("notifications",),
+}

@@ -19,6 +19,7 @@ from trader.adapters.db.engine import create_engine, redacted
 from trader.adapters.db.migrate import current_revision, head_revision, upgrade_database
 from trader.adapters.rate_limits import InProcessRateLimiter, RedisRateLimiter
 from trader.core.ports import Clock, MessageBus
+from trader.core.topics import CONSUMER_GROUPS
 from trader.runtime.replay_clock import keep_saving, open_replay_clock
 from trader.services.common.resources import Resources
 from trader.settings import Environment, MarketDataSource, Settings
@@ -45,6 +46,16 @@ async def prepare_schema(settings: Settings) -> None:
         )
 
 
+async def declare_consumer_groups(bus: MessageBus) -> None:
+    """Create every consumer group before anything publishes (idempotent)."""
+    try:
+        for topic, groups in CONSUMER_GROUPS.items():
+            for group in groups:
+                await bus.ensure_group(topic, group)
+    except Exception as error:  # Redis down at start: /health says so; consumers retry on their own
+        log.error("could not declare the consumer groups yet: %s", error)
+
+
 @asynccontextmanager
 async def open_resources(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[Resources]:
     """Open what the settings name. Without an explicit clock, the replay source gets the
@@ -57,6 +68,7 @@ async def open_resources(settings: Settings, *, clock: Clock | None = None) -> A
         bus = RedisStreamsBus(Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3))
     else:
         bus = InMemoryBus()
+    await declare_consumer_groups(bus)
     http = httpx.AsyncClient(timeout=settings.health_timeout_seconds)
     calendar = XNYSCalendar()
     saver: asyncio.Task[None] | None = None

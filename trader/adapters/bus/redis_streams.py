@@ -153,6 +153,13 @@ class RedisStreamsBus:
             response = await self._redis.xautoclaim(
                 self._key(topic), group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
             )
+        except ResponseError as error:
+            if "NOGROUP" in str(error):
+                # The stream was deleted (e.g. FLUSHALL): nothing to claim; recreate the group.
+                self._known_groups.discard((topic, group))
+                await self.ensure_group(topic, group)
+                return []
+            raise
         except RedisError as error:
             raise BusUnavailableError(f"cannot claim on {topic}: {error}") from error
         entries = [(mid, fields) for mid, fields in response[1]]
