@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
 from trader.adapters.backups.catalog import (
     BackupError,
@@ -30,6 +33,7 @@ from trader.adapters.backups.database import (
     restore_backup,
     scratch_database,
 )
+from trader.adapters.backups.fingerprint import StepProgress
 from trader.adapters.db.engine import redacted
 from trader.commands.ops import EnvironmentOption, JsonOption, console, errors, fail, settings_for
 from trader.settings import Settings
@@ -44,6 +48,28 @@ restore_app = typer.Typer(
 
 DirectoryOption = Annotated[Path | None, typer.Option("--dir", help="backup directory (default BACKUP_DIR)")]
 PRE_RESTORE_DIR = "pre_restore"
+
+
+@contextmanager
+def step_progress() -> Iterator[StepProgress]:
+    """A progress bar per step (snapshot, compress, checksums...), fed by the backup code itself."""
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        console=errors,
+        transient=True,
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            # Per-table checksum steps share one bar, labelled with the table in progress.
+            key = "checksums" if step.startswith("checksum") else step
+            if key not in tasks:
+                tasks[key] = bars.add_task(step, total=total or None)
+            bars.update(tasks[key], description=step, completed=done, total=total or None)
+
+        yield report
 
 
 def _directory(settings: Settings, directory: Path | None) -> Path:
@@ -74,7 +100,8 @@ def backup(
     target = _directory(settings, directory)
     url = settings.effective_database_url
     try:
-        stored = asyncio.run(create_backup(url, target))
+        with step_progress() as progress:
+            stored = asyncio.run(create_backup(url, target, progress=progress))
     except BackupError as error:
         raise fail(f"backup of {redacted(url)} failed: {error}") from None
     console.print(f"[green]backup written[/green]: {stored.archive_path}")
@@ -315,8 +342,11 @@ def restore(
     if safety_copy:
         console.print(f"  {_safety_copy(settings, source)}")
     try:
-        asyncio.run(restore_backup(stored, url))
-        problems = compare_with_manifest(stored.manifest, asyncio.run(fingerprint_database(url)))
+        with step_progress() as progress:
+            asyncio.run(restore_backup(stored, url, progress))
+            problems = compare_with_manifest(
+                stored.manifest, asyncio.run(fingerprint_database(url, progress))
+            )
     except BackupError as error:
         raise fail(f"restore failed: {error}") from None
     if problems:

@@ -8,11 +8,12 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 import asyncpg
 from sqlalchemy import text
@@ -28,13 +29,15 @@ from trader.adapters.backups.catalog import (
     sha256_of,
     write_manifest,
 )
-from trader.adapters.backups.fingerprint import TableFingerprint, fingerprint_tables
+from trader.adapters.backups.fingerprint import StepProgress, TableFingerprint, fingerprint_tables
 from trader.adapters.db.engine import create_engine, redacted
 from trader.adapters.db.migrate import current_revision
 from trader.adapters.db.provision import ProvisioningError, drop_database, provision_database
 
 SQLITE_SUFFIX = ".sqlite3.gz"
 POSTGRES_SUFFIX = ".pgdump"
+_CHUNK_BYTES = 1 << 20
+_PAGES_PER_STEP = 1024  # SQLite's backup API copies this many pages, then reports
 
 
 def backend_of(url: str) -> str:
@@ -100,41 +103,64 @@ async def _connection(url: str) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def fingerprint_database(url: str) -> dict[str, TableFingerprint]:
+async def fingerprint_database(url: str, progress: StepProgress | None = None) -> dict[str, TableFingerprint]:
     async with _connection(url) as connection:
-        return await fingerprint_tables(connection)
+        return await fingerprint_tables(connection, progress)
 
 
 # --------------------------------------------------------------------------------------------
 # Create
 
 
-def _sqlite_snapshot(source: Path, target: Path) -> None:
+def _pages(step: str, progress: StepProgress | None) -> Callable[[int, int, int], object] | None:
+    if progress is None:
+        return None
+    return lambda _status, remaining, total: progress(step, total - remaining, total)
+
+
+def _sqlite_snapshot(source: Path, target: Path, progress: StepProgress | None = None) -> None:
     # The online backup API copies a consistent snapshot while writers carry on.
     with sqlite3.connect(source, timeout=30) as live, sqlite3.connect(target) as copy:
-        live.backup(copy)
+        live.backup(copy, pages=_PAGES_PER_STEP, progress=_pages("snapshot", progress))
     copy.close()
     live.close()
 
 
-def _gzip(source: Path, target: Path) -> None:
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def _copy(reader: BinaryIO, writer: _Writable, step: str, total: int, progress: StepProgress | None) -> None:
+    done = 0
+    while chunk := reader.read(_CHUNK_BYTES):
+        writer.write(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(step, min(done, total), total)
+
+
+def _gzip(source: Path, target: Path, progress: StepProgress | None = None) -> None:
     with source.open("rb") as raw, gzip.open(target, "wb", compresslevel=6) as packed:
-        shutil.copyfileobj(raw, packed, 1 << 20)
+        _copy(raw, packed, "compress", source.stat().st_size, progress)
 
 
-async def _backup_sqlite(url: str, archive: Path) -> dict[str, TableFingerprint]:
+async def _backup_sqlite(
+    url: str, archive: Path, progress: StepProgress | None
+) -> dict[str, TableFingerprint]:
     source = sqlite_path(url)
     if not source.exists():
         raise BackupError(f"database file {source} does not exist; nothing to back up")
     with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
         snapshot = Path(scratch) / "snapshot.db"
-        await asyncio.to_thread(_sqlite_snapshot, source, snapshot)
-        await asyncio.to_thread(_gzip, snapshot, archive)
+        await asyncio.to_thread(_sqlite_snapshot, source, snapshot, progress)
+        await asyncio.to_thread(_gzip, snapshot, archive, progress)
         # The checksums describe the snapshot itself, so they match the archive exactly.
-        return await fingerprint_database(f"sqlite+aiosqlite:///{snapshot}")
+        return await fingerprint_database(f"sqlite+aiosqlite:///{snapshot}", progress)
 
 
-async def _backup_postgres(url: str, archive: Path) -> dict[str, TableFingerprint]:
+async def _backup_postgres(
+    url: str, archive: Path, progress: StepProgress | None
+) -> dict[str, TableFingerprint]:
     pg_dump = _tool("pg_dump")
     libpq = _libpq(url)
     async with _connection(url) as connection:
@@ -157,10 +183,12 @@ async def _backup_postgres(url: str, archive: Path) -> dict[str, TableFingerprin
                 ],
                 libpq.environment,
             )
-            return await fingerprint_tables(connection)
+            return await fingerprint_tables(connection, progress)
 
 
-async def create_backup(url: str, directory: Path, *, now: datetime | None = None) -> StoredBackup:
+async def create_backup(
+    url: str, directory: Path, *, now: datetime | None = None, progress: StepProgress | None = None
+) -> StoredBackup:
     created_at = now or datetime.now(UTC)
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     backend = backend_of(url)
@@ -169,9 +197,9 @@ async def create_backup(url: str, directory: Path, *, now: datetime | None = Non
     partial = archive.with_name(archive.name + ".partial")
     try:
         if backend == "sqlite":
-            tables = await _backup_sqlite(url, partial)
+            tables = await _backup_sqlite(url, partial, progress)
         else:
-            tables = await _backup_postgres(url, partial)
+            tables = await _backup_postgres(url, partial, progress)
         partial.replace(archive)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -195,19 +223,24 @@ async def create_backup(url: str, directory: Path, *, now: datetime | None = Non
 # Restore
 
 
-def _gunzip(source: Path, target: Path) -> None:
-    with gzip.open(source, "rb") as packed, target.open("wb") as raw:
-        shutil.copyfileobj(packed, raw, 1 << 20)
+def _gunzip(source: Path, target: Path, progress: StepProgress | None = None) -> None:
+    # Progress counts compressed bytes read, the only size known before the end.
+    total = source.stat().st_size
+    with source.open("rb") as compressed, gzip.open(compressed, "rb") as packed, target.open("wb") as raw:
+        while chunk := packed.read(_CHUNK_BYTES):
+            raw.write(chunk)
+            if progress is not None:
+                progress("decompress", min(compressed.tell(), total), total)
 
 
-def _sqlite_restore(snapshot: Path, target: Path) -> None:
+def _sqlite_restore(snapshot: Path, target: Path, progress: StepProgress | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         # A journal left beside a deleted database would be replayed into the new one.
         for suffix in ("-wal", "-shm", "-journal"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
     with sqlite3.connect(snapshot) as source, sqlite3.connect(target, timeout=30) as live:
-        source.backup(live)
+        source.backup(live, pages=_PAGES_PER_STEP, progress=_pages("restore", progress))
     source.close()
     live.close()
 
@@ -221,7 +254,7 @@ def _require_backend(backup: StoredBackup, url: str) -> None:
         )
 
 
-async def restore_backup(backup: StoredBackup, url: str) -> None:
+async def restore_backup(backup: StoredBackup, url: str, progress: StepProgress | None = None) -> None:
     """Replace the database's contents with the backup's (checksum checked first)."""
     from trader.adapters.backups.catalog import checksum_problem
 
@@ -233,8 +266,8 @@ async def restore_backup(backup: StoredBackup, url: str) -> None:
         target = sqlite_path(url)
         with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as scratch:
             snapshot = Path(scratch) / "restore.db"
-            await asyncio.to_thread(_gunzip, backup.archive_path, snapshot)
-            await asyncio.to_thread(_sqlite_restore, snapshot, target)
+            await asyncio.to_thread(_gunzip, backup.archive_path, snapshot, progress)
+            await asyncio.to_thread(_sqlite_restore, snapshot, target, progress)
         return
     libpq = _libpq(url)
     await _run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,16 +44,23 @@ async def existing_tables(connection: AsyncConnection) -> set[str]:
     return set(names)
 
 
-async def fingerprint_tables(connection: AsyncConnection) -> dict[str, TableFingerprint]:
+# (step, done, total): how far a long step is, for a progress bar. Called from worker threads too.
+StepProgress = Callable[[str, int, int], None]
+
+
+async def fingerprint_tables(
+    connection: AsyncConnection, progress: StepProgress | None = None
+) -> dict[str, TableFingerprint]:
     """Every schema table present in the database: its row count and a hash of its rows in key order.
 
     Rows are streamed in batches, so a large table never sits in memory.
     """
     present = await existing_tables(connection)
     result: dict[str, TableFingerprint] = {}
-    for table in metadata.sorted_tables:
-        if table.name not in present:
-            continue
+    tables = [table for table in metadata.sorted_tables if table.name in present]
+    for done, table in enumerate(tables):
+        if progress is not None:
+            progress(f"checksum {table.name}", done, len(tables))
         digest = hashlib.sha256()
         rows = 0
         query = select(table).order_by(*table.primary_key.columns)
@@ -63,4 +71,6 @@ async def fingerprint_tables(connection: AsyncConnection) -> dict[str, TableFing
                 digest.update(b"\n")
                 rows += 1
         result[table.name] = TableFingerprint(rows, digest.hexdigest())
+    if progress is not None:
+        progress("checksums", len(tables), len(tables))
     return result
