@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.db.stores.risk import RiskStore
+from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sector_map import ensure_sector_map
 from trader.core.risk.limits import limits_from_environment
@@ -72,6 +73,7 @@ def build_risk_manager(resources: Resources, environment: Mapping[str, str] | No
         sizing=sizing,
         starting_cash=settings.simulated_starting_cash,
         lookback_bars=settings.risk_lookback_bars,
+        bars_applied=BarsAppliedStore(resources.engine),
     )
 
 

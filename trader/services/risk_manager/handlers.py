@@ -9,8 +9,10 @@ that one again (same event id), so the executor never sees two decisions for one
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,6 +30,7 @@ from trader.adapters.db.stores.risk import (
     RiskStore,
     SignalRecord,
 )
+from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.events import OrderApproved, OrderDenied, SignalEmitted
 from trader.core.money import to_cash
@@ -76,6 +79,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENVIRONMENT_ACTOR = "environment"
+EXECUTOR_POLL_SECONDS = 0.05
 
 
 class LimitsChangeError(ValueError):
@@ -146,6 +150,8 @@ class RiskManager:
         starting_cash: Decimal,
         lookback_bars: int = 60,
         metrics: RiskMetrics | None = None,
+        bars_applied: BarsAppliedStore | None = None,
+        executor_wait_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.states = states
@@ -158,6 +164,8 @@ class RiskManager:
         self.starting_cash = starting_cash
         self.lookback_bars = lookback_bars
         self.metrics = metrics
+        self.bars_applied = bars_applied
+        self.executor_wait_seconds = executor_wait_seconds
 
     def _count(self, record: DecisionRecord) -> None:
         if self.metrics is None:
@@ -334,6 +342,7 @@ class RiskManager:
         if existing is not None:
             await self._publish(existing)
             return Judgement(existing, created=False)
+        await self._wait_for_executor(signal)
         now = self.clock.now()
         key = (signal.strategy_name, signal.symbol)
         view = await self.view(now, signal_keys=(key,))
@@ -382,6 +391,33 @@ class RiskManager:
             f": {'; '.join(stored.reasons)}" if stored.reasons else "",
         )
         return Judgement(stored, created=created)
+
+    async def _wait_for_executor(self, signal: SignalEmitted) -> None:
+        """With a simulated broker fed the replayed bars, wait until the executor has matched this
+        session's bars and recorded their fills: the bars reach it and the strategy engine at the
+        same time, and judging before the fills are in would size on the previous session's cash."""
+        if self.bars_applied is None:
+            return
+        deadline = time.monotonic() + self.executor_wait_seconds
+        while True:
+            applied = await self.bars_applied.applied()
+            if not applied:
+                return  # no executor applies bars (a real broker): fills arrive when they arrive
+            symbols = await self.store.symbols_with_bar_at(signal.bar_at)
+            pending = [s for s in symbols if s not in applied or applied[s] < signal.bar_at]
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "signal %s judged before the executor applied the %s bars of %s (waited %.0fs); "
+                    "the books may miss that session's fills",
+                    signal.event_id,
+                    ", ".join(pending),
+                    signal.bar_at.isoformat(),
+                    self.executor_wait_seconds,
+                )
+                return
+            await asyncio.sleep(EXECUTOR_POLL_SECONDS)
 
     async def _adopt_resume(self, view: View) -> bool:
         """A resume from a drawdown halt made elsewhere (the maintenance service) acknowledges the

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
-from trader.adapters.db.stores.system_flags import MaintenanceGate, SystemFlagsStore
+from trader.adapters.db.stores.system_flags import BarsAppliedStore, MaintenanceGate, SystemFlagsStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import Broker, BrokerError
@@ -99,6 +99,7 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
     workers = [reconciliation, approved_orders]
     if isinstance(broker, SimulatedBroker):
         simulated = broker
+        bars_applied = BarsAppliedStore(resources.engine)
 
         async def handle_bar(event: Event) -> None:
             # The simulated broker fills against the same bars the strategies saw, as the backtester does.
@@ -114,6 +115,8 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
             touched = (open_before - open_after) | {fill.broker_order_id for fill in fills}
             if touched and not await executor.sync_broker_orders(touched):
                 await executor.reconcile()
+            # The risk manager judges this session's signals only once its fills are in the books.
+            await bars_applied.record(event.symbol, event.bar_at, resources.clock.now())
 
         async def price_feed() -> None:
             await ready.wait()

@@ -601,6 +601,14 @@ class RiskStore:
                 result[symbol] = [(row.timestamp, row.close_price) for row in reversed(rows)]
         return result
 
+    async def symbols_with_bar_at(self, bar_at: datetime) -> list[str]:
+        """The symbols whose bar starting at `bar_at` is stored (one session's released group)."""
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(market_data.c.symbol).where(market_data.c.timestamp == bar_at).distinct()
+            )
+            return sorted(row.symbol for row in rows)
+
     async def recent_bars(
         self, symbol: str, *, at: datetime, count: int
     ) -> tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]:

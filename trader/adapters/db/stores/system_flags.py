@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from trader.adapters.db.tables import system_flags
 
 MAINTENANCE_MODE = "maintenance_mode"
+# One row per symbol: the newest bar the executor's simulated broker has matched orders against and
+# whose fills are in the books. The risk manager waits for it before judging a signal of that bar.
+BAR_APPLIED_PREFIX = "executor.bar_applied:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,40 @@ class SystemFlagsStore:
             await connection.execute(delete(system_flags).where(system_flags.c.name == MAINTENANCE_MODE))
             await connection.execute(insert(system_flags), row)
         return MaintenanceMode(enabled, reason.strip(), changed_by, changed_at)
+
+
+class BarsAppliedStore:
+    """How far the executor has applied replayed bars to the simulated broker, per symbol."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, symbol: str, bar_at: datetime, at: datetime) -> None:
+        name = f"{BAR_APPLIED_PREFIX}{symbol}"
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(system_flags).where(system_flags.c.name == name))
+            await connection.execute(
+                insert(system_flags),
+                {
+                    "name": name,
+                    "value": {"bar_at": bar_at.isoformat()},
+                    "reason": "bar matched and its fills recorded",
+                    "changed_by": "trade_executor",
+                    "updated_at": at,
+                },
+            )
+
+    async def applied(self) -> dict[str, datetime]:
+        """Symbol -> newest applied bar; empty when no executor feeds bars to a simulated broker."""
+        query = select(system_flags.c.name, system_flags.c.value).where(
+            system_flags.c.name.startswith(BAR_APPLIED_PREFIX)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {
+            row.name.removeprefix(BAR_APPLIED_PREFIX): datetime.fromisoformat(row.value["bar_at"])
+            for row in rows
+        }
 
 
 class MaintenanceGate:
