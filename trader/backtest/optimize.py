@@ -14,7 +14,7 @@ import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from trader.backtest.engine import BacktestConfig, run_backtest
@@ -131,28 +131,6 @@ def _evaluate_chunk(
     return [_evaluate(catalog, strategy_type, parameters, data, config, objective) for parameters in chunk]
 
 
-def _run_chunks(
-    executor: Executor,
-    chunks: Sequence[Sequence[Mapping[str, object]]],
-    catalog: StrategyCatalog,
-    strategy_type: str,
-    series_list: Sequence[BarSeries],
-    config: BacktestConfig,
-    objective: str,
-    outcomes: list[OptimizationRow | tuple[Mapping[str, object], str]],
-    on_progress: ProgressCallback | None,
-    total: int,
-) -> None:
-    futures = [
-        executor.submit(_evaluate_chunk, catalog, strategy_type, chunk, series_list, config, objective)
-        for chunk in chunks
-    ]
-    for future in as_completed(futures):
-        outcomes.extend(future.result())
-        if on_progress is not None:
-            on_progress(len(outcomes), total)
-
-
 @contextmanager
 def cluster_executor(address: str) -> Iterator[Executor]:
     """A `concurrent.futures` executor on an existing Dask cluster (the optional `cluster` extra)."""
@@ -203,40 +181,23 @@ def search(
     total = len(todo)
     outcomes: list[OptimizationRow | tuple[Mapping[str, object], str]] = []
     workers = min(processes or default_processes(), max(1, math.ceil(total / _CHUNK)))
-    if executor is not None:
-        chunks = [todo[start : start + _CHUNK] for start in range(0, total, _CHUNK)]
-        _run_chunks(
-            executor,
-            chunks,
-            catalog,
-            strategy_type,
-            series_list,
-            config,
-            objective,
-            outcomes,
-            on_progress,
-            total,
-        )
-    elif workers <= 1:
+    if executor is None and workers <= 1:
         for parameters in todo:
             outcomes.append(_evaluate(catalog, strategy_type, parameters, series_list, config, objective))
             if on_progress is not None:
                 on_progress(len(outcomes), total)
     else:
         chunks = [todo[start : start + _CHUNK] for start in range(0, total, _CHUNK)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            _run_chunks(
-                pool,
-                chunks,
-                catalog,
-                strategy_type,
-                series_list,
-                config,
-                objective,
-                outcomes,
-                on_progress,
-                total,
-            )
+        with ExitStack() as stack:
+            pool = executor or stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            futures = [
+                pool.submit(_evaluate_chunk, catalog, strategy_type, chunk, series_list, config, objective)
+                for chunk in chunks
+            ]
+            for future in as_completed(futures):
+                outcomes.extend(future.result())
+                if on_progress is not None:
+                    on_progress(len(outcomes), total)
     rows = [outcome for outcome in outcomes if isinstance(outcome, OptimizationRow)]
     skipped = tuple(outcome for outcome in outcomes if not isinstance(outcome, OptimizationRow))
     rows.sort(

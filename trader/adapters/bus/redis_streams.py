@@ -79,15 +79,18 @@ class RedisStreamsBus:
                 self._recovered.add(marker)
             response = await self._redis.xreadgroup(group, consumer, {key: ">"}, count=count, block=block_ms)
         except ResponseError as error:
-            if "NOGROUP" in str(error):
-                # The stream was deleted (e.g. FLUSHALL); recreate the group and carry on.
-                self._known_groups.discard((topic, group))
-                await self.ensure_group(topic, group)
-                return []
-            raise
+            await self._recreate_group_if_lost(topic, group, error)
+            return []
         except RedisError as error:
             raise BusUnavailableError(f"cannot read {topic}: {error}") from error
         return await self._deliveries(topic, group, self._entries(response), redelivered=False)
+
+    async def _recreate_group_if_lost(self, topic: str, group: str, error: ResponseError) -> None:
+        """The stream was deleted (e.g. FLUSHALL): recreate the group and carry on; else re-raise."""
+        if "NOGROUP" not in str(error):
+            raise error
+        self._known_groups.discard((topic, group))
+        await self.ensure_group(topic, group)
 
     @staticmethod
     def _entries(response: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
@@ -154,12 +157,8 @@ class RedisStreamsBus:
                 self._key(topic), group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
             )
         except ResponseError as error:
-            if "NOGROUP" in str(error):
-                # The stream was deleted (e.g. FLUSHALL): nothing to claim; recreate the group.
-                self._known_groups.discard((topic, group))
-                await self.ensure_group(topic, group)
-                return []
-            raise
+            await self._recreate_group_if_lost(topic, group, error)
+            return []
         except RedisError as error:
             raise BusUnavailableError(f"cannot claim on {topic}: {error}") from error
         entries = [(mid, fields) for mid, fields in response[1]]
