@@ -12,7 +12,10 @@ GET /v2/orders:by_client_order_id, DELETE /v2/orders/{id}, DELETE /v2/orders (20
 one, close one (qty / percentage), close all (207 per symbol, optional cancel_orders);
 GET /v2/account/activities[/FILL]; market data: /v2/stocks/bars, /v2/stocks/{symbol}/bars (page_token
 pagination, sort, start/end inclusive, limit), latest bars/quotes/trades (multi and single symbol),
-the `feed` parameter (recorded; seeds may be per feed; `sip_allowed=False` refuses sip).
+the `feed` parameter (recorded; seeds may be per feed; `sip_allowed=False` refuses sip), the `adjustment`
+parameter of the bars endpoints (raw | split | dividend | all) over splits and cash dividends seeded
+with `seed_split(symbol, on_date, ratio)` / `seed_dividend(symbol, ex_date, amount)`: seeded bars are
+raw, bars dated (New York) before an action are served adjusted.
 
 Matching model (deterministic, test-driven): the test sets a price per symbol (`set_price`); nothing fills
 until `fill_pending()` (or on every submission with `fill_on_submit=True`, applied after the POST
@@ -40,6 +43,12 @@ Where the formats come from:
 - Public alpaca issue threads: 422 `{"code": 40010001, "message": "client_order_id must be unique"}`,
   404 `{"code": 40410000, "message": "position does not exist"}`, 403 insufficient buying power body
   `{"buying_power", "code": 40310000, "cost_basis", "message": "insufficient buying power"}`.
+- Adjustment (the data spec gives only the enum; alpaca-py sends `adjustment=<value>` only when the
+  request sets it): not sent means raw, as Alpaca's documentation says. "split: adjust price and volume
+  for splits, dividend: adjust price for cash dividends, all: both" as documented; the arithmetic is the
+  usual backward adjustment, our choice: earlier prices / ratio and volumes x ratio for a split, earlier
+  prices x (1 - amount / last raw close before the ex-date in the series served) for a dividend,
+  adjusted prices rounded to 4 decimals.
 - From memory of the live API, not sourced (so marked): the 401 body, the texts for an unknown or
   untradable asset, an unknown order, a non-cancelable order ("order is already in \"filled\" state"),
   the sip-subscription refusal, and the default bodies of injected 429/500/504.
@@ -53,7 +62,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,6 +92,8 @@ OPEN_STATUSES = frozenset(
 ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"})
 TIMES_IN_FORCE = frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"})
 FEEDS = frozenset({"iex", "sip", "otc", "delayed_sip"})
+ADJUSTMENTS = frozenset({"raw", "split", "dividend", "all"})
+ADJUSTED_QUANTUM = Decimal("0.0001")
 UNAUTHORIZED_BODY = {"code": 40110000, "message": "request is not authorized"}
 
 
@@ -324,6 +335,8 @@ class _State:
     bars: dict[tuple[str, str, str | None], dict[datetime, DataBar]] = field(default_factory=dict)
     quotes: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
     trades: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    splits: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
+    dividends: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
     sequence: int = 0
 
 
@@ -483,6 +496,20 @@ class AlpacaEmulator:
             series = self._state.bars.setdefault((symbol, timeframe, feed), {})
             for row in rows:
                 series[row.at.astimezone(UTC)] = row
+
+    def seed_split(self, symbol: str, on_date: date, ratio: Decimal | int) -> None:
+        """A split of `ratio` new shares per old, effective at the session of `on_date` (New York date)."""
+        if Decimal(ratio) <= 0:
+            raise ValueError(f"a split ratio must be positive, got {ratio}")
+        with self._lock:
+            self._state.splits.setdefault(symbol.upper(), []).append((on_date, Decimal(ratio)))
+
+    def seed_dividend(self, symbol: str, ex_date: date, amount: Decimal) -> None:
+        """A cash dividend going ex at the session of `ex_date` (New York date)."""
+        if amount <= 0:
+            raise ValueError(f"a dividend must be positive, got {amount}")
+        with self._lock:
+            self._state.dividends.setdefault(symbol.upper(), []).append((ex_date, amount))
 
     def set_latest_quote(
         self,
@@ -1203,11 +1230,14 @@ class AlpacaEmulator:
         end = _parse_time(params["end"]) if params.get("end") else now
         if start is None or end is None:
             return JSONResponse({"message": "invalid start or end"}, status_code=422)
+        adjustment = params.get("adjustment", "raw").lower()
+        if adjustment not in ADJUSTMENTS:
+            return JSONResponse({"message": f"invalid adjustment: {adjustment}"}, status_code=422)
         descending = params.get("sort", "asc") == "desc"
         items: list[tuple[str, DataBar]] = []
         with self._lock:
             for symbol in sorted(set(symbols)):
-                series = self._series(symbol, timeframe, feed)
+                series = self._adjusted(symbol, self._series(symbol, timeframe, feed), adjustment)
                 chosen = sorted((at for at in series if start <= at <= end), reverse=descending)
                 items.extend((symbol, series[at]) for at in chosen)
         token = params.get("page_token")
@@ -1223,6 +1253,34 @@ class AlpacaEmulator:
             grouped.setdefault(symbol, []).append(bar.as_json())
         next_token = _page_token(page[-1][0], page[-1][1].at) if rest and page else None
         return grouped, next_token
+
+    def _adjusted(
+        self, symbol: str, series: dict[datetime, DataBar], adjustment: str
+    ) -> dict[datetime, DataBar]:
+        """The raw series as served with `adjustment` (see the module header for the arithmetic)."""
+        if adjustment == "raw":
+            return series
+        ordered = sorted(series)
+        splits = self._state.splits.get(symbol, []) if adjustment in ("split", "all") else []
+        dividend_factors: list[tuple[date, Decimal]] = []
+        if adjustment in ("dividend", "all"):
+            for ex_date, amount in self._state.dividends.get(symbol, []):
+                before = [series[at].close for at in ordered if at.astimezone(NEW_YORK).date() < ex_date]
+                if before and before[-1] > amount:
+                    dividend_factors.append((ex_date, 1 - amount / before[-1]))
+        result: dict[datetime, DataBar] = {}
+        for at in ordered:
+            day = at.astimezone(NEW_YORK).date()
+            price, volume = Decimal(1), Decimal(1)
+            for on_date, ratio in splits:
+                if day < on_date:
+                    price /= ratio
+                    volume *= ratio
+            for ex_date, factor in dividend_factors:
+                if day < ex_date:
+                    price *= factor
+            result[at] = _scaled_bar(series[at], price, volume)
+        return result
 
     async def _multi_bars(self, request: Request) -> Response:
         symbols = _symbols(request)
@@ -1297,6 +1355,25 @@ class AlpacaEmulator:
 
     async def _single_latest_trade(self, request: Request) -> Response:
         return await self._single_latest(request, "trade")
+
+
+def _scaled_bar(bar: DataBar, price: Decimal, volume: Decimal) -> DataBar:
+    if price == 1 and volume == 1:
+        return bar
+
+    def scale(value: Decimal) -> Decimal:
+        return (value * price).quantize(ADJUSTED_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+    return DataBar(
+        at=bar.at,
+        open=scale(bar.open),
+        high=scale(bar.high),
+        low=scale(bar.low),
+        close=scale(bar.close),
+        volume=int((bar.volume * volume).to_integral_value(rounding=ROUND_HALF_EVEN)),
+        trade_count=bar.trade_count,
+        vwap=scale(bar.vwap) if bar.vwap is not None else None,
+    )
 
 
 def _activity_id(at: datetime, number: int) -> str:

@@ -8,6 +8,10 @@ fault injection (credits exhausted as HTTP 429 or as an HTTP 200 body, 401, 5xx,
 order; `errors_as_http_200=True` sends every error body with HTTP 200) and malformed values (seed any
 string, e.g. "NaN", "" or a high below the low).
 
+Corporate actions: `seed_split(symbol, on_date, ratio)` and `seed_dividend(symbol, ex_date, amount)`;
+`/time_series` then honours `adjust` (all | splits | dividends | none, default splits as in the spec's
+AdjustEnum): seeded bars are the raw prices, and bars dated before an action are served adjusted.
+
 Use: `emulator.seed_bars("AAPL", "1min", rows)`, serve `emulator.app` with `EmulatorServer`, then
 `TDClient(apikey=emulator.api_key, base_url=server.base_url)`. `advance_minute()` renews the credits;
 `exhaust_credits_next(http_status=200)`, `inject(Fault(...))`, `serve_out_of_order_next()` break things;
@@ -28,6 +32,12 @@ Where the formats come from:
   daily bars dated "YYYY-MM-DD" and intraday ones "YYYY-MM-DD HH:MM:SS"; `end_date` exclusive;
   the "No data is available on the specified dates..." (400) and "**symbol** not found: ..." (404)
   messages; the credits message tail after the sentence the spec gives.
+- How an adjusted series is computed (the spec gives only the parameter, its values and default): the
+  usual backward adjustment. A split of `ratio` new shares per old divides earlier prices by the ratio
+  and multiplies earlier volumes by it; a cash dividend multiplies earlier prices by
+  1 - amount / (the last raw close before the ex-date in the series served), volumes unchanged.
+  Adjusted prices are rounded to 8 decimals before `dp` applies. Seeded strings (malformed values)
+  are served verbatim in every mode.
 """
 
 from __future__ import annotations
@@ -63,6 +73,9 @@ INTERVALS: dict[str, timedelta] = {
     "1month": timedelta(days=31),
 }
 DAILY_OR_LONGER = frozenset({"1day", "1week", "1month"})
+ADJUST_MODES = ("all", "splits", "dividends", "none")
+DEFAULT_ADJUST = "splits"
+ADJUSTED_QUANTUM = Decimal("1e-8")
 # (x-api-credits-cost, x-api-credits-type) from the spec, for the paths served here.
 CREDIT_COSTS: dict[str, tuple[int, str]] = {
     "/time_series": (1, "symbol"),
@@ -106,6 +119,20 @@ class SeedBar:
     def __post_init__(self) -> None:
         if self.opened_at.tzinfo is None:
             raise ValueError("opened_at must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """`ratio` new shares per old (2 for 2:1, 0.1 for 1:10), effective at the session of `on_date`."""
+
+    on_date: date
+    ratio: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Dividend:
+    ex_date: date
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +211,8 @@ class _State:
     credits_by_minute: dict[datetime, int] = field(default_factory=dict)
     credits_total: int = 0
     out_of_order_remaining: int = 0
+    splits: dict[str, list[Split]] = field(default_factory=dict)
+    dividends: dict[str, list[Dividend]] = field(default_factory=dict)
 
 
 class TwelveDataEmulator:
@@ -239,6 +268,21 @@ class TwelveDataEmulator:
             series = self._state.bars.setdefault(key, {})
             for row in rows:
                 series[row.opened_at.astimezone(UTC)] = row
+
+    def seed_split(self, symbol: str, on_date: date, ratio: Decimal | int) -> None:
+        """A split effective at the session of `on_date` (New York date): earlier bars serve adjusted."""
+        split = Split(on_date, Decimal(ratio))
+        if split.ratio <= 0:
+            raise ValueError(f"a split ratio must be positive, got {ratio}")
+        with self._lock:
+            self._state.splits.setdefault(symbol.upper(), []).append(split)
+
+    def seed_dividend(self, symbol: str, ex_date: date, amount: Decimal) -> None:
+        """A cash dividend going ex at the session of `ex_date` (New York date)."""
+        if amount <= 0:
+            raise ValueError(f"a dividend must be positive, got {amount}")
+        with self._lock:
+            self._state.dividends.setdefault(symbol.upper(), []).append(Dividend(ex_date, amount))
 
     @property
     def now(self) -> datetime:
@@ -410,8 +454,11 @@ class TwelveDataEmulator:
         with self._lock:
             instrument = self._state.instruments.get(symbol)
             series = dict(self._state.bars.get((symbol, interval), {}))
+            splits = list(self._state.splits.get(symbol, ()))
+            dividends = list(self._state.dividends.get(symbol, ()))
         if instrument is None:
             return error_body(404, symbol_not_found_message(symbol))
+        series = _adjusted_series(series, query.adjust, splits, dividends)
         zone = ZoneInfo(EXCHANGE_TIMEZONE) if interval in DAILY_OR_LONGER else query.zone
         start, end = query.window(zone)
         in_window = [at for at in sorted(series) if _within(at, start, end)]
@@ -529,6 +576,7 @@ class _SeriesQuery:
     outputsize: int
     order: str
     dp: int
+    adjust: str
 
     @classmethod
     def parse(cls, params: Any, interval: str) -> _SeriesQuery | str:
@@ -554,7 +602,10 @@ class _SeriesQuery:
         dp = _parse_dp(params.get("dp"))
         if dp is None:
             return "**dp** must be in range [0, 11]"
-        return cls(zone, start, end, on, outputsize, order, dp)
+        adjust = params.get("adjust", DEFAULT_ADJUST).lower()
+        if adjust not in ADJUST_MODES:
+            return f"**adjust** must be one of {', '.join(ADJUST_MODES)}, got {adjust}"
+        return cls(zone, start, end, on, outputsize, order, dp, adjust)
 
     def window(self, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
         if self.date_text is not None:
@@ -568,6 +619,55 @@ class _SeriesQuery:
             start.replace(tzinfo=zone).astimezone(UTC) if start else None,
             end.replace(tzinfo=zone).astimezone(UTC) if end else None,
         )
+
+
+def _session_date(moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo(EXCHANGE_TIMEZONE)).date()
+
+
+def _adjusted_series(
+    series: dict[datetime, SeedBar], adjust: str, splits: list[Split], dividends: list[Dividend]
+) -> dict[datetime, SeedBar]:
+    """The raw series as served with `adjust`: each bar before an action scaled backwards (see the header)."""
+    with_splits = adjust in ("all", "splits")
+    with_dividends = adjust in ("all", "dividends")
+    ordered = sorted(series)
+    dividend_factors: list[tuple[date, Decimal]] = []
+    if with_dividends:
+        for dividend in dividends:
+            before = [series[at] for at in ordered if _session_date(at) < dividend.ex_date]
+            previous_close = _decimal(before[-1].close) if before else None
+            if previous_close is not None and previous_close > dividend.amount:
+                dividend_factors.append((dividend.ex_date, 1 - dividend.amount / previous_close))
+    result: dict[datetime, SeedBar] = {}
+    for at in ordered:
+        day = _session_date(at)
+        price = Decimal(1)
+        volume = Decimal(1)
+        if with_splits:
+            for split in splits:
+                if day < split.on_date:
+                    price /= split.ratio
+                    volume *= split.ratio
+        for ex_date, factor in dividend_factors:
+            if day < ex_date:
+                price *= factor
+        result[at] = _scaled(series[at], price, volume) if price != 1 or volume != 1 else series[at]
+    return result
+
+
+def _scaled(bar: SeedBar, price: Decimal, volume: Decimal) -> SeedBar:
+    def scale(value: Decimal | str) -> Decimal | str:
+        if isinstance(value, str):
+            return value
+        return (value * price).quantize(ADJUSTED_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+    scaled_volume: int | str | None = bar.volume
+    if isinstance(bar.volume, int):
+        scaled_volume = int((bar.volume * volume).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return SeedBar(
+        bar.opened_at, scale(bar.open), scale(bar.high), scale(bar.low), scale(bar.close), scaled_volume
+    )
 
 
 def _within(moment: datetime, start: datetime | None, end: datetime | None) -> bool:

@@ -7,6 +7,7 @@ split is a continuous line instead of a 50% crash.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -17,6 +18,18 @@ from trader.core.market import Bar
 from trader.core.money import to_price, to_quantity
 
 FACTOR_QUANTUM = Decimal("1e-12")
+
+
+class AdjustmentKind(enum.Enum):
+    """Which corporate actions a stored factor covers.
+
+    ALL (splits and cash dividends) is what the replay data carries (Quandl's `Adj Close`), so live
+    providers ask for it too: a strategy then reads the same kind of series in a backtest on the
+    replay data and live. SPLITS leaves dividend drops in the series (a few percent, never a crash).
+    """
+
+    SPLITS = "splits"
+    ALL = "all"
 
 
 def derive_adjustment_factors(

@@ -125,13 +125,16 @@ async def test_the_limiter_never_sends_a_request_over_the_plan(
 ) -> None:
     twelvedata.seed_bars("AAPL", "1min", seed_rows(3))
     provider = twelvedata_provider(twelvedata, twelvedata_server, clock)
-    while twelvedata.credits_used_this_minute < twelvedata.credits_per_minute:
+    # A fetch spends two credits (raw, then adjusted); fill the minute as far as whole fetches go.
+    while twelvedata.credits_used_this_minute + 2 <= twelvedata.credits_per_minute:
         await provider.fetch_bars("AAPL", Timeframe.MINUTE1, OPEN, WINDOW_END)
-    assert provider.limiter.usage().used == twelvedata.credits_per_minute
-    sent = len(twelvedata.requests)
+    assert provider.limiter.usage().used == twelvedata.credits_used_this_minute
     ninth = asyncio.create_task(provider.fetch_bars("AAPL", Timeframe.MINUTE1, OPEN, WINDOW_END))
     await asyncio.sleep(0.2)
-    assert not ninth.done() and len(twelvedata.requests) == sent  # waiting, not hammering
+    # Waiting, not hammering: the minute is spent to its last credit and nothing was refused.
+    assert not ninth.done()
+    assert twelvedata.credits_used_this_minute == twelvedata.credits_per_minute
+    assert provider.limiter.usage().exhausted_answers == 0
     twelvedata.advance_minute()
     clock.advance_by(timedelta(minutes=1))
     assert len((await asyncio.wait_for(ninth, 5)).candidates) == 3

@@ -4,6 +4,12 @@ Used as the backup provider. The feed (iex, the free one, or sip) is recorded wi
 so each stored bar says where it came from. alpaca-py retries a 429 three times with 3 s sleeps
 inside the call; that is switched off (the router fails over instead of blocking a thread), and
 a transport timeout is set because the SDK sends none.
+
+Corporate actions: the bars endpoints take `adjustment` = raw | split | dividend | all (alpaca-py's
+`StockBarsRequest.adjustment`). Raw bars are asked for explicitly (`raw`), then the same range again
+adjusted (`all` by default, see `AdjustmentKind`); adjusted close / raw close is each bar's factor.
+If the adjusted call fails, the raw bars are returned with factor 1 and the batch is flagged
+(`adjustment_stats`, a warning in the log).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from pydantic import ValidationError
 
 from trader.adapters.http_timeouts import apply_timeout
+from trader.adapters.marketdata.adjusted import AdjustmentStats, with_factors_or_raw
 from trader.adapters.marketdata.errors import (
     CreditsExhaustedError,
     MalformedResponseError,
@@ -30,6 +37,7 @@ from trader.adapters.marketdata.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from trader.core.adjustments import AdjustmentKind
 from trader.core.market import Timeframe
 from trader.core.ports import Clock, FetchedBars
 from trader.core.sessions import MarketCalendar
@@ -47,6 +55,8 @@ TIMEFRAMES = {
     Timeframe.HOUR1: TimeFrame(1, TimeFrameUnit.Hour),
     Timeframe.DAY1: TimeFrame(1, TimeFrameUnit.Day),
 }
+ADJUSTMENTS = {AdjustmentKind.SPLITS: Adjustment.SPLIT, AdjustmentKind.ALL: Adjustment.ALL}
+_SDK_ERRORS = (APIError, requests.RequestException, ValidationError, LookupError, TypeError, ValueError)
 
 
 def _number(value: Any) -> Decimal:
@@ -66,8 +76,11 @@ class AlpacaMarketDataProvider:
         feed: str = "iex",
         url_override: str | None = None,
         timeout_seconds: float = 10.0,
+        adjustment: AdjustmentKind = AdjustmentKind.ALL,
     ) -> None:
         self._feed = DataFeed(feed.lower())
+        self._adjustment = ADJUSTMENTS[adjustment]
+        self.adjustment_stats = AdjustmentStats()
         self._calendar = calendar
         self._clock = clock
         self._timeout_seconds = timeout_seconds
@@ -105,7 +118,9 @@ class AlpacaMarketDataProvider:
         text = str(error)[:200]
         return MalformedResponseError(PROVIDER, f"unreadable answer: {type(error).__name__}: {text}")
 
-    def _request(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime) -> Any:
+    def _request(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, adjustment: Adjustment
+    ) -> Any:
         request = StockBarsRequest(
             symbol_or_symbols=symbol,
             timeframe=TIMEFRAMES[timeframe],
@@ -113,7 +128,7 @@ class AlpacaMarketDataProvider:
             # Alpaca's end is inclusive and its stamps are whole seconds.
             end=end - timedelta(seconds=1),
             feed=self._feed,
-            adjustment=Adjustment.RAW,
+            adjustment=adjustment,
         )
         return self._client.get_stock_bars(request)
 
@@ -126,24 +141,15 @@ class AlpacaMarketDataProvider:
         session = self._calendar.session_for(day)
         return session.open_at if session else datetime(day.year, day.month, day.day, tzinfo=UTC)
 
-    async def fetch_bars(
-        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
-    ) -> FetchedBars:
-        if timeframe not in TIMEFRAMES:
-            raise ValueError(f"Alpaca serves no {timeframe.value} bars")
+    async def _series(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, adjustment: Adjustment
+    ) -> list[BarCandidate]:
         try:
-            barset = await asyncio.to_thread(self._request, symbol, timeframe, start, end)
-        except (
-            APIError,
-            requests.RequestException,
-            ValidationError,
-            LookupError,
-            TypeError,
-            ValueError,
-        ) as error:
+            barset = await asyncio.to_thread(self._request, symbol, timeframe, start, end, adjustment)
+        except _SDK_ERRORS as error:
             raise self._translate(error) from error
         rows = barset.data.get(symbol, []) if hasattr(barset, "data") else []
-        candidates = tuple(
+        return [
             BarCandidate(
                 symbol=symbol,
                 timeframe=timeframe,
@@ -156,5 +162,20 @@ class AlpacaMarketDataProvider:
                 source=PROVIDER,
             )
             for row in rows
-        )
-        return FetchedBars(PROVIDER, candidates, feed=self._feed.value)
+        ]
+
+    async def fetch_bars(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> FetchedBars:
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"Alpaca serves no {timeframe.value} bars")
+        raw = await self._series(symbol, timeframe, start, end, Adjustment.RAW)
+        adjusted: list[BarCandidate] | None = None
+        problem: str | None = None
+        if raw:
+            try:
+                adjusted = await self._series(symbol, timeframe, start, end, self._adjustment)
+            except ProviderError as error:
+                problem = f"adjustment={self._adjustment.value} request failed: {error}"
+        candidates = with_factors_or_raw(PROVIDER, symbol, raw, adjusted, problem, self.adjustment_stats)
+        return FetchedBars(PROVIDER, tuple(candidates), feed=self._feed.value)

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from trader.adapters.marketdata.adjusted import AdjustmentStats
 from trader.adapters.marketdata.circuit import CircuitBreaker
 from trader.adapters.marketdata.credits import CreditLimiter
 from trader.adapters.marketdata.errors import (
@@ -186,5 +187,8 @@ class FailoverRouter:
             }
             if slot.feeds:
                 entry["bars_by_feed"] = dict(slot.feeds)
+            adjustment = getattr(slot.provider, "adjustment_stats", None)
+            if isinstance(adjustment, AdjustmentStats):
+                entry["adjustment"] = adjustment.as_dict()
             result.append(entry)
         return result

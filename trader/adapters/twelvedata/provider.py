@@ -9,6 +9,13 @@ credits-exhausted error arrives as HTTP 429 or inside an HTTP 200 body; the SDK 
 Formats (from Twelve Data's OpenAPI spec and the SDK): numbers come as strings; intraday
 `datetime` is "YYYY-MM-DD HH:MM:SS" in the exchange's time zone, daily is "YYYY-MM-DD";
 `start_date`/`end_date` are read in the `timezone` asked for (the SDK sends "Exchange").
+
+Corporate actions: `/time_series` takes `adjust` = all | splits | dividends | none, and its default is
+`splits` (the spec's AdjustEnum), so a request without it returns split-ADJUSTED prices. Raw bars are
+therefore asked for with `adjust=none`, and a second request for the same range with the adjustment
+wanted (`all` by default, see `AdjustmentKind`) gives each bar its factor. Both requests spend a
+credit per page and both go through the limiter. If the second one fails, the raw bars are returned
+with factor 1 and the batch is flagged (`adjustment_stats`, a warning in the log).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from twelvedata.exceptions import BadRequestError, InternalServerError, InvalidA
 from twelvedata.utils import patch_endpoints_meta
 
 from trader.adapters.http_timeouts import apply_timeout
+from trader.adapters.marketdata.adjusted import AdjustmentStats, with_factors_or_raw
 from trader.adapters.marketdata.credits import CreditLimiter
 from trader.adapters.marketdata.errors import (
     CreditsExhaustedError,
@@ -36,6 +44,7 @@ from trader.adapters.marketdata.errors import (
     ProviderUnavailableError,
     SymbolNotFoundError,
 )
+from trader.core.adjustments import AdjustmentKind
 from trader.core.market import Timeframe
 from trader.core.ports import FetchedBars
 from trader.core.sessions import MarketCalendar
@@ -53,6 +62,7 @@ INTERVALS = {
     Timeframe.HOUR1: "1h",
     Timeframe.DAY1: "1day",
 }
+RAW = "none"
 _CREDITS_USED = re.compile(r"(\d+) API credits were used")
 
 
@@ -71,7 +81,8 @@ def _local_text(moment: datetime) -> str:
 
 
 class TwelveDataProvider:
-    """Bars from Twelve Data; one credit per request (`x-api-credits-cost` of /time_series)."""
+    """Raw bars with adjustment factors from Twelve Data; one credit per request (`x-api-credits-cost`
+    of /time_series), two requests per page of bars (raw, then adjusted)."""
 
     def __init__(
         self,
@@ -81,8 +92,11 @@ class TwelveDataProvider:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout_seconds: float = 10.0,
+        adjustment: AdjustmentKind = AdjustmentKind.ALL,
     ) -> None:
         self._api_key = api_key
+        self._adjustment = adjustment
+        self.adjustment_stats = AdjustmentStats()
         self._calendar = calendar
         self._limiter = limiter
         self._base_url = base_url.rstrip("/")
@@ -140,7 +154,7 @@ class TwelveDataProvider:
             return MalformedResponseError(PROVIDER, f"unreadable answer: {message[:200]}")
         return ProviderUnavailableError(PROVIDER, message[:200])
 
-    def _request(self, symbol: str, interval: str, start: datetime, end: datetime) -> Any:
+    def _request(self, symbol: str, interval: str, start: datetime, end: datetime, adjust: str) -> Any:
         client = self._make_client()
         series = client.time_series(
             symbol=symbol,
@@ -150,17 +164,20 @@ class TwelveDataProvider:
             outputsize=MAX_OUTPUTSIZE,
             order="asc",
             timezone="Exchange",
+            adjust=adjust,
         )
         return series.as_json()
 
-    async def _call(self, symbol: str, interval: str, start: datetime, end: datetime) -> list[Any]:
+    async def _call(
+        self, symbol: str, interval: str, start: datetime, end: datetime, adjust: str
+    ) -> list[Any]:
         # The SDK's first client in a process also calls /technical_indicators (one credit) to patch
         # its endpoint classes; later clients skip it.
         constructor_pays = self._client is None and not hasattr(patch_endpoints_meta, "patched")
         cost = 2 if constructor_pays else 1
         await self._limiter.acquire(cost)
         try:
-            rows = await asyncio.to_thread(self._request, symbol, interval, start, end)
+            rows = await asyncio.to_thread(self._request, symbol, interval, start, end, adjust)
         except (TwelveDataError, requests.RequestException, ValueError) as error:
             translated = self._translate(error, symbol)
             if translated is None:
@@ -209,20 +226,35 @@ class TwelveDataProvider:
             )
         return result
 
-    async def fetch_bars(
-        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
-    ) -> FetchedBars:
-        interval = INTERVALS.get(timeframe)
-        if interval is None:
-            raise ValueError(f"Twelve Data serves no {timeframe.value} bars")
+    async def _series(
+        self, symbol: str, timeframe: Timeframe, interval: str, start: datetime, end: datetime, adjust: str
+    ) -> list[BarCandidate]:
         candidates: list[BarCandidate] = []
         window_start = start
         while window_start < end:
-            rows = await self._call(symbol, interval, window_start, end)
+            rows = await self._call(symbol, interval, window_start, end, adjust)
             page = self._candidates(symbol, timeframe, rows)
             candidates.extend(page)
             if len(rows) < MAX_OUTPUTSIZE or not page:
                 break
             # A full page: ask again from just after its newest bar.
             window_start = max(candidate.timestamp for candidate in page) + timedelta(seconds=1)
+        return candidates
+
+    async def fetch_bars(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> FetchedBars:
+        interval = INTERVALS.get(timeframe)
+        if interval is None:
+            raise ValueError(f"Twelve Data serves no {timeframe.value} bars")
+        raw = await self._series(symbol, timeframe, interval, start, end, RAW)
+        if not raw:
+            return FetchedBars(PROVIDER, ())
+        adjusted: list[BarCandidate] | None = None
+        problem: str | None = None
+        try:
+            adjusted = await self._series(symbol, timeframe, interval, start, end, self._adjustment.value)
+        except ProviderError as error:
+            problem = f"adjust={self._adjustment.value} request failed: {error}"
+        candidates = with_factors_or_raw(PROVIDER, symbol, raw, adjusted, problem, self.adjustment_stats)
         return FetchedBars(PROVIDER, tuple(candidates))
