@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +46,7 @@ from trader.core.risk.decide import (
     market_context,
     portfolio_from_books,
     portfolio_snapshot,
+    recorded_day_start_equity,
 )
 from trader.core.risk.limits import InvalidRiskLimitsError, RiskLimits
 from trader.core.risk.market_figures import day_started_at, market_session, portfolio_var
@@ -302,6 +303,12 @@ class RiskManager:
     # Reading the books
 
     async def view(self, at: datetime | None = None, signal_keys: tuple[tuple[str, str], ...] = ()) -> View:
+        view, _books = await self._view_and_books(at, signal_keys)
+        return view
+
+    async def _view_and_books(
+        self, at: datetime | None, signal_keys: tuple[tuple[str, str], ...]
+    ) -> tuple[View, Books]:
         moment = at or self.clock.now()
         limits = await self.limits()
         books = await self.store.load_books(
@@ -322,7 +329,7 @@ class RiskManager:
             buying_power=books.buying_power,
             sectors=self.sectors,
         )
-        return View(portfolio, context, limits, change)
+        return View(portfolio, context, limits, change), books
 
     async def _market_context(self, view: View, symbol: str) -> tuple[RiskContext, dict[str, Any]]:
         """The context with the symbol's volatility and correlations with the holdings."""
@@ -354,6 +361,11 @@ class RiskManager:
             context=replace(view.context, trading_state=await self.trading_state()),
         )
         context, facts = await self._market_context(view, signal.symbol)
+        return await self._decide(signal, view, context, facts, now)
+
+    async def _decide(
+        self, signal: SignalEmitted, view: View, context: RiskContext, facts: dict[str, Any], now: datetime
+    ) -> Judgement:
         limits = view.limits.limits
         judged = judge_signal(signal, view.portfolio, context, limits, self.sizing, self.calendar, facts)
         if judged.proposal is None or judged.decision is None:
@@ -391,6 +403,85 @@ class RiskManager:
             f": {'; '.join(stored.reasons)}" if stored.reasons else "",
         )
         return Judgement(stored, created=created)
+
+    async def judge_batch(self, batch: Sequence[SignalEmitted]) -> list[Judgement]:
+        """Judge signals in order, as `judge` would one after the other, on one reading of the books.
+
+        Between two decisions only what a decision itself changes moves (nothing fills until the
+        executor applies the next bars, which the wait below orders before judging): the day's
+        trade count, the last signal judged per strategy and symbol, and the day-start equity the
+        first decision of the day records. Those are carried forward in memory, every breaker is
+        checked before each decision as `judge` does, so each decision equals the sequential one."""
+        if not batch:
+            return []
+        stored = await self.store.decisions_for_signals([signal.event_id for signal in batch])
+        fresh = [signal for signal in batch if signal.event_id not in stored]
+        waited: set[datetime] = set()
+        for signal in fresh:
+            if signal.bar_at not in waited:
+                waited.add(signal.bar_at)
+                await self._wait_for_executor(signal)
+        now = self.clock.now()
+        keys = tuple(dict.fromkeys((signal.strategy_name, signal.symbol) for signal in fresh))
+        view, books = await self._view_and_books(now, keys)
+        if fresh and await self._adopt_resume(view):
+            view, books = await self._view_and_books(now, keys)
+        held = {position.symbol for position in view.portfolio.open_positions}
+        wanted = sorted({signal.symbol for signal in fresh})
+        closes = await self.store.recent_closes(sorted(held | set(wanted)), at=now, count=self.lookback_bars)
+        recent = await self.store.recent_bars_of(wanted, at=now, count=self.lookback_bars)
+        state = view.context.trading_state
+        outcomes: list[Judgement] = []
+        for signal in batch:
+            existing = stored.get(signal.event_id)
+            if existing is not None:
+                await self._publish(existing)
+                outcomes.append(Judgement(existing, created=False))
+                continue
+            portfolio = build_portfolio(books, now, self.starting_cash)
+            current = dataclasses.replace(
+                view, portfolio=portfolio, context=replace(view.context, trading_state=state)
+            )
+            change = apply_breakers(state, portfolio, view.limits.limits, now)
+            if change is not None:
+                await self._record_state(change)
+                state = change.state
+            current = dataclasses.replace(current, context=replace(current.context, trading_state=state))
+            symbols = {signal.symbol, *(p.symbol for p in portfolio.open_positions)}
+            timeframe, bars = recent[signal.symbol]
+            context, facts = market_context(
+                current.context,
+                signal.symbol,
+                {symbol: closes[symbol] for symbol in sorted(symbols)},
+                timeframe,
+                bars,
+            )
+            outcome = await self._decide(signal, current, context, facts, now)
+            outcomes.append(outcome)
+            if outcome.decision is not None:
+                # The same signal twice in one batch is decided once, like a redelivery.
+                stored[signal.event_id] = outcome.decision
+                if outcome.created:
+                    books = self._after_decision(books, outcome.decision, signal, portfolio)
+        return outcomes
+
+    @staticmethod
+    def _after_decision(
+        books: Books, record: DecisionRecord, signal: SignalEmitted, portfolio: Portfolio
+    ) -> Books:
+        """The books as `load_books` reads them once this decision is stored."""
+        key = (signal.strategy_name, signal.symbol)
+        last = dict(books.last_signal_at)
+        last[key] = max(signal.bar_at, last.get(key, signal.bar_at))
+        first_day_start = books.first_decision_day_start_equity
+        if first_day_start is None:
+            first_day_start = recorded_day_start_equity(portfolio)
+        return replace(
+            books,
+            trades_today=books.trades_today + (1 if record.approved else 0),
+            last_signal_at=last,
+            first_decision_day_start_equity=first_day_start,
+        )
 
     async def _wait_for_executor(self, signal: SignalEmitted) -> None:
         """With a simulated broker fed the replayed bars, wait until the executor has matched this

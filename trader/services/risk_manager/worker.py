@@ -25,6 +25,8 @@ MAX_DELIVERIES = 5
 # A signal read by a worker that then went silent this long is taken over by another.
 STALE_AFTER_MS = 60_000
 RETRY_PAUSE_SECONDS = 1.0
+# Signals judged together on one reading of the books (a 500-symbol minute is a few hundred).
+BATCH_SIZE = 500
 
 
 def consumer_name() -> str:
@@ -73,17 +75,39 @@ class SignalWorker:
     async def run_once(self, block_ms: int = 1000) -> int:
         """Read and judge one batch (stale ones first); returns how many were acknowledged."""
         deliveries = list(
-            await self.bus.claim_stale(SIGNALS, GROUP, self.consumer, min_idle_ms=STALE_AFTER_MS, count=20)
+            await self.bus.claim_stale(
+                SIGNALS, GROUP, self.consumer, min_idle_ms=STALE_AFTER_MS, count=BATCH_SIZE
+            )
         )
         if not deliveries:
-            deliveries = list(await self.bus.read(SIGNALS, GROUP, self.consumer, count=20, block_ms=block_ms))
-        done = []
-        for delivery in deliveries:
-            if await self.handle(delivery):
-                done.append(delivery.message_id)
+            deliveries = list(
+                await self.bus.read(SIGNALS, GROUP, self.consumer, count=BATCH_SIZE, block_ms=block_ms)
+            )
+        done = await self._judge_together(deliveries)
+        if done is None:
+            # Something in the batch failed: judge one by one, so only the failing signal is
+            # retried (the ones already decided find their stored decision and are republished).
+            done = [delivery.message_id for delivery in deliveries if await self.handle(delivery)]
         if done:
             await self.bus.ack(SIGNALS, GROUP, done)
         return len(done)
+
+    async def _judge_together(self, deliveries: list[Delivery]) -> list[str] | None:
+        """Judge the batch's signals on one reading of the books; None when that failed."""
+        signals = [d.event for d in deliveries if isinstance(d.event, SignalEmitted)]
+        if len(signals) < 2:
+            return None
+        try:
+            await self.manager.judge_batch(signals)
+        except Exception:
+            log.warning(
+                "judging %d signals together failed; judging them one by one", len(signals), exc_info=True
+            )
+            return None
+        for delivery in deliveries:
+            if not isinstance(delivery.event, SignalEmitted):
+                await self.handle(delivery)  # logs what it ignores
+        return [delivery.message_id for delivery in deliveries]
 
     async def run(self) -> None:
         await self.bus.ensure_group(SIGNALS, GROUP)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, Text, and_, case, delete, exists, func, insert, select, text
+from sqlalchemy import RowMapping, Text, and_, case, delete, exists, func, insert, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,6 +41,8 @@ DENIED = "denied"
 # The equity drawdown is measured from, set when a person resumes after a drawdown halt.
 DRAWDOWN_BASELINE_FLAG = "risk.drawdown_baseline"
 MAX_DECISIONS_PAGE = 500
+# Per-symbol "newest N rows" subqueries joined in one statement (SQLite allows 500 compound terms).
+SYMBOLS_PER_STATEMENT = 200
 
 
 class ConcurrentLimitsChangeError(RuntimeError):
@@ -245,6 +247,21 @@ class RiskStore:
     async def decision_for_signal(self, signal_event_id: str) -> DecisionRecord | None:
         async with self._engine.connect() as connection:
             return await self._decision_for_signal(connection, signal_event_id)
+
+    async def decisions_for_signals(self, signal_event_ids: Sequence[str]) -> dict[str, DecisionRecord]:
+        """The stored decision (the first one) of each of these signals that has one."""
+        found: dict[str, DecisionRecord] = {}
+        if not signal_event_ids:
+            return found
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(risk_decisions)
+                .where(risk_decisions.c.signal_event_id.in_(sorted(set(signal_event_ids))))
+                .order_by(risk_decisions.c.id)
+            )
+            for row in rows.mappings():
+                found.setdefault(row["signal_event_id"], _decision(row))
+        return found
 
     @staticmethod
     async def _decision_for_signal(
@@ -475,17 +492,13 @@ class RiskStore:
     @staticmethod
     async def _marks(connection: AsyncConnection, symbols: Sequence[str], at: datetime) -> dict[str, Mark]:
         marks: dict[str, Mark] = {}
+        latest = await _newest_rows(
+            connection, symbols, at, 1, (market_data.c.close_price, market_data.c.timestamp)
+        )
         for symbol in symbols:
-            row = (
-                await connection.execute(
-                    select(market_data.c.close_price, market_data.c.timestamp)
-                    .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
-                    .order_by(market_data.c.timestamp.desc())
-                    .limit(1)
-                )
-            ).first()
-            if row is not None:
-                marks[symbol] = Mark(row.close_price, row.timestamp)
+            rows = latest.get(symbol)
+            if rows:
+                marks[symbol] = Mark(rows[0].close_price, rows[0].timestamp)
                 continue
             # No bar yet (a symbol bought before its data arrived): the executor's last price.
             fallback = (
@@ -565,21 +578,23 @@ class RiskStore:
     ) -> dict[tuple[str, str], datetime]:
         """The newest signal already judged per (strategy, symbol); a signal counts once it has a decision."""
         found: dict[tuple[str, str], datetime] = {}
-        for strategy_name, symbol in keys:
-            latest = (
-                await connection.execute(
-                    select(func.max(signals.c.bar_timestamp))
-                    .select_from(signals.join(risk_decisions, risk_decisions.c.signal_id == signals.c.id))
-                    .where(
-                        and_(
-                            signals.c.strategy_name == strategy_name,
-                            signals.c.symbol == symbol,
-                            risk_decisions.c.timestamp <= at,
-                        )
-                    )
+        if not keys:
+            return found
+        wanted = set(keys)
+        rows = await connection.execute(
+            select(signals.c.strategy_name, signals.c.symbol, func.max(signals.c.bar_timestamp))
+            .select_from(signals.join(risk_decisions, risk_decisions.c.signal_id == signals.c.id))
+            .where(
+                and_(
+                    signals.c.strategy_name.in_(sorted({name for name, _ in wanted})),
+                    signals.c.symbol.in_(sorted({symbol for _, symbol in wanted})),
+                    risk_decisions.c.timestamp <= at,
                 )
-            ).scalar_one_or_none()
-            if latest is not None:
+            )
+            .group_by(signals.c.strategy_name, signals.c.symbol)
+        )
+        for strategy_name, symbol, latest in rows:
+            if (strategy_name, symbol) in wanted and latest is not None:
                 found[(strategy_name, symbol)] = _as_utc(latest)
         return found
 
@@ -587,19 +602,14 @@ class RiskStore:
         self, symbols: Sequence[str], *, at: datetime, count: int
     ) -> dict[str, list[tuple[datetime, Decimal]]]:
         """The last `count` (time, close) pairs per symbol up to `at`, oldest first."""
-        result: dict[str, list[tuple[datetime, Decimal]]] = {}
         async with self._engine.connect() as connection:
-            for symbol in symbols:
-                rows = (
-                    await connection.execute(
-                        select(market_data.c.timestamp, market_data.c.close_price)
-                        .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
-                        .order_by(market_data.c.timestamp.desc())
-                        .limit(count)
-                    )
-                ).all()
-                result[symbol] = [(row.timestamp, row.close_price) for row in reversed(rows)]
-        return result
+            newest = await _newest_rows(
+                connection, symbols, at, count, (market_data.c.timestamp, market_data.c.close_price)
+            )
+        return {
+            symbol: [(row.timestamp, row.close_price) for row in reversed(newest.get(symbol, []))]
+            for symbol in symbols
+        }
 
     async def symbols_with_bar_at(self, bar_at: datetime) -> list[str]:
         """The symbols whose bar starting at `bar_at` is stored (one session's released group)."""
@@ -630,6 +640,58 @@ class RiskStore:
         if not rows:
             return None, []
         return rows[0].timeframe, [(row.high_price, row.low_price, row.close_price) for row in reversed(rows)]
+
+    async def recent_bars_of(
+        self, symbols: Sequence[str], *, at: datetime, count: int
+    ) -> dict[str, tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]]:
+        """`recent_bars` for several symbols in one round trip."""
+        columns = (
+            market_data.c.timeframe,
+            market_data.c.high_price,
+            market_data.c.low_price,
+            market_data.c.close_price,
+        )
+        async with self._engine.connect() as connection:
+            newest = await _newest_rows(connection, symbols, at, count, columns)
+        result: dict[str, tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]] = {}
+        for symbol in symbols:
+            rows = newest.get(symbol)
+            if not rows:
+                result[symbol] = (None, [])
+                continue
+            result[symbol] = (
+                rows[0].timeframe,
+                [(row.high_price, row.low_price, row.close_price) for row in reversed(rows)],
+            )
+        return result
+
+
+async def _newest_rows(
+    connection: AsyncConnection, symbols: Sequence[str], at: datetime, count: int, columns: Sequence[Any]
+) -> dict[str, list[Any]]:
+    """Per symbol, the newest `count` market_data rows up to `at`, newest first: one statement per
+    chunk of symbols, each symbol still read through its own index range (a LIMIT per symbol), so
+    long histories cost no more than for one symbol."""
+    found: dict[str, list[Any]] = {}
+    unique = sorted(set(symbols))
+    for start in range(0, len(unique), SYMBOLS_PER_STATEMENT):
+        parts = [
+            select(
+                market_data.c.symbol.label("symbol"), market_data.c.timestamp.label("ordered_at"), *columns
+            )
+            .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
+            .order_by(market_data.c.timestamp.desc())
+            .limit(count)
+            .subquery()
+            .select()
+            for symbol in unique[start : start + SYMBOLS_PER_STATEMENT]
+        ]
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        for row in await connection.execute(statement):
+            found.setdefault(row.symbol, []).append(row)
+    for rows in found.values():
+        rows.sort(key=lambda row: row.ordered_at, reverse=True)
+    return found
 
 
 def _as_utc(moment: datetime) -> datetime:
