@@ -337,6 +337,7 @@ class _State:
     trades: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
     splits: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
     dividends: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
+    adjusted_refusals: list[int] = field(default_factory=list)
     sequence: int = 0
 
 
@@ -510,6 +511,12 @@ class AlpacaEmulator:
             raise ValueError(f"a dividend must be positive, got {amount}")
         with self._lock:
             self._state.dividends.setdefault(symbol.upper(), []).append((ex_date, amount))
+
+    def refuse_adjusted_next(self, status: int = 500, times: int = 1) -> None:
+        """The next bars request(s) asking for an adjustment other than raw answer `status` (raw ones are
+        served), e.g. the adjusted call of a fetch failing after its raw call succeeded."""
+        with self._lock:
+            self._state.adjusted_refusals.extend([status] * times)
 
     def set_latest_quote(
         self,
@@ -1233,6 +1240,14 @@ class AlpacaEmulator:
         adjustment = params.get("adjustment", "raw").lower()
         if adjustment not in ADJUSTMENTS:
             return JSONResponse({"message": f"invalid adjustment: {adjustment}"}, status_code=422)
+        with self._lock:
+            refused = (
+                self._state.adjusted_refusals.pop(0)
+                if adjustment != "raw" and self._state.adjusted_refusals
+                else None
+            )
+        if refused is not None:
+            return JSONResponse(self._default_error_body(refused), status_code=refused)
         descending = params.get("sort", "asc") == "desc"
         items: list[tuple[str, DataBar]] = []
         with self._lock:

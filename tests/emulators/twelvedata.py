@@ -14,7 +14,8 @@ AdjustEnum): seeded bars are the raw prices, and bars dated before an action are
 
 Use: `emulator.seed_bars("AAPL", "1min", rows)`, serve `emulator.app` with `EmulatorServer`, then
 `TDClient(apikey=emulator.api_key, base_url=server.base_url)`. `advance_minute()` renews the credits;
-`exhaust_credits_next(http_status=200)`, `inject(Fault(...))`, `serve_out_of_order_next()` break things;
+`exhaust_credits_next(http_status=200)`, `inject(Fault(...))`, `serve_out_of_order_next()`,
+`refuse_adjusted_next()` break things;
 `requests` lists what the SDK sent.
 
 Where the formats come from:
@@ -213,6 +214,7 @@ class _State:
     out_of_order_remaining: int = 0
     splits: dict[str, list[Split]] = field(default_factory=dict)
     dividends: dict[str, list[Dividend]] = field(default_factory=dict)
+    adjusted_refusals: list[int] = field(default_factory=list)
 
 
 class TwelveDataEmulator:
@@ -321,6 +323,12 @@ class TwelveDataEmulator:
         body = error_body(429, credits_exhausted_message(limit + 1, limit))
         self.faults.add(Fault(status=http_status, body=body, path=path, times=times))
 
+    def refuse_adjusted_next(self, *, http_status: int = 429, times: int = 1) -> None:
+        """The next time series request(s) asking for adjusted prices (`adjust` other than none) fail:
+        429 as credits exhausted, any other status with its usual error body. Raw requests are served."""
+        with self._lock:
+            self._state.adjusted_refusals.extend([http_status] * times)
+
     def serve_out_of_order_next(self, times: int = 1) -> None:
         """The next time series answer(s) swap their first two rows (a broken sort, never a valid one)."""
         with self._lock:
@@ -422,6 +430,9 @@ class TwelveDataEmulator:
         query = _SeriesQuery.parse(params, interval)
         if isinstance(query, str):
             return self._error(400, query)
+        refusal = self._adjusted_refusal(query.adjust)
+        if refusal is not None:
+            return refusal
         if len(symbols) == 1:
             body = self._series_body(symbols[0], interval, query)
             if body.get("status") == "error":
@@ -439,6 +450,17 @@ class TwelveDataEmulator:
         for body in batch.values():
             self._maybe_break_order(body)
         return JSONResponse(batch, headers={"Is_batch": "true"})
+
+    def _adjusted_refusal(self, adjust: str) -> JSONResponse | None:
+        with self._lock:
+            if adjust == "none" or not self._state.adjusted_refusals:
+                return None
+            status = self._state.adjusted_refusals.pop(0)
+        if status == 429:
+            limit = self.credits_per_minute
+            body = error_body(429, credits_exhausted_message(limit + 1, limit))
+            return JSONResponse(body, status_code=self.credits_exhausted_http_status)
+        return JSONResponse(self._default_error_body(status), status_code=self._http_status(status))
 
     def _maybe_break_order(self, body: dict[str, Any]) -> None:
         values = body.get("values")
