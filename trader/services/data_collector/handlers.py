@@ -231,9 +231,7 @@ class DataCollector:
         return report
 
     async def _store(self, bars: list[Bar], feed: str | None, report: IngestReport, *, publish: bool) -> None:
-        latest_before: dict[tuple[str, Timeframe], datetime | None] = {}
-        for key in {(bar.symbol, bar.timeframe) for bar in bars}:
-            latest_before[key] = await self.store.latest_at(*key)
+        latest_before = await self.store.latest_of([(bar.symbol, bar.timeframe) for bar in bars])
         for start in range(0, len(bars), STORE_CHUNK):
             result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
             report.inserted += result.inserted

@@ -35,7 +35,7 @@ from trader.core import topics
 from trader.core.events import BarClosed, SignalEmitted, new_event_id
 from trader.core.fills import Commission, FillModel, FillRule, Slippage
 from trader.core.lookahead import check_lookahead
-from trader.core.market import Timeframe, normalize_symbol
+from trader.core.market import Bar, Timeframe, normalize_symbol
 from trader.core.money import to_price
 from trader.core.strategies.base import SignalDirection, Strategy
 from trader.core.strategies.catalog import StrategyCatalog
@@ -219,15 +219,36 @@ class StrategyEngine:
 
     async def on_bar(self, bar: BarClosed) -> list[SignalRecord]:
         """Evaluate every enabled configuration that trades this bar's symbol and timeframe."""
+        return await self.on_bars([bar])
+
+    async def on_bars(self, bars: Sequence[BarClosed]) -> list[SignalRecord]:
+        """`on_bar` for each bar in order, reading the configurations once and every bar's
+        lookback window in one round trip."""
+        configs = await self.configs.list(enabled_only=True)
+        pairs: list[tuple[StrategyConfig, BarClosed, Strategy]] = []
+        for bar in bars:
+            for config in configs:
+                if bar.symbol not in config.symbols or config.timeframe != bar.timeframe.value:
+                    continue
+                try:
+                    strategy = await self.strategy_for(config)
+                except ModelUnavailableError as error:
+                    log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, error)
+                    continue
+                except (ValueError, LookupError) as error:
+                    log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
+                    continue
+                pairs.append((config, bar, strategy))
+        windows = await self.bars.windows(
+            [
+                (bar.symbol, bar.bar_at + timedelta(microseconds=1), strategy.lookback_bars)
+                for _, bar, strategy in pairs
+            ]
+        )
         emitted = []
-        for config in await self.configs.list(enabled_only=True):
-            if bar.symbol not in config.symbols or config.timeframe != bar.timeframe.value:
-                continue
+        for (config, bar, strategy), window in zip(pairs, windows, strict=True):
             try:
-                record = await self._evaluate(config, bar)
-            except ModelUnavailableError as error:
-                log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, error)
-                continue
+                record = await self._evaluate(config, bar, strategy, window)
             except (ValueError, LookupError) as error:
                 log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
                 continue
@@ -235,14 +256,9 @@ class StrategyEngine:
                 emitted.append(record)
         return emitted
 
-    async def _evaluate(self, config: StrategyConfig, bar: BarClosed) -> SignalRecord | None:
-        strategy = await self.strategy_for(config)
-        window = await self.bars.bars(
-            bar.symbol,
-            end=bar.bar_at + timedelta(microseconds=1),
-            limit=strategy.lookback_bars,
-            newest_first=True,
-        )
+    async def _evaluate(
+        self, config: StrategyConfig, bar: BarClosed, strategy: Strategy, window: list[Bar]
+    ) -> SignalRecord | None:
         window.reverse()
         if len(window) < strategy.lookback_bars:
             log.debug(
@@ -474,11 +490,14 @@ async def consume_bars(
                 *claimed,
                 *await bus.read(topics.BARS, CONSUMER_GROUP, consumer, count=50, block_ms=block_ms),
             ]
+            # The batch's bars are evaluated together (one configuration read, one window query),
+            # then acknowledged together; a failure leaves them all pending, and a redelivered bar
+            # finds its stored signal and republishes it rather than signalling twice.
+            await engine.on_bars([d.event for d in deliveries if isinstance(d.event, BarClosed)])
+            if deliveries:
+                await bus.ack(topics.BARS, CONSUMER_GROUP, [d.message_id for d in deliveries])
             for delivery in deliveries:
                 event = delivery.event
-                if isinstance(event, BarClosed):
-                    await engine.on_bar(event)
-                await bus.ack(topics.BARS, CONSUMER_GROUP, [delivery.message_id])
                 if isinstance(event, BarClosed):
                     # After the ack: a worker killed before it leaves the bar to a sibling, unrecorded.
                     if metrics is not None:

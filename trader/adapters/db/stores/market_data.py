@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.tables import market_data, watchlist
@@ -34,6 +34,8 @@ _VALUE_COLUMNS = (
 )
 # SQLite caps bound parameters per statement; 13 columns x 500 rows stays well inside it.
 _BATCH_ROWS = 500
+# Series probed in one statement (SQLite allows 500 compound terms).
+LATEST_PER_STATEMENT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +294,32 @@ class MarketDataStore:
             rows = (await connection.execute(query)).mappings().all()
         return [self._bar(row) for row in rows]
 
+    async def windows(self, requests: Sequence[tuple[str, datetime, int]]) -> list[list[Bar]]:
+        """For each (symbol, end, limit): the newest `limit` bars before `end`, newest first, as
+        `bars(symbol, end=end, limit=limit, newest_first=True)` gives them; one statement per 200."""
+        found: list[list[Bar]] = [[] for _ in requests]
+        async with self._engine.connect() as connection:
+            for start in range(0, len(requests), LATEST_PER_STATEMENT):
+                chunk = range(start, min(start + LATEST_PER_STATEMENT, len(requests)))
+                parts = [
+                    select(
+                        literal(index).label("request"),
+                        *self._query(*self._window(requests[index])).subquery().c,
+                    )
+                    for index in chunk
+                ]
+                statement = parts[0] if len(parts) == 1 else union_all(*parts)
+                for row in (await connection.execute(statement)).mappings():
+                    found[row["request"]].append(self._bar(row))
+        for bars in found:
+            bars.sort(key=lambda bar: bar.timestamp, reverse=True)
+        return found
+
+    @staticmethod
+    def _window(request: tuple[str, datetime, int]) -> tuple[Any, ...]:
+        symbol, end, limit = request
+        return symbol, None, None, end, limit, True
+
     async def stored_bars(
         self,
         symbol: str,
@@ -352,6 +380,26 @@ class MarketDataStore:
         async with self._engine.connect() as connection:
             latest: datetime | None = (await connection.execute(query)).scalar()
         return latest
+
+    async def latest_of(
+        self, series: Sequence[tuple[str, Timeframe]]
+    ) -> dict[tuple[str, Timeframe], datetime | None]:
+        """`latest_at` of several series in one statement per 200 (each still one index probe)."""
+        keys = sorted(set(series), key=lambda key: (key[0], key[1].value))
+        found: dict[tuple[str, Timeframe], datetime | None] = dict.fromkeys(keys)
+        async with self._engine.connect() as connection:
+            for start in range(0, len(keys), LATEST_PER_STATEMENT):
+                chunk = keys[start : start + LATEST_PER_STATEMENT]
+                parts = [
+                    select(
+                        literal(index).label("position"), func.max(market_data.c.timestamp).label("latest")
+                    ).where(market_data.c.symbol == symbol, market_data.c.timeframe == timeframe.value)
+                    for index, (symbol, timeframe) in enumerate(chunk)
+                ]
+                statement = parts[0] if len(parts) == 1 else union_all(*parts)
+                for position, latest in await connection.execute(statement):
+                    found[chunk[position]] = latest
+        return found
 
     async def has_symbol(self, symbol: str) -> bool:
         query = select(market_data.c.id).where(market_data.c.symbol == symbol).limit(1)
