@@ -95,6 +95,7 @@ class Venue(Protocol):
     name: str
 
     def seed(self, days: list[DayPrices]) -> None: ...
+    def seed_minutes(self, closes: dict[datetime, Decimal]) -> None: ...
     def seed_split(self, on_date: date, ratio: int) -> None: ...
     def seed_dividend(self, ex_date: date, amount: Decimal) -> None: ...
     def refuse_adjusted_next(self) -> None: ...
@@ -112,6 +113,11 @@ class TwelveDataVenue:
     def seed(self, days: list[DayPrices]) -> None:
         rows = [SeedBar(d.session.open_at, d.open, d.high, d.low, d.close, d.volume) for d in days]
         self.emulator.seed_bars(SYMBOL, "1day", rows)
+
+    def seed_minutes(self, closes: dict[datetime, Decimal]) -> None:
+        cent = Decimal("0.01")
+        rows = [SeedBar(at, close, close + cent, close - cent, close, 100) for at, close in closes.items()]
+        self.emulator.seed_bars(SYMBOL, "1min", rows)
 
     def seed_split(self, on_date: date, ratio: int) -> None:
         self.emulator.seed_split(SYMBOL, on_date, ratio)
@@ -167,6 +173,11 @@ class AlpacaVenue:
             for d in days
         ]
         self.emulator.seed_bars(SYMBOL, "1Day", rows)
+
+    def seed_minutes(self, closes: dict[datetime, Decimal]) -> None:
+        cent = Decimal("0.01")
+        rows = [DataBar(at, close, close + cent, close - cent, close, 100) for at, close in closes.items()]
+        self.emulator.seed_bars(SYMBOL, "1Min", rows)
 
     def seed_split(self, on_date: date, ratio: int) -> None:
         self.emulator.seed_split(SYMBOL, on_date, ratio)
@@ -381,6 +392,24 @@ async def test_dividends_count_with_the_default_adjustment_and_not_with_splits_o
     )
     assert set(factors_of(splits_only)) == {Decimal(1)}
     assert venue.adjustments_sent()[-1] == ("splits" if venue.name == "twelvedata" else "split")
+
+
+async def test_minute_bars_across_a_split_overnight(venue: Venue) -> None:
+    """The live base timeframe: the last minutes before the split session and the first ones of it."""
+    friday, monday = CALENDAR.sessions_between(date(2023, 12, 8), SPLIT_DAY)
+    before = [friday.close_at - timedelta(minutes=5 - index) for index in range(5)]
+    after = [monday.open_at + timedelta(minutes=index) for index in range(5)]
+    closes = {at: Decimal(200) + index for index, at in enumerate(before)}
+    closes |= {at: Decimal(102) + index for index, at in enumerate(after)}
+    venue.seed_minutes(closes)
+    venue.seed_split(SPLIT_DAY, SPLIT_RATIO)
+
+    fetched = await venue.provider(SimulatedClock(NOW, speed=0), AdjustmentKind.ALL).fetch_bars(
+        SYMBOL, Timeframe.MINUTE1, before[0], after[-1] + timedelta(minutes=1)
+    )
+
+    assert [candidate.timestamp for candidate in fetched.candidates] == [*before, *after]
+    assert factors_of(fetched) == [Decimal("0.5")] * 5 + [Decimal(1)] * 5
 
 
 def test_an_adjusted_series_missing_a_bar_is_not_paired() -> None:
