@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
@@ -101,10 +102,8 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
         simulated = broker
         bars_applied = BarsAppliedStore(resources.engine)
 
-        async def handle_bar(event: Event) -> None:
+        async def apply_bar(event: BarClosed) -> None:
             # The simulated broker fills against the same bars the strategies saw, as the backtester does.
-            if not isinstance(event, BarClosed):
-                return
             # Bars come session by session; expiry follows the bars (on_bar), not the wall of the
             # replay clock, which has usually moved past the close before a session's bars are in.
             open_before = {order.broker_order_id for order in await simulated.list_orders(open_only=True)}
@@ -115,12 +114,10 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
             touched = (open_before - open_after) | {fill.broker_order_id for fill in fills}
             if touched and not await executor.sync_broker_orders(touched):
                 await executor.reconcile()
-            # The risk manager judges this session's signals only once its fills are in the books.
-            await bars_applied.record(event.symbol, event.bar_at, resources.clock.now())
 
         async def price_feed() -> None:
             await ready.wait()
-            await consume(resources.bus, BARS, PRICE_GROUP, handle_bar, consumer=consumer_name(SERVICE))
+            await consume_bars(resources, apply_bar, bars_applied)
 
         workers.append(price_feed)
 
@@ -147,3 +144,58 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
     executor.maintenance = MaintenanceGate(SystemFlagsStore(resources.engine))
     app.state.executor = executor
     return app
+
+
+async def consume_bars(
+    resources: Resources,
+    apply_bar: Callable[[BarClosed], Awaitable[None]],
+    bars_applied: BarsAppliedStore,
+    *,
+    batch: int = 500,
+    max_deliveries: int = 10,
+) -> None:
+    """The price feed: each read batch of bars applied one by one, then the bars applied recorded in
+    one transaction (the risk manager judges a session's signals only once its fills are in the
+    books), then acknowledged. A bar that fails stays pending for a retry, as with `consume`,
+    and is dropped with an error after `max_deliveries`."""
+    bus = resources.bus
+    consumer = consumer_name(SERVICE)
+    await bus.ensure_group(BARS, PRICE_GROUP)
+    while True:
+        try:
+            stale = await bus.claim_stale(BARS, PRICE_GROUP, consumer, min_idle_ms=60_000, count=batch)
+            deliveries = [*stale, *await bus.read(BARS, PRICE_GROUP, consumer, count=batch, block_ms=1000)]
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the bus is down: say so and try again, never spin
+            log.exception("cannot read %s for %s; retrying in 1s", BARS, PRICE_GROUP)
+            await asyncio.sleep(1.0)
+            continue
+        done: list[str] = []
+        applied: dict[str, datetime] = {}
+        for delivery in deliveries:
+            event = delivery.event
+            if isinstance(event, BarClosed):
+                try:
+                    await apply_bar(event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if delivery.delivery_count < max_deliveries:
+                        log.exception(
+                            "bar %s on %s failed; it stays pending for a retry", event.event_id, BARS
+                        )
+                        continue
+                    log.error("dropping bar %s after %d failed deliveries", event.event_id, max_deliveries)
+                else:
+                    applied[event.symbol] = max(event.bar_at, applied.get(event.symbol, event.bar_at))
+            done.append(delivery.message_id)
+        try:
+            await bars_applied.record_many(applied, resources.clock.now())
+            if done:
+                await bus.ack(BARS, PRICE_GROUP, done)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("recording %d applied bars failed; they stay pending", len(applied))
+            await asyncio.sleep(1.0)

@@ -7,6 +7,7 @@ no new orders are accepted). Kept apart from `trading_states`, which is the risk
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,18 +88,29 @@ class BarsAppliedStore:
         self._engine = engine
 
     async def record(self, symbol: str, bar_at: datetime, at: datetime) -> None:
-        name = f"{BAR_APPLIED_PREFIX}{symbol}"
+        await self.record_many({symbol: bar_at}, at)
+
+    async def record_many(self, applied: Mapping[str, datetime], at: datetime) -> None:
+        """Several symbols' newest applied bars in one transaction."""
+        if not applied:
+            return
+        names = {symbol: f"{BAR_APPLIED_PREFIX}{symbol}" for symbol in applied}
         async with self._engine.begin() as connection:
-            await connection.execute(delete(system_flags).where(system_flags.c.name == name))
+            await connection.execute(
+                delete(system_flags).where(system_flags.c.name.in_(sorted(names.values())))
+            )
             await connection.execute(
                 insert(system_flags),
-                {
-                    "name": name,
-                    "value": {"bar_at": bar_at.isoformat()},
-                    "reason": "bar matched and its fills recorded",
-                    "changed_by": "trade_executor",
-                    "updated_at": at,
-                },
+                [
+                    {
+                        "name": names[symbol],
+                        "value": {"bar_at": bar_at.isoformat()},
+                        "reason": "bar matched and its fills recorded",
+                        "changed_by": "trade_executor",
+                        "updated_at": at,
+                    }
+                    for symbol, bar_at in applied.items()
+                ],
             )
 
     async def applied(self) -> dict[str, datetime]:
