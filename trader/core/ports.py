@@ -79,6 +79,9 @@ class FetchedBars:
     provider: str
     candidates: Sequence[BarLike]
     feed: str | None = None
+    # True when the bars carry the provider's current adjustment factors (newest bar = 1), so a
+    # corporate action since the last collection can be carried back onto older stored bars.
+    factors_current: bool = False
 
 
 @runtime_checkable

@@ -436,3 +436,41 @@ def test_an_adjusted_series_missing_a_bar_is_not_paired() -> None:
     unusable = [*adjusted[:2], candidate(days[2], Decimal("NaN")), *adjusted[3:]]
     with pytest.raises(AdjustmentMismatchError, match="unusable"):
         attach_factors(raw, unusable)
+
+
+async def test_a_split_after_the_stored_bars_rescales_them(venue: Venue, service: Collector) -> None:
+    # The first five sessions are collected before anyone knows of a split; the split takes effect
+    # on the sixth. The next incremental collection overlaps the newest stored bar, sees its factor
+    # move, and carries the ratio back so the adjusted series stays continuous.
+    days = split_days()
+    split_index = 5
+    split_day = days[split_index].session.session_date
+    days = split_days(split_day=split_day)
+    venue.seed(days[:split_index])
+    first_end = days[split_index - 1].session.close_at + timedelta(hours=4)
+    await service.collector.backfill_symbol(SYMBOL, RANGE_START, first_end, force=True)
+    before = await service.store.bars(SYMBOL, timeframe=Timeframe.DAY1)
+    assert [bar.adjustment_factor for bar in before] == [Decimal(1)] * split_index
+
+    venue.seed(days)
+    venue.seed_split(split_day, SPLIT_RATIO)
+    report = await service.collector.backfill_symbol(SYMBOL, RANGE_START, RANGE_END, force=False)
+
+    assert report.inserted == len(days) - split_index
+    stored = await service.store.bars(SYMBOL, timeframe=Timeframe.DAY1)
+    assert [bar.close for bar in stored] == [day.close for day in days]  # raw prices untouched
+    factors = [bar.adjustment_factor for bar in stored]
+    assert factors[:split_index] == [Decimal(1) / SPLIT_RATIO] * split_index
+    assert factors[split_index:] == [Decimal(1)] * (len(days) - split_index)
+    adjusted = await service.series()
+    assert closes(adjusted) == [day.economic_close for day in days]
+    assert largest_move(closes(adjusted)) < Decimal("0.02")
+
+
+async def test_the_service_exports_unadjusted_batch_counters(venue: Venue, service: Collector) -> None:
+    venue.seed(split_days())
+    venue.refuse_adjusted_next()
+    await service.collector.backfill_symbol(SYMBOL, RANGE_START, RANGE_END, force=True)
+    metrics = (await service.client.get("/metrics")).text
+    assert f'market_data_unadjusted_batches_total{{provider="{venue.name}"}} 1.0' in metrics
+    assert f'market_data_unadjusted_bars_total{{provider="{venue.name}"}} 10.0' in metrics

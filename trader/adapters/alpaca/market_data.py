@@ -177,5 +177,7 @@ class AlpacaMarketDataProvider:
                 adjusted = await self._series(symbol, timeframe, start, end, self._adjustment)
             except ProviderError as error:
                 problem = f"adjustment={self._adjustment.value} request failed: {error}"
-        candidates = with_factors_or_raw(PROVIDER, symbol, raw, adjusted, problem, self.adjustment_stats)
-        return FetchedBars(PROVIDER, tuple(candidates), feed=self._feed.value)
+        candidates, current = with_factors_or_raw(
+            PROVIDER, symbol, raw, adjusted, problem, self.adjustment_stats
+        )
+        return FetchedBars(PROVIDER, tuple(candidates), feed=self._feed.value, factors_current=current)

@@ -96,13 +96,14 @@ def with_factors_or_raw(
     adjusted: Sequence[BarCandidate] | None,
     problem: str | None,
     stats: AdjustmentStats,
-) -> list[BarCandidate]:
+) -> tuple[list[BarCandidate], bool]:
     """Raw candidates with factors when `adjusted` pairs with them; else unchanged (factor 1), flagged.
 
-    `adjusted` is None when the call for it failed, `problem` then says why.
+    `adjusted` is None when the call for it failed, `problem` then says why. The flag says whether
+    the factors are the provider's current ones (so older stored factors may be rescaled to them).
     """
     if not raw:
-        return []
+        return [], False
     if adjusted is not None:
         try:
             paired = attach_factors(raw, adjusted)
@@ -110,7 +111,7 @@ def with_factors_or_raw(
             problem = str(error)
         else:
             stats.adjusted_batches += 1
-            return paired
+            return paired, True
     stats.unadjusted_batches += 1
     stats.unadjusted_bars += len(raw)
     stats.last_problem = f"{symbol}: {problem}"
@@ -123,7 +124,7 @@ def with_factors_or_raw(
         problem,
         len(raw),
     )
-    return list(raw)
+    return list(raw), False
 
 
 class AdjustmentMetricsCollector(Collector):

@@ -256,5 +256,7 @@ class TwelveDataProvider:
             adjusted = await self._series(symbol, timeframe, interval, start, end, self._adjustment.value)
         except ProviderError as error:
             problem = f"adjust={self._adjustment.value} request failed: {error}"
-        candidates = with_factors_or_raw(PROVIDER, symbol, raw, adjusted, problem, self.adjustment_stats)
-        return FetchedBars(PROVIDER, tuple(candidates))
+        candidates, current = with_factors_or_raw(
+            PROVIDER, symbol, raw, adjusted, problem, self.adjustment_stats
+        )
+        return FetchedBars(PROVIDER, tuple(candidates), factors_current=current)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from trader.adapters.alpaca.market_data import AlpacaMarketDataProvider
 from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.db.stores.market_data import MarketDataStore, WatchlistStore
+from trader.adapters.marketdata.adjusted import AdjustmentMetricsCollector
 from trader.adapters.marketdata.cache import InProcessLatestBarCache, LatestBarCache, RedisLatestBarCache
 from trader.adapters.marketdata.circuit import CircuitBreaker
 from trader.adapters.marketdata.credits import CreditLimiter
@@ -155,4 +156,10 @@ def create_app(
     )
     app.state.collector = collector
     collector.attach_metrics(market_data_metrics(app.state.metrics))
+    if isinstance(source, FailoverRouter):
+        router_source = source
+        # Batches stored without the provider's adjustment (its adjusted call failed), per provider.
+        app.state.metrics.registry.register(
+            AdjustmentMetricsCollector(lambda: [slot.provider for slot in router_source.slots])
+        )
     return app

@@ -220,7 +220,9 @@ class DataCollector:
             )
         accepted = list(validation.accepted)
         if accepted:
-            await self._store(accepted, fetched.feed, report, publish=publish)
+            await self._store(
+                accepted, fetched.feed, report, publish=publish, carry_back=fetched.factors_current
+            )
         self.totals.add(report)
         self.last_ingest_at = self.clock.now()
         if self.metrics is not None:
@@ -230,8 +232,29 @@ class DataCollector:
             self.refresh_credit_gauges()
         return report
 
-    async def _store(self, bars: list[Bar], feed: str | None, report: IngestReport, *, publish: bool) -> None:
+    async def _store(
+        self,
+        bars: list[Bar],
+        feed: str | None,
+        report: IngestReport,
+        *,
+        publish: bool,
+        carry_back: bool = False,
+    ) -> None:
         latest_before = await self.store.latest_of([(bar.symbol, bar.timeframe) for bar in bars])
+        if carry_back:
+            # Collections overlap the newest stored bar by one; if its factor moved, a split or
+            # dividend happened since, and the older stored bars must follow or it looks like a crash.
+            for bar in bars:
+                if bar.timestamp == latest_before[(bar.symbol, bar.timeframe)]:
+                    ratio = await self.store.carry_back_adjustment(bar)
+                    if ratio is not None:
+                        log.warning(
+                            "%s: corporate action since %s; stored factors scaled by %s",
+                            bar.symbol,
+                            bar.timestamp.isoformat(),
+                            ratio,
+                        )
         for start in range(0, len(bars), STORE_CHUNK):
             result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
             report.inserted += result.inserted
@@ -285,9 +308,10 @@ class DataCollector:
         if not force:
             latest = await self.store.latest_at(symbol, self.base_timeframe)
             if latest is not None and latest >= start:
-                start = latest + (
-                    self.base_timeframe.duration if self.base_timeframe.is_intraday else timedelta(hours=1)
-                )
+                # Start AT the newest stored bar: the one-bar overlap is how a corporate action
+                # since the last collection is noticed (its factor changes); re-storing it is a no-op.
+                # Providers stamp daily bars anywhere from midnight to the open, hence the margin.
+                start = latest if self.base_timeframe.is_intraday else latest - timedelta(hours=12)
         if start >= end:
             return IngestReport()
         fetched = await self.provider.fetch_bars(symbol, self.base_timeframe, start, end)

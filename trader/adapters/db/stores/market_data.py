@@ -173,6 +173,9 @@ class SeriesSummary:
     bar_count: int
 
 
+FACTOR_CHANGE_TOLERANCE = Decimal("0.0001")
+
+
 class MarketDataStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -400,6 +403,32 @@ class MarketDataStore:
                 for position, latest in await connection.execute(statement):
                     found[chunk[position]] = latest
         return found
+
+    async def carry_back_adjustment(self, bar: Bar) -> Decimal | None:
+        """A corporate action since `bar` was stored: the provider now gives the same bar another
+        factor. Scale the stored factors of it and every older bar of its series by new/old, in one
+        transaction, so the adjusted series stays continuous. Returns the ratio applied, if any."""
+        key = (market_data.c.symbol == bar.symbol) & (market_data.c.timeframe == bar.timeframe.value)
+        async with self._engine.begin() as connection:
+            stored = (
+                await connection.execute(
+                    select(market_data.c.adjustment_factor).where(
+                        key, market_data.c.timestamp == bar.timestamp
+                    )
+                )
+            ).scalar()
+            if stored is None or stored == 0:
+                return None
+            ratio: Decimal = bar.adjustment_factor / Decimal(stored)
+            # Rounded prices give factors a hair off; only a real action moves them by this much.
+            if abs(ratio - 1) < FACTOR_CHANGE_TOLERANCE:
+                return None
+            await connection.execute(
+                update(market_data)
+                .where(key, market_data.c.timestamp < bar.timestamp)
+                .values(adjustment_factor=market_data.c.adjustment_factor * ratio)
+            )
+        return ratio
 
     async def has_symbol(self, symbol: str) -> bool:
         query = select(market_data.c.id).where(market_data.c.symbol == symbol).limit(1)
