@@ -30,11 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.clock import SimulatedClock
+from trader.adapters.db.stores.system_flags import REPLAY_CLOCK_FLAG
 from trader.adapters.db.tables import system_flags
 from trader.core.sessions import MarketCalendar
 
 log = logging.getLogger(__name__)
-FLAG = "replay_clock"
+FLAG = REPLAY_CLOCK_FLAG
 SAVE_EVERY_SECONDS = 5.0
 # A process missing three heartbeats in a row is gone (killed, or the machine stopped).
 ALIVE_WITHIN_SECONDS = 3 * SAVE_EVERY_SECONDS

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from trader.adapters.db.tables import metadata
+from trader.adapters.db.stores.system_flags import BAR_APPLIED_PREFIX, REPLAY_CLOCK_FLAG
+from trader.adapters.db.tables import metadata, system_flags
 
 _BATCH = 2000
 
@@ -64,6 +65,12 @@ async def fingerprint_tables(
         digest = hashlib.sha256()
         rows = 0
         query = select(table).order_by(*table.primary_key.columns)
+        if table is system_flags:
+            # Running processes rewrite these every few seconds; a backup of a live system could
+            # never be verified against them, and a restart writes them afresh anyway.
+            query = query.where(
+                system_flags.c.name != REPLAY_CLOCK_FLAG, ~system_flags.c.name.startswith(BAR_APPLIED_PREFIX)
+            )
         stream = await connection.stream(query.execution_options(yield_per=_BATCH))
         async for partition in stream.partitions(_BATCH):
             for row in partition:

@@ -21,6 +21,8 @@ MAINTENANCE_MODE = "maintenance_mode"
 # One row per symbol: the newest bar the executor's simulated broker has matched orders against and
 # whose fills are in the books. The risk manager waits for it before judging a signal of that bar.
 BAR_APPLIED_PREFIX = "executor.bar_applied:"
+# Where the embedded replay clock is and which processes run on it (heartbeats every few seconds).
+REPLAY_CLOCK_FLAG = "replay_clock"
 
 
 @dataclass(frozen=True, slots=True)
