@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,37 +13,14 @@ from tests.emulators.server import EmulatorServer
 from tests.integration.trade_executor.conftest import Books
 from tests.integration.trade_executor.test_executor_contract import approval, assert_books_equal_broker
 from tests.integration.trade_executor.venues import AlpacaVenue
-from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.clock import SimulatedClock
-from trader.adapters.db.engine import create_engine
-from trader.adapters.db.stores.orders import OrderStore
-from trader.adapters.db.stores.positions import PositionStore
-from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.orders import OrderStatus
-from trader.services.trade_executor.handlers import ExecutorConfig, TradeExecutor
 
 
 @pytest.fixture
 def venue(alpaca: AlpacaEmulator, alpaca_server: EmulatorServer) -> AlpacaVenue:
+    # Overrides the conftest's parametrised venue; its `books` fixture builds the executor over this one.
     return AlpacaVenue(alpaca, alpaca_server.base_url, read_timeout_seconds=0.3)
-
-
-@pytest.fixture
-async def books(sqlite_url: str, venue: AlpacaVenue, clock: SimulatedClock) -> AsyncIterator[Books]:
-    engine = create_engine(sqlite_url)
-    bus = InMemoryBus()
-    executor = TradeExecutor(
-        broker=venue.broker,
-        orders=OrderStore(engine),
-        positions=PositionStore(engine),
-        trading_state=TradingStateStore(engine),
-        clock=clock,
-        bus=bus,
-        config=ExecutorConfig(stuck_after=timedelta(minutes=2), retry_wait_seconds=0.01),
-    )
-    yield Books(executor, bus)
-    await bus.close()
-    await engine.dispose()
 
 
 def order_posts(alpaca: AlpacaEmulator) -> int:
