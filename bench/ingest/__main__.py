@@ -28,24 +28,16 @@ import asyncpg
 
 from trader.adapters.db.engine import create_engine
 from trader.adapters.db.provision import drop_database, provision_database
-from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.market_data import (
+    RECORD_COLUMNS,
+    MarketDataStore,
+    postgres_record,
+    sqlite_record,
+)
 from trader.adapters.db.tables import metadata
 from trader.core.market import Bar, Timeframe
 
 START = datetime(2020, 1, 2, 14, 30, tzinfo=UTC)
-COLUMNS = (
-    "symbol",
-    "timestamp",
-    "timeframe",
-    "open_price",
-    "high_price",
-    "low_price",
-    "close_price",
-    "volume",
-    "source",
-    "feed",
-    "adjustment_factor",
-)
 
 
 def chunks(rows: int, chunk: int) -> Iterator[list[Bar]]:
@@ -75,44 +67,6 @@ def chunks(rows: int, chunk: int) -> Iterator[list[Bar]]:
             )
         made += size
         yield bars
-
-
-def _sqlite_baseline_rows(bars: list[Bar]) -> list[tuple[object, ...]]:
-    return [
-        (
-            bar.symbol,
-            bar.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"),
-            bar.timeframe.value,
-            float(bar.open),
-            float(bar.high),
-            float(bar.low),
-            float(bar.close),
-            float(bar.volume),
-            bar.source,
-            None,
-            float(bar.adjustment_factor),
-        )
-        for bar in bars
-    ]
-
-
-def _pg_baseline_rows(bars: list[Bar]) -> list[tuple[object, ...]]:
-    return [
-        (
-            bar.symbol,
-            bar.timestamp,
-            bar.timeframe.value,
-            bar.open,
-            bar.high,
-            bar.low,
-            bar.close,
-            bar.volume,
-            bar.source,
-            None,
-            bar.adjustment_factor,
-        )
-        for bar in bars
-    ]
 
 
 async def _create_schema(url: str) -> None:
@@ -152,10 +106,11 @@ async def bench_sqlite(rows: int, chunk: int, directory: Path) -> dict[str, floa
     connection = sqlite3.connect(baseline_path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    statement = f"INSERT INTO market_data ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
+    statement = f"INSERT INTO market_data ({', '.join(RECORD_COLUMNS)}) VALUES ({placeholders})"
     baseline = 0.0
     for bars in chunks(rows, chunk):
-        records = _sqlite_baseline_rows(bars)
+        records = [sqlite_record(bar, None) for bar in bars]
         started = time.perf_counter()
         connection.executemany(statement, records)
         connection.commit()
@@ -180,9 +135,9 @@ async def bench_postgres(rows: int, chunk: int, admin_url: str) -> dict[str, flo
         connection = await asyncpg.connect(f"postgresql://trader@127.0.0.1:5432/{name}")
         baseline = 0.0
         for bars in chunks(rows, chunk):
-            records = _pg_baseline_rows(bars)
+            records = [postgres_record(bar, None) for bar in bars]
             started = time.perf_counter()
-            await connection.copy_records_to_table("market_data", records=records, columns=COLUMNS)
+            await connection.copy_records_to_table("market_data", records=records, columns=RECORD_COLUMNS)
             baseline += time.perf_counter() - started
         await connection.close()
     finally:

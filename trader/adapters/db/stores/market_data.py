@@ -76,7 +76,7 @@ def _sqlite_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _sqlite_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
+def sqlite_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
     return (
         bar.symbol,
         _sqlite_stamp(bar.timestamp),
@@ -92,7 +92,7 @@ def _sqlite_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
     )
 
 
-def _postgres_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
+def postgres_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
     return (
         bar.symbol,
         bar.timestamp,
@@ -108,7 +108,8 @@ def _postgres_record(bar: Bar, feed: str | None) -> tuple[Any, ...]:
     )
 
 
-_COLUMNS = (
+# The column order of `sqlite_record` / `postgres_record` tuples.
+RECORD_COLUMNS = (
     "symbol",
     "timestamp",
     "timeframe",
@@ -126,7 +127,7 @@ _STAGING_TABLE = "incoming_market_data"
 
 
 def _upsert_sql(source: str, distinct: str) -> str:
-    columns = ", ".join(_COLUMNS)
+    columns = ", ".join(RECORD_COLUMNS)
     assignments = ", ".join(f"{name} = excluded.{name}" for name in _UPDATED)
     changed = " OR ".join(f"market_data.{name} {distinct} excluded.{name}" for name in _UPDATED)
     return (
@@ -135,12 +136,12 @@ def _upsert_sql(source: str, distinct: str) -> str:
     )
 
 
-_SQLITE_UPSERT = _upsert_sql("VALUES (" + ", ".join("?" for _ in _COLUMNS) + ")", "IS NOT")
+_SQLITE_UPSERT = _upsert_sql("VALUES (" + ", ".join("?" for _ in RECORD_COLUMNS) + ")", "IS NOT")
 # Every name spliced into these statements is a constant of this module, never input.
 _POSTGRES_MERGE = (
     "WITH written AS ("  # noqa: S608
     + _upsert_sql(
-        f"SELECT {', '.join(_COLUMNS)} FROM {_STAGING_TABLE}",  # noqa: S608
+        f"SELECT {', '.join(RECORD_COLUMNS)} FROM {_STAGING_TABLE}",  # noqa: S608
         "IS DISTINCT FROM",
     )
     # xmax is 0 on a freshly inserted row version and set on an updated one.
@@ -204,7 +205,7 @@ class MarketDataStore:
                 await connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM market_data")
             ).scalar()
             before = (await connection.exec_driver_sql("SELECT total_changes()")).scalar()
-            await connection.exec_driver_sql(_SQLITE_UPSERT, [_sqlite_record(bar, feed) for bar in bars])
+            await connection.exec_driver_sql(_SQLITE_UPSERT, [sqlite_record(bar, feed) for bar in bars])
             after = (await connection.exec_driver_sql("SELECT total_changes()")).scalar()
             # New rows get ids above the old maximum, so this counts exactly the inserted ones.
             inserted = (
@@ -213,7 +214,7 @@ class MarketDataStore:
         return int(inserted or 0), int((after or 0) - (before or 0))
 
     async def _upsert_postgres(self, bars: list[Bar], feed: str | None) -> tuple[int, int]:
-        records = [_postgres_record(bar, feed) for bar in bars]
+        records = [postgres_record(bar, feed) for bar in bars]
         ranges: dict[str, tuple[datetime, datetime]] = {}
         for bar in bars:
             first, last = ranges.get(bar.symbol, (bar.timestamp, bar.timestamp))
@@ -232,18 +233,20 @@ class MarketDataStore:
                 # racing us (or a broken constraint) fails the savepoint, and the merge path takes over.
                 try:
                     async with driver.transaction():
-                        await driver.copy_records_to_table("market_data", records=records, columns=_COLUMNS)
+                        await driver.copy_records_to_table(
+                            "market_data", records=records, columns=RECORD_COLUMNS
+                        )
                     return len(records), len(records)
                 except asyncpg.IntegrityConstraintViolationError:
                     pass  # the merge below reports a broken constraint as SQLAlchemy's IntegrityError
             column_types = ", ".join(
                 f"{name} {market_data.c[name].type.compile(dialect=self._engine.dialect)}"
-                for name in _COLUMNS
+                for name in RECORD_COLUMNS
             )
             await connection.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE {_STAGING_TABLE} ({column_types}) ON COMMIT DROP"
             )
-            await driver.copy_records_to_table(_STAGING_TABLE, records=records, columns=_COLUMNS)
+            await driver.copy_records_to_table(_STAGING_TABLE, records=records, columns=RECORD_COLUMNS)
             inserted, written = tuple((await connection.exec_driver_sql(_POSTGRES_MERGE)).one())
         return int(inserted), int(written)
 
