@@ -37,6 +37,17 @@ def _require_aware_utc(moment: datetime | None, what: str) -> None:
         raise ValueError(f"{what} must be aware UTC, got {moment!r}")
 
 
+# The optional amounts of an order request: each is a Decimal when given, and must be positive.
+_PRICE_FIELDS = (
+    "limit_price",
+    "stop_price",
+    "trail_percent",
+    "trail_price",
+    "take_profit_price",
+    "stop_loss_price",
+)
+
+
 def _optional_decimal(value: object) -> Decimal | None:
     return None if value is None else to_decimal(value)
 
@@ -61,14 +72,7 @@ class OrderRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quantity", to_decimal(self.quantity))
-        for name in (
-            "limit_price",
-            "stop_price",
-            "trail_percent",
-            "trail_price",
-            "take_profit_price",
-            "stop_loss_price",
-        ):
+        for name in _PRICE_FIELDS:
             object.__setattr__(self, name, _optional_decimal(getattr(self, name)))
 
     def problems(self) -> tuple[str, ...]:
@@ -80,14 +84,7 @@ class OrderRequest:
             found.append(f"symbol {self.symbol!r} is not a ticker")
         if self.quantity <= 0:
             found.append(f"quantity must be positive, got {self.quantity}")
-        for name in (
-            "limit_price",
-            "stop_price",
-            "trail_percent",
-            "trail_price",
-            "take_profit_price",
-            "stop_loss_price",
-        ):
+        for name in _PRICE_FIELDS:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 found.append(f"{name} must be positive, got {value}")
