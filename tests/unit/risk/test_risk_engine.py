@@ -7,6 +7,7 @@ from trader.core.orders import OrderSide
 from trader.core.risk.context import MarketSession
 from trader.core.risk.engine import evaluate
 from trader.core.risk.limits import RiskLimits
+from trader.core.risk.projection import project
 from trader.core.risk.reasons import ReasonCode
 from trader.core.risk.state import TradingState
 
@@ -74,3 +75,12 @@ def test_rules_can_be_chosen_by_the_caller() -> None:
     limits = LOOSE.with_changes(allow_shorting=False)
     decision = evaluate(make_order(side=SELL), make_portfolio(), limits, make_context(), rules=())
     assert decision.approved
+
+
+def test_projection_is_reused_for_the_same_order_and_portfolio_and_redone_for_another() -> None:
+    order, portfolio = make_order(quantity="10"), make_portfolio()
+    first = project(order, portfolio)
+    assert project(order, portfolio) is first
+    other = project(make_order(quantity="20"), portfolio)
+    assert other is not first
+    assert other.quantity_after == first.quantity_after + D("10")

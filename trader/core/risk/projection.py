@@ -46,7 +46,22 @@ class Projection:
         return self.quantity_before == 0 or self.quantity_before * self.quantity_after < 0
 
 
+# One risk evaluation runs a dozen rules over the same (order, portfolio) pair, and each asks for
+# its projection; both are immutable, so the last answer is kept and reused for the same objects.
+_last: tuple[ProposedOrder, Portfolio, Projection] | None = None
+
+
 def project(order: ProposedOrder, portfolio: Portfolio) -> Projection:
+    global _last
+    last = _last
+    if last is not None and last[0] is order and last[1] is portfolio:
+        return last[2]
+    projection = _project(order, portfolio)
+    _last = (order, portfolio, projection)
+    return projection
+
+
+def _project(order: ProposedOrder, portfolio: Portfolio) -> Projection:
     before = mark_to_market(portfolio, {order.symbol: Mark(order.reference_price, order.priced_at)})
     held_mark = before.marks[order.symbol]
     after = apply_fill(
