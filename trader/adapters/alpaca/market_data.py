@@ -36,6 +36,7 @@ from trader.adapters.marketdata.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderUnavailableError,
+    transport_error,
 )
 from trader.core.adjustments import AdjustmentKind
 from trader.core.market import Timeframe
@@ -97,12 +98,9 @@ class AlpacaMarketDataProvider:
         return self._feed.value
 
     def _translate(self, error: Exception) -> ProviderError:
-        if isinstance(error, requests.Timeout):
-            return ProviderUnavailableError(PROVIDER, f"timed out after {self._timeout_seconds:g}s")
-        if isinstance(error, requests.JSONDecodeError):
-            return MalformedResponseError(PROVIDER, f"the answer is not JSON: {error}")
-        if isinstance(error, requests.RequestException):
-            return ProviderUnavailableError(PROVIDER, f"request failed: {type(error).__name__}: {error}")
+        transport = transport_error(PROVIDER, error, self._timeout_seconds)
+        if transport is not None:
+            return transport
         if isinstance(error, APIError):
             status = error.status_code
             text = str(error)[:200]

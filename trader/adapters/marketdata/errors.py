@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import requests
+
 
 class ProviderError(RuntimeError):
     """Base class; `provider` names who failed."""
@@ -45,3 +47,14 @@ class ProviderAuthError(ProviderError):
 
 class SymbolNotFoundError(ProviderError):
     kind = "symbol_not_found"
+
+
+def transport_error(provider: str, error: Exception, timeout_seconds: float) -> ProviderError | None:
+    """A `requests` failure under an SDK as ours; None when `error` is not one (the SDK's own kind)."""
+    if isinstance(error, requests.Timeout):
+        return ProviderUnavailableError(provider, f"timed out after {timeout_seconds:g}s")
+    if isinstance(error, requests.JSONDecodeError):
+        return MalformedResponseError(provider, f"the answer is not JSON: {error}")
+    if isinstance(error, requests.RequestException):
+        return ProviderUnavailableError(provider, f"request failed: {type(error).__name__}: {error}")
+    return None

@@ -43,6 +43,7 @@ from trader.adapters.marketdata.errors import (
     ProviderError,
     ProviderUnavailableError,
     SymbolNotFoundError,
+    transport_error,
 )
 from trader.core.adjustments import AdjustmentKind
 from trader.core.market import Timeframe
@@ -128,12 +129,9 @@ class TwelveDataProvider:
     def _translate(self, error: Exception, symbol: str) -> ProviderError | None:
         """The SDK's exception as ours; None for "no data in that window" (an empty answer)."""
         message = str(error)
-        if isinstance(error, requests.Timeout):
-            return ProviderUnavailableError(PROVIDER, f"timed out after {self._timeout_seconds:g}s")
-        if isinstance(error, requests.JSONDecodeError):
-            return MalformedResponseError(PROVIDER, f"the answer is not JSON: {error}")
-        if isinstance(error, requests.RequestException):
-            return ProviderUnavailableError(PROVIDER, f"request failed: {type(error).__name__}: {error}")
+        transport = transport_error(PROVIDER, error, self._timeout_seconds)
+        if transport is not None:
+            return transport
         if "API credits" in message or "run out of" in message:
             used = _CREDITS_USED.search(message)
             retry_at = self._limiter.note_exhausted(int(used.group(1)) if used else None)
