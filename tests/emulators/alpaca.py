@@ -57,7 +57,6 @@ Where the formats come from:
 from __future__ import annotations
 
 import base64
-import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -67,12 +66,11 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.emulators.faults import Fault, FaultInjectionMiddleware, FaultPlan, RecordedRequest
+from tests.emulators.faults import FaultableEmulator
 
 NEW_YORK = ZoneInfo("America/New_York")
 _NAMESPACE = uuid.UUID("6f1c2a8e-0d7b-4c55-9a43-2f0b5d7e9c11")
@@ -341,7 +339,7 @@ class _State:
     sequence: int = 0
 
 
-class AlpacaEmulator:
+class AlpacaEmulator(FaultableEmulator):
     def __init__(
         self,
         api_key: str = "test-alpaca-key",
@@ -352,8 +350,7 @@ class AlpacaEmulator:
         now: datetime = datetime(2024, 1, 2, 15, 0, tzinfo=UTC),
         sip_allowed: bool = True,
     ) -> None:
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
+        super().__init__(now)
         self.api_key = api_key
         self.secret_key = secret_key
         self.shorting_enabled = shorting_enabled
@@ -364,10 +361,7 @@ class AlpacaEmulator:
         self.account_id = uuid.uuid5(_NAMESPACE, f"account:{api_key}")
         self._cash = cash
         self._last_equity = cash
-        self._now = now.astimezone(UTC)
         self._state = _State()
-        self._lock = threading.RLock()
-        self.faults = FaultPlan()
         guarded: Callable[[Callable[[Request], Awaitable[Response]]], Any] = self._guarded
         routes = [
             Route("/v2/account", guarded(self._account)),
@@ -396,8 +390,7 @@ class AlpacaEmulator:
             Route("/v2/stocks/{symbol}/quotes/latest", guarded(self._single_latest_quote)),
             Route("/v2/stocks/{symbol}/trades/latest", guarded(self._single_latest_trade)),
         ]
-        self._starlette = Starlette(routes=routes)
-        self.app = FaultInjectionMiddleware(self._starlette, self.faults, self._default_error_body)
+        self._serve(routes, self._default_error_body)
 
     # ================================================================== test controls
 
@@ -441,24 +434,6 @@ class AlpacaEmulator:
                 status,
                 body or {"code": 40310000, "message": "account is not allowed to short"},
             )
-
-    def inject(self, fault: Fault) -> None:
-        self.faults.add(fault)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.faults.requests
-
-    @property
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def set_now(self, now: datetime) -> None:
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
-        with self._lock:
-            self._now = now.astimezone(UTC)
 
     @property
     def cash(self) -> Decimal:

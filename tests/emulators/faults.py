@@ -19,9 +19,12 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -187,3 +190,36 @@ class FaultInjectionMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class FaultableEmulator:
+    """What every vendor emulator shares: a settable aware clock, one lock over its state, and an ASGI
+    `app` that records each request and serves queued faults before the vendor's routes."""
+
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self._now = now.astimezone(UTC)
+        self._lock = threading.RLock()
+        self.faults = FaultPlan()
+
+    def _serve(self, routes: list[Route], default_error_body: Callable[[int], Any]) -> None:
+        self.app = FaultInjectionMiddleware(Starlette(routes=routes), self.faults, default_error_body)
+
+    def inject(self, fault: Fault) -> None:
+        self.faults.add(fault)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.faults.requests
+
+    @property
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set_now(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        with self._lock:
+            self._now = now.astimezone(UTC)

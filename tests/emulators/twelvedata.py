@@ -43,7 +43,6 @@ Where the formats come from:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -51,12 +50,11 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.emulators.faults import Fault, FaultInjectionMiddleware, FaultPlan, RecordedRequest
+from tests.emulators.faults import Fault, FaultableEmulator
 
 EXCHANGE_TIMEZONE = "America/New_York"
 INTERVALS: dict[str, timedelta] = {
@@ -217,7 +215,7 @@ class _State:
     adjusted_refusals: list[int] = field(default_factory=list)
 
 
-class TwelveDataEmulator:
+class TwelveDataEmulator(FaultableEmulator):
     """In-memory Twelve Data. Build once per test, serve `app` with `EmulatorServer`, drive the SDK."""
 
     def __init__(
@@ -231,8 +229,7 @@ class TwelveDataEmulator:
         errors_as_http_200: bool = False,
         now: datetime = datetime(2024, 1, 2, 15, 0, tzinfo=UTC),
     ) -> None:
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
+        super().__init__(now)
         self.api_key = api_key
         self.credits_per_minute = credits_per_minute
         self.credits_per_day = credits_per_day
@@ -240,10 +237,7 @@ class TwelveDataEmulator:
         self.credits_exhausted_http_status = credits_exhausted_http_status
         # Twelve Data has been seen sending error bodies with HTTP 200; this serves every error that way.
         self.errors_as_http_200 = errors_as_http_200
-        self._now = now.astimezone(UTC)
         self._state = _State()
-        self._lock = threading.Lock()
-        self.faults = FaultPlan()
         routes = [
             Route("/time_series", self._time_series),
             Route("/quote", self._quote),
@@ -251,8 +245,7 @@ class TwelveDataEmulator:
             Route("/technical_indicators", self._technical_indicators),
             Route("/api_usage", self._api_usage),
         ]
-        self._starlette = Starlette(routes=routes)
-        self.app = FaultInjectionMiddleware(self._starlette, self.faults, self._default_error_body)
+        self._serve(routes, self._default_error_body)
 
     # ------------------------------------------------------------------ test controls
 
@@ -286,17 +279,6 @@ class TwelveDataEmulator:
         with self._lock:
             self._state.dividends.setdefault(symbol.upper(), []).append(Dividend(ex_date, amount))
 
-    @property
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def set_now(self, now: datetime) -> None:
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
-        with self._lock:
-            self._now = now.astimezone(UTC)
-
     def advance_minute(self, minutes: int = 1) -> None:
         """Move the credit clock on, so the per-minute allowance is fresh without waiting."""
         with self._lock:
@@ -311,9 +293,6 @@ class TwelveDataEmulator:
     def credits_used_total(self) -> int:
         with self._lock:
             return self._state.credits_total
-
-    def inject(self, fault: Fault) -> None:
-        self.faults.add(fault)
 
     def exhaust_credits_next(
         self, *, http_status: int = 429, path: str | None = None, times: int = 1
@@ -333,10 +312,6 @@ class TwelveDataEmulator:
         """The next time series answer(s) swap their first two rows (a broken sort, never a valid one)."""
         with self._lock:
             self._state.out_of_order_remaining += times
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.faults.requests
 
     # ------------------------------------------------------------------ plumbing
 
