@@ -28,12 +28,12 @@ from trader.adapters.db.stores.risk import (
     DrawdownBaseline,
     LimitsVersion,
     RiskStore,
-    SignalRecord,
 )
+from trader.adapters.db.stores.signals import SignalRecord
 from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.events import OrderApproved, OrderDenied, SignalEmitted
-from trader.core.money import to_cash
+from trader.core.money import to_cash, to_price
 from trader.core.orders import OrderType
 from trader.core.portfolio import Portfolio, reset_peak
 from trader.core.ports import Clock, MessageBus
@@ -551,12 +551,12 @@ class RiskManager:
             strategy_name=signal.strategy_name,
             symbol=signal.symbol,
             timeframe=signal.timeframe.value,
-            bar_at=signal.bar_at,
+            bar_timestamp=signal.bar_at,
             direction=signal.direction,
             strength=signal.strength,
-            price=signal.price,
-            reason=signal.reason,
-            emitted_at=signal.occurred_at,
+            price=to_price(signal.price),
+            timestamp=signal.occurred_at,
+            reason=signal.reason or None,
         )
 
     async def _publish(self, record: DecisionRecord) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from trader.adapters.db.stores.signals import SignalRecord, signal_row
 from trader.adapters.db.tables import (
     account_snapshots,
     fills,
@@ -56,20 +57,6 @@ class LimitsVersion:
     updated_by: str
     reason: str
     updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRecord:
-    event_id: str
-    strategy_name: str
-    symbol: str
-    timeframe: str
-    bar_at: datetime
-    direction: str
-    strength: Decimal
-    price: Decimal
-    reason: str
-    emitted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,21 +313,7 @@ class RiskStore:
     @staticmethod
     async def _store_signal(connection: AsyncConnection, signal: SignalRecord) -> int:
         statement = _insert_ignoring_duplicates(connection, signals, "event_id")
-        await connection.execute(
-            statement,
-            {
-                "event_id": signal.event_id,
-                "strategy_name": signal.strategy_name,
-                "symbol": signal.symbol,
-                "timeframe": signal.timeframe,
-                "bar_timestamp": signal.bar_at,
-                "direction": signal.direction,
-                "strength": signal.strength,
-                "price": to_price(signal.price),
-                "reason": signal.reason or None,
-                "timestamp": signal.emitted_at,
-            },
-        )
+        await connection.execute(statement, signal_row(signal))
         signal_id: int = (
             await connection.execute(select(signals.c.id).where(signals.c.event_id == signal.event_id))
         ).scalar_one()

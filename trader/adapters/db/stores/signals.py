@@ -62,6 +62,23 @@ def _record(row: RowMapping) -> SignalRecord:
     )
 
 
+def signal_row(record: SignalRecord) -> dict[str, Any]:
+    """The `signals` columns of a record, all but the id the database assigns."""
+    return {
+        "event_id": record.event_id,
+        "strategy_name": record.strategy_name,
+        "symbol": record.symbol,
+        "timeframe": record.timeframe,
+        "bar_timestamp": record.bar_timestamp,
+        "direction": record.direction,
+        "strength": record.strength,
+        "price": record.price,
+        "reason": record.reason,
+        "features": record.features,
+        "timestamp": record.timestamp,
+    }
+
+
 class SignalStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -81,19 +98,7 @@ class SignalStore:
             existing = (await connection.execute(select(signals).where(key).limit(1))).mappings().first()
             if existing is not None:
                 return _record(existing), False
-            values = {
-                "event_id": record.event_id,
-                "strategy_name": record.strategy_name,
-                "symbol": record.symbol,
-                "timeframe": record.timeframe,
-                "bar_timestamp": record.bar_timestamp,
-                "direction": record.direction,
-                "strength": record.strength,
-                "price": record.price,
-                "reason": record.reason,
-                "features": record.features,
-                "timestamp": record.timestamp,
-            }
+            values = signal_row(record)
             new_id = (
                 await connection.execute(insert(signals).values(values).returning(signals.c.id))
             ).scalar_one()
