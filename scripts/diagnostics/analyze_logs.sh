@@ -4,11 +4,7 @@
 #   ./scripts/diagnostics/analyze_logs.sh [LOG_DIR]
 set -uo pipefail
 case "${1:-}" in -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-cd "$(dirname "$0")/../.."
-trader_bin="${TRADER_BIN:-}"
-if [[ -z "$trader_bin" ]]; then
-  if [[ -x .venv/bin/trader ]]; then trader_bin=.venv/bin/trader; else trader_bin=trader; fi
-fi
+source "$(dirname "$0")/../lib/trader_bin.sh"
 log_dir="${1:-${LOG_DIR:-logs}}"
 if [[ ! -d "$log_dir" ]]; then
   echo "error: no log directory $log_dir (set LOG_DIR or pass it)" >&2

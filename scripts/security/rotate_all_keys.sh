@@ -6,9 +6,5 @@
 # Restart the services afterwards; JWTs signed with the old secret stop working.
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-cd "$(dirname "$0")/../.."
-trader_bin="${TRADER_BIN:-}"
-if [[ -z "$trader_bin" ]]; then
-  if [[ -x .venv/bin/trader ]]; then trader_bin=.venv/bin/trader; else trader_bin=trader; fi
-fi
+source "$(dirname "$0")/../lib/trader_bin.sh"
 exec "$trader_bin" security rotate-keys "$@"
