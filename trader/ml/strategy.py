@@ -21,6 +21,13 @@ from trader.ml.model import MlModel
 FloatArray = NDArray[np.float64]
 
 
+def _check_probabilities(entry_probability: float, exit_probability: float) -> None:
+    if not 0.0 < exit_probability < entry_probability < 1.0:
+        raise ValueError(
+            f"need 0 < exit_probability < entry_probability < 1, got {exit_probability}, {entry_probability}"
+        )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class MlStrategy:
     model: MlModel
@@ -28,11 +35,7 @@ class MlStrategy:
     exit_probability: float = 0.45
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.exit_probability < self.entry_probability < 1.0:
-            raise ValueError(
-                "need 0 < exit_probability < entry_probability < 1, "
-                f"got {self.exit_probability}, {self.entry_probability}"
-            )
+        _check_probabilities(self.entry_probability, self.exit_probability)
 
     @property
     def name(self) -> str:
@@ -76,11 +79,7 @@ class MlStrategySettings:
     def __post_init__(self) -> None:
         if not self.model_name:
             raise ValueError("model_name must not be empty")
-        if not 0.0 < self.exit_probability < self.entry_probability < 1.0:
-            raise ValueError(
-                "need 0 < exit_probability < entry_probability < 1, "
-                f"got {self.exit_probability}, {self.entry_probability}"
-            )
+        _check_probabilities(self.entry_probability, self.exit_probability)
 
     @property
     def name(self) -> str:
