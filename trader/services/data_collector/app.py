@@ -93,7 +93,7 @@ def build_provider_router(settings: Settings, calendar: MarketCalendar, clock: C
 
 def build_collector(
     resources: Resources, calendar: MarketCalendar | None = None
-) -> tuple[DataCollector, object]:
+) -> tuple[DataCollector, SampleDataProvider | FailoverRouter]:
     """The collector and its background source: a SampleDataProvider (replay) or the provider router."""
     settings = resources.settings
     chosen_calendar = calendar or XNYSCalendar()

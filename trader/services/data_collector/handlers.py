@@ -18,6 +18,7 @@ from typing import Any
 
 from trader.adapters.db.stores.market_data import MarketDataStore, StoredBar, WatchlistStore
 from trader.adapters.marketdata.cache import LatestBarCache
+from trader.adapters.marketdata.errors import ProviderError
 from trader.adapters.replay.feed import bar_close_at
 from trader.core.adjustments import adjust_bar
 from trader.core.aggregation import aggregate_bars
@@ -328,8 +329,6 @@ class DataCollector:
         on_symbol: ProgressCallback | None = None,
     ) -> tuple[IngestReport, dict[str, dict[str, Any]], dict[str, str]]:
         """Fetch and store every symbol; one symbol failing does not stop the others."""
-        from trader.adapters.marketdata.errors import ProviderError
-
         total = IngestReport()
         per_symbol: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
