@@ -18,10 +18,10 @@ from decimal import Decimal
 import numpy as np
 
 from trader.backtest.metrics import compute_metrics
+from trader.core.risk.market_figures import TRADING_DAYS_PER_YEAR
 from trader.core.tax_lots import Execution, RealisedLot
 
 MAX_CHART_POINTS = 800
-TRADING_DAYS = 252
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ def build_performance_report(
             mean = sum(daily) / len(daily)
             deviation = math.sqrt(sum((r - mean) ** 2 for r in daily) / (len(daily) - 1))
             figures["Sharpe (daily, annualised)"] = (
-                f"{mean / deviation * math.sqrt(TRADING_DAYS):.2f}" if deviation else "n/a"
+                f"{mean / deviation * math.sqrt(TRADING_DAYS_PER_YEAR):.2f}" if deviation else "n/a"
             )
     realised = sum((lot.gain for lot in lots), Decimal(0))
     figures["Realised P&L (FIFO)"] = f"{realised:,.2f}"
@@ -311,7 +311,7 @@ def metric_figures(
         initial_cash=closes[0],
         trade_profit=gains,
         exposure=math.nan,
-        periods_per_year=float(TRADING_DAYS),
+        periods_per_year=float(TRADING_DAYS_PER_YEAR),
         trade_count=trade_count,
     )
     figures = {
