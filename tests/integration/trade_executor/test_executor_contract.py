@@ -253,3 +253,27 @@ async def test_the_order_row_links_its_signal_and_risk_decision(
         ).one()
     await engine.dispose()
     assert (row.signal_id, row.risk_decision_id) == (signal_id, decision_id)
+
+
+async def test_an_order_placed_at_the_broker_by_hand_is_imported_once(books: Books, venue: Venue) -> None:
+    venue.set_price("AAPL", Decimal("100"))
+    ours = await books.executor.execute_approved(approval(order_type="limit", limit_price=Decimal("90")))
+    by_hand = await venue.broker.submit_order(
+        OrderRequest(
+            client_order_id="placed-by-hand-1",
+            symbol="AAPL",
+            side=OrderSide.BUY,
+            quantity=Decimal(5),
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal(80),
+        )
+    )
+
+    first = await books.executor.reconcile()
+    second = await books.executor.reconcile()
+
+    assert (first.orders_imported, second.orders_imported) == (1, 0)
+    imported = await books.executor.orders.by_broker_order_id(by_hand.broker_order_id)
+    assert imported is not None and imported.client_order_id == "placed-by-hand-1"
+    assert ours.order is not None and ours.order.id != imported.id
+    assert len(await books.executor.orders.recent()) == 2

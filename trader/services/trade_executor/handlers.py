@@ -544,8 +544,10 @@ class TradeExecutor:
             await self._update_with_retry(order, status=OrderStatus.CANCELED, error_message=message)
         oldest = min((o.timestamp for o in await self.orders.open_orders()), default=None)
         window_start = (oldest or report.started_at) - timedelta(days=1)
-        for broker_order in await self.broker.list_orders(since=window_start):
-            if await self.orders.by_broker_order_id(broker_order.broker_order_id) is not None:
+        broker_orders = await self.broker.list_orders(since=window_start)
+        known = await self.orders.known_broker_order_ids([o.broker_order_id for o in broker_orders])
+        for broker_order in broker_orders:
+            if broker_order.broker_order_id in known:
                 continue
             ours = await self.orders.by_client_order_id(broker_order.client_order_id)
             if ours is not None:

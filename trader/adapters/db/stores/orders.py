@@ -7,7 +7,7 @@ the loser gets `ConcurrentUpdateError` and re-reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -243,6 +243,17 @@ class OrderStore:
 
     async def by_broker_order_id(self, broker_order_id: str) -> StoredOrder | None:
         return await self._one(trades.c.broker_order_id == broker_order_id)
+
+    async def known_broker_order_ids(self, broker_order_ids: Collection[str]) -> set[str]:
+        """Which of these broker order ids our books already hold (one query per 500 ids)."""
+        wanted = list(broker_order_ids)
+        known: set[str] = set()
+        async with self._engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(trades.c.broker_order_id).where(trades.c.broker_order_id.in_(chunk))
+                known.update((await connection.execute(query)).scalars().all())
+        return known
 
     async def recent(
         self,
