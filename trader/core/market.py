@@ -17,6 +17,16 @@ class InvalidSymbolError(ValueError):
     pass
 
 
+def is_aware_utc(moment: datetime) -> bool:
+    return moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+
+def require_aware_utc(moment: datetime, what: str) -> None:
+    """Raise unless `moment` is aware and at UTC: every timestamp in the core is."""
+    if not is_aware_utc(moment):
+        raise ValueError(f"{what} must be aware UTC, got {moment!r}")
+
+
 def normalize_symbol(raw: str) -> str:
     """Upper-case a ticker and check its shape (AAPL, BRK.B, BF-B); raise with the reason if malformed."""
     symbol = raw.strip().upper()
@@ -102,8 +112,7 @@ class Bar:
     adjustment_factor: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
-        if self.timestamp.tzinfo is None or self.timestamp.utcoffset() != timedelta(0):
-            raise ValueError(f"bar timestamp must be aware UTC, got {self.timestamp!r}")
+        require_aware_utc(self.timestamp, "bar timestamp")
         for name in ("open", "high", "low", "close", "volume", "adjustment_factor"):
             object.__setattr__(self, name, to_decimal(getattr(self, name)))
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from trader.core.market import require_aware_utc
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide
 from trader.core.positions import ZERO, Position, signed_quantity
@@ -27,11 +28,6 @@ SignalKey = tuple[str, str]  # (strategy name, symbol)
 
 class MissingMarkError(ValueError):
     """An open position without a price: equity and exposure cannot be known."""
-
-
-def _require_aware_utc(moment: datetime, what: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
-        raise ValueError(f"{what} must be aware UTC, got {moment!r}")
 
 
 def trading_day_of(moment: datetime) -> date:
@@ -52,7 +48,7 @@ class Mark:
         object.__setattr__(self, "price", to_decimal(self.price))
         if self.price <= 0:
             raise ValueError(f"a mark price must be positive, got {self.price}")
-        _require_aware_utc(self.marked_at, "Mark.marked_at")
+        require_aware_utc(self.marked_at, "Mark.marked_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +79,7 @@ class Portfolio:
                     f"open position {symbol} has no price; mark it before building the snapshot"
                 )
         for key, signal_at in self.last_signal_at.items():
-            _require_aware_utc(signal_at, f"last signal time for {key}")
+            require_aware_utc(signal_at, f"last signal time for {key}")
 
     @classmethod
     def starting(cls, cash: Decimal, trading_day: date) -> Portfolio:
@@ -187,7 +183,7 @@ def apply_fill(
 
     The trade count is not touched: one order may fill in many pieces; `record_trade` counts orders.
     """
-    _require_aware_utc(filled_at, "filled_at")
+    require_aware_utc(filled_at, "filled_at")
     quantity = to_decimal(quantity)
     price = to_decimal(price)
     commission = to_decimal(commission)
@@ -229,7 +225,7 @@ def record_trade(portfolio: Portfolio) -> Portfolio:
 
 def record_signal(portfolio: Portfolio, strategy_name: str, symbol: str, signal_at: datetime) -> Portfolio:
     """Remember a signal so a repeat within the cooldown is recognised as a duplicate."""
-    _require_aware_utc(signal_at, "signal_at")
+    require_aware_utc(signal_at, "signal_at")
     key = (strategy_name, symbol)
     current = portfolio.last_signal_at.get(key)
     if current is not None and current >= signal_at:

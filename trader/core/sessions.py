@@ -15,16 +15,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from trader.core.market import Timeframe
+from trader.core.market import Timeframe, require_aware_utc
 
 
 class CalendarRangeError(ValueError):
     """A question about a date the calendar does not cover (answering would be a guess)."""
-
-
-def _require_aware_utc(name: str, moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
-        raise ValueError(f"{name} must be aware UTC, got {moment!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +32,8 @@ class Session:
     is_early_close: bool = False
 
     def __post_init__(self) -> None:
-        _require_aware_utc("Session.open_at", self.open_at)
-        _require_aware_utc("Session.close_at", self.close_at)
+        require_aware_utc(self.open_at, "Session.open_at")
+        require_aware_utc(self.close_at, "Session.close_at")
         if self.close_at <= self.open_at:
             raise ValueError(f"session {self.session_date} closes at {self.close_at} before it opens")
 
@@ -118,7 +113,7 @@ class SessionSchedule:
             )
 
     def _check_moment(self, at: datetime) -> None:
-        _require_aware_utc("calendar query time", at)
+        require_aware_utc(at, "calendar query time")
         # A moment counts as covered if its UTC date is within the range (NYSE sessions never cross
         # a UTC midnight), so the night after the last session is still answerable as "closed".
         self._check_date(at.date())
@@ -137,7 +132,7 @@ class SessionSchedule:
         return self._by_date.get(at)
 
     def next_open(self, after: datetime) -> datetime:
-        _require_aware_utc("calendar query time", after)
+        require_aware_utc(after, "calendar query time")
         index = bisect.bisect_right(self._opens, after)
         if index >= len(self._opens) or after.date() < self.first_date:
             raise CalendarRangeError(
@@ -146,7 +141,7 @@ class SessionSchedule:
         return self._opens[index]
 
     def next_close(self, after: datetime) -> datetime:
-        _require_aware_utc("calendar query time", after)
+        require_aware_utc(after, "calendar query time")
         index = bisect.bisect_right(self._closes, after)
         if index >= len(self._closes) or after.date() < self.first_date:
             raise CalendarRangeError(

@@ -12,11 +12,11 @@ import enum
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from trader.core.market import Bar, Timeframe
+from trader.core.market import Bar, Timeframe, require_aware_utc
 from trader.core.sessions import MarketCalendar, Session, bar_starts
 
 
@@ -69,8 +69,7 @@ class BarCandidate:
     adjustment_factor: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
-        if self.timestamp.tzinfo is None or self.timestamp.utcoffset() != timedelta(0):
-            raise ValueError(f"bar timestamp must be aware UTC, got {self.timestamp!r}")
+        require_aware_utc(self.timestamp, "bar timestamp")
 
     def to_bar(self) -> Bar:
         return Bar(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
+from trader.core.market import require_aware_utc
 from trader.core.risk.correlation import Correlations
 from trader.core.risk.state import TradingState
 
@@ -46,8 +47,7 @@ class RiskContext:
     last_close_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.evaluated_at.tzinfo is None or self.evaluated_at.utcoffset() != timedelta(0):
-            raise ValueError(f"evaluated_at must be aware UTC, got {self.evaluated_at!r}")
+        require_aware_utc(self.evaluated_at, "evaluated_at")
         object.__setattr__(self, "volatilities", MappingProxyType(dict(self.volatilities)))
         object.__setattr__(self, "sectors", MappingProxyType(dict(self.sectors)))
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from trader.core.market import normalize_symbol
+from trader.core.market import is_aware_utc, normalize_symbol
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide, OrderType
 
@@ -18,7 +18,7 @@ class InvalidProposalError(ValueError):
 
 
 def _require_aware_utc(moment: datetime, what: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
+    if not is_aware_utc(moment):
         raise InvalidProposalError(f"{what} must be aware UTC, got {moment!r}")
 
 

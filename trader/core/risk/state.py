@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from trader.core.events import TradingStateChanged
+from trader.core.market import require_aware_utc
 from trader.core.portfolio import Portfolio
 from trader.core.risk.formatting import format_percent
 from trader.core.risk.limits import RiskLimits
@@ -45,8 +46,7 @@ class StateChange:
     changed_at: datetime
 
     def __post_init__(self) -> None:
-        if self.changed_at.tzinfo is None or self.changed_at.utcoffset() != timedelta(0):
-            raise ValueError(f"changed_at must be aware UTC, got {self.changed_at!r}")
+        require_aware_utc(self.changed_at, "changed_at")
 
     def to_event(self) -> TradingStateChanged:
         return TradingStateChanged(
