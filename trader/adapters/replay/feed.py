@@ -50,10 +50,6 @@ class BarReplay:
     def remaining(self) -> int:
         return len(self._bars) - self._position
 
-    @property
-    def first_close_at(self) -> datetime | None:
-        return self._close_ats[0] if self._close_ats else None
-
     def next_close_at(self) -> datetime | None:
         """When the next unreleased bar completes, None when the replay is exhausted."""
         return self._close_ats[self._position] if self._position < len(self._bars) else None
