@@ -241,6 +241,26 @@ def _level(raw: Decimal, tick: Decimal, round_up: bool) -> Decimal:
     return level
 
 
+def _exit_level(
+    entry_side: OrderSide,
+    entry_price: Decimal,
+    percent: Decimal | None,
+    atr: Decimal | None,
+    atr_multiple: Decimal | None,
+    tick: Decimal,
+    *,
+    in_favour: bool,
+) -> Decimal:
+    """The level `distance` away from the entry, in the position's favour (a target) or against it
+    (a stop), rounded toward the entry."""
+    entry_price = _require_price(entry_price)
+    distance = _distance(entry_price, percent, atr, atr_multiple)
+    upward = in_favour == (entry_side is OrderSide.BUY)
+    if upward:
+        return _level(entry_price + distance, tick, round_up=False)
+    return _level(entry_price - distance, tick, round_up=True)
+
+
 def stop_loss_price(
     entry_side: OrderSide,
     entry_price: Decimal,
@@ -252,11 +272,7 @@ def stop_loss_price(
 ) -> Decimal:
     """Where to stop out a position opened by `entry_side`, on the tick grid, rounded toward the
     entry so the loss taken is never larger than planned."""
-    entry_price = _require_price(entry_price)
-    distance = _distance(entry_price, percent, atr, atr_multiple)
-    if entry_side is OrderSide.BUY:
-        return _level(entry_price - distance, tick, round_up=True)
-    return _level(entry_price + distance, tick, round_up=False)
+    return _exit_level(entry_side, entry_price, percent, atr, atr_multiple, tick, in_favour=False)
 
 
 def take_profit_price(
@@ -270,8 +286,4 @@ def take_profit_price(
 ) -> Decimal:
     """Where to take profit on a position opened by `entry_side`, on the tick grid, rounded toward
     the entry so the target is never further away than planned."""
-    entry_price = _require_price(entry_price)
-    distance = _distance(entry_price, percent, atr, atr_multiple)
-    if entry_side is OrderSide.BUY:
-        return _level(entry_price + distance, tick, round_up=False)
-    return _level(entry_price - distance, tick, round_up=True)
+    return _exit_level(entry_side, entry_price, percent, atr, atr_multiple, tick, in_favour=True)
