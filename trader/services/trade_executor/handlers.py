@@ -219,18 +219,30 @@ class TradeExecutor:
             return await self._refuse(request, origin, f"unknown symbol {request.symbol}")
         if not asset.tradable:
             return await self._refuse(request, origin, f"{request.symbol} is not tradable")
-        order, created = await self.orders.create_intent(
+        order, created = await self._record_intent(request, origin)
+        if not created:
+            return ExecutionResult(await self._resolve_waiting(order, resend=True))
+        await self._publish(order, OrderStatus.PENDING)
+        return ExecutionResult(await self._submit(order))
+
+    async def _record_intent(
+        self,
+        request: OrderRequest,
+        origin: OrderOrigin,
+        *,
+        status: OrderStatus = OrderStatus.PENDING,
+        error_message: str | None = None,
+    ) -> tuple[StoredOrder, bool]:
+        return await self.orders.create_intent(
             request,
             broker=self.broker.name,
             created_at=self.clock.now(),
             strategy_name=origin.strategy_name,
             decision_id=origin.decision_id,
             signal_event_id=origin.signal_event_id,
+            status=status,
+            error_message=error_message,
         )
-        if not created:
-            return ExecutionResult(await self._resolve_waiting(order, resend=True))
-        await self._publish(order, OrderStatus.PENDING)
-        return ExecutionResult(await self._submit(order))
 
     async def _reduces_position(self, request: OrderRequest) -> bool:
         stored = await self.positions.get(request.symbol)
@@ -243,15 +255,8 @@ class TradeExecutor:
         log.warning(
             "order %s %s %s refused: %s", request.side.value, request.quantity, request.symbol, message
         )
-        order, _created = await self.orders.create_intent(
-            request,
-            broker=self.broker.name,
-            created_at=self.clock.now(),
-            strategy_name=origin.strategy_name,
-            decision_id=origin.decision_id,
-            signal_event_id=origin.signal_event_id,
-            status=OrderStatus.REJECTED,
-            error_message=message,
+        order, _created = await self._record_intent(
+            request, origin, status=OrderStatus.REJECTED, error_message=message
         )
         await self._publish(order, OrderStatus.PENDING)
         return ExecutionResult(order, refusal=message)
