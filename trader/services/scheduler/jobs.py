@@ -118,6 +118,13 @@ def _refused(what: str, response: httpx.Response) -> JobFailedError:
     return JobFailedError(f"{what}: HTTP {response.status_code}: {detail}")
 
 
+def _expect(what: str, response: httpx.Response, accepted: tuple[int, ...]) -> Any:
+    """The answer's JSON when its status is one of `accepted`; otherwise the job fails saying so."""
+    if response.status_code not in accepted:
+        raise _refused(what, response)
+    return response.json()
+
+
 def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list[JobDefinition]:
     settings = resources.settings
     cadence = chosen_cadences(_default_cadences(settings), settings.scheduler_cadences)
@@ -129,13 +136,19 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
     def url(service: str, path: str) -> str:
         return f"{settings.url_of(service)}{path}"
 
+    async def get(what: str, service: str, path: str, **options: Any) -> Any:
+        return _expect(what, await resources.http.get(url(service, path), **options), (200,))
+
+    async def post(
+        what: str, service: str, path: str, *, accepted: tuple[int, ...] = (200,), **options: Any
+    ) -> Any:
+        response = await resources.http.post(url(service, path), headers=headers, **options)
+        return _expect(what, response, accepted)
+
     async def collect_bars() -> dict[str, Any]:
-        response = await resources.http.get(
-            url("data_collector", "/data/status"), params={"gap_sessions": 1}, timeout=60
+        status = await get(
+            "data status", "data_collector", "/data/status", params={"gap_sessions": 1}, timeout=60
         )
-        if response.status_code != 200:
-            raise _refused("data status", response)
-        status = response.json()
         timeframe = Timeframe.parse(status["base_timeframe"])
         session, expected = latest_closed_bar(
             resources.calendar, timeframe, resources.clock.now() - COLLECTOR_GRACE
@@ -178,12 +191,7 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
         }
 
     async def broker_reconciliation() -> dict[str, Any]:
-        response = await resources.http.post(
-            url("trade_executor", "/reconcile"), headers=headers, timeout=300
-        )
-        if response.status_code != 200:
-            raise _refused("reconciliation", response)
-        report = response.json()
+        report = await post("reconciliation", "trade_executor", "/reconcile", timeout=300)
         return {
             key: report.get(key)
             for key in (
@@ -213,12 +221,14 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
             {"kind": "daily_summary", "start": day.isoformat()},
             {"kind": "performance_report", "end": (day + timedelta(days=1)).isoformat()},
         ):
-            response = await resources.http.post(
-                url("export_service", "/exports"), json=request, headers=headers, timeout=600
+            job = await post(
+                f"{request['kind']} export",
+                "export_service",
+                "/exports",
+                accepted=(200, 201),
+                json=request,
+                timeout=600,
             )
-            if response.status_code not in (200, 201):
-                raise _refused(f"{request['kind']} export", response)
-            job = response.json()
             exports[request["kind"]] = {
                 key: job.get(key) for key in ("id", "path", "row_count", "byte_count")
             }
@@ -262,18 +272,13 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
         return {"cutoff": cutoff.isoformat(), "deleted": {result.table: result.rows for result in results}}
 
     async def model_retraining() -> dict[str, Any]:
-        response = await resources.http.post(
-            url("strategy_engine", "/models/train"), json={}, headers=headers, timeout=60
+        # 409: a training already runs; follow that one.
+        job = await post(
+            "training", "strategy_engine", "/models/train", accepted=(202, 409), json={}, timeout=60
         )
-        if response.status_code not in (202, 409):  # 409: a training already runs; follow that one
-            raise _refused("training", response)
-        job = response.json()
         while job.get("status") not in ("succeeded", "failed"):
             await asyncio.sleep(TRAINING_POLL_SECONDS)
-            polled = await resources.http.get(url("strategy_engine", job["url"]), timeout=30)
-            if polled.status_code != 200:
-                raise _refused("training status", polled)
-            job = polled.json()
+            job = await get("training status", "strategy_engine", job["url"], timeout=30)
         if job["status"] == "failed":
             raise JobFailedError(f"training failed: {job.get('error')}")
         outcome = job["outcome"]
@@ -303,8 +308,7 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
         return {"backend": "sqlite", "ran": "ANALYZE; PRAGMA optimize"}
 
     async def daily_health_check() -> dict[str, Any]:
-        url = f"{resources.settings.url_of('maintenance_service')}/status"
-        response = await resources.http.get(url, timeout=30)
+        response = await resources.http.get(url("maintenance_service", "/status"), timeout=30)
         status = response.json()
         failing = sorted(
             name for name, info in status.get("services", {}).items() if info.get("status") != "healthy"
