@@ -244,6 +244,7 @@ async def test_the_order_row_links_its_signal_and_risk_decision(
         ).scalar_one()
 
     result = await books.executor.execute_approved(approval())
+    assert result.order is not None
 
     async with engine.connect() as connection:
         row = (
