@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,8 +53,7 @@ class _JobState:
     scheduled_for: datetime
     attempt: int = 1
     running: asyncio.Task[None] | None = None
-    last_started_at: datetime | None = field(default=None)
-    last_wall_started: float | None = field(default=None)
+    last_wall_started: float | None = None
 
 
 class UnknownJobError(KeyError):
@@ -236,7 +235,6 @@ class Scheduler:
     async def _execute(self, state: _JobState) -> None:
         job = state.definition
         started_at = self._clock.now()
-        state.last_started_at = started_at
         state.last_wall_started = time.monotonic()
         run_id = await self._store.start(
             job.name, scheduled_for=state.scheduled_for, started_at=started_at, attempt=state.attempt
@@ -312,12 +310,8 @@ class Scheduler:
         manual = _JobState(
             job, next_due_at=state.next_due_at, scheduled_for=self._clock.now(), attempt=job.max_attempts
         )
-        state.running = asyncio.create_task(self._execute_manual(manual, state), name=f"job:{name}:manual")
-
-    async def _execute_manual(self, manual: _JobState, state: _JobState) -> None:
-        await self._execute(manual)
-        # A manual run does not move the regular schedule.
-        state.last_started_at = manual.last_started_at
+        # Run on its own state: a manual run does not move the regular schedule.
+        state.running = asyncio.create_task(self._execute(manual), name=f"job:{name}:manual")
 
 
 class JobAlreadyRunningError(RuntimeError):
