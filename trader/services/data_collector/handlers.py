@@ -325,7 +325,6 @@ class DataCollector:
         end: datetime,
         *,
         force: bool,
-        job: CollectJob | None = None,
         on_symbol: ProgressCallback | None = None,
     ) -> tuple[IngestReport, dict[str, dict[str, Any]], dict[str, str]]:
         """Fetch and store every symbol; one symbol failing does not stop the others."""
@@ -344,13 +343,6 @@ class DataCollector:
             if report is not None:
                 total.add(report)
                 per_symbol[symbol] = report.as_dict()
-            if job is not None:
-                job.symbols_done += 1
-                if report is not None:
-                    job.report.add(report)
-                    job.per_symbol[symbol] = report.as_dict()
-                if error_text is not None:
-                    job.errors[symbol] = error_text
             if on_symbol is not None:
                 outcome = on_symbol(symbol, report, error_text)
                 if outcome is not None:
@@ -370,9 +362,17 @@ class DataCollector:
         while len(self.jobs) > 50:
             self.jobs.popitem(last=False)
 
+        def record(symbol: str, report: IngestReport | None, error_text: str | None) -> None:
+            job.symbols_done += 1
+            if report is not None:
+                job.report.add(report)
+                job.per_symbol[symbol] = report.as_dict()
+            if error_text is not None:
+                job.errors[symbol] = error_text
+
         async def run() -> None:
             try:
-                await self.backfill(symbols, start, end, force=force, job=job)
+                await self.backfill(symbols, start, end, force=force, on_symbol=record)
                 job.status = "succeeded"
             except Exception:
                 job.status = "failed"
