@@ -21,7 +21,7 @@ from trader.adapters.marketdata.errors import (
 )
 from trader.adapters.marketdata.router import FailoverRouter, NoProviderAvailableError, ProviderSlot
 from trader.core.market import Bar, Timeframe
-from trader.core.ports import FetchedBars, MarketDataProvider
+from trader.core.ports import FetchedBars
 
 START = datetime(2024, 1, 2, 15, 0, 10, tzinfo=UTC)
 OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -54,10 +54,6 @@ class ScriptedProvider:
         if isinstance(step, ProviderError):
             raise step
         return FetchedBars(self._name, step, feed="iex" if self._name == "alpaca" else None)
-
-
-def test_scripted_provider_satisfies_the_port() -> None:
-    assert isinstance(ScriptedProvider("x"), MarketDataProvider)
 
 
 async def test_limiter_spends_up_to_the_limit_then_waits_for_the_next_minute() -> None:
