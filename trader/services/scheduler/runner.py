@@ -55,6 +55,10 @@ class _JobState:
     running: asyncio.Task[None] | None = None
     last_wall_started: float | None = None
 
+    @property
+    def busy(self) -> bool:
+        return self.running is not None and not self.running.done()
+
 
 class UnknownJobError(KeyError):
     pass
@@ -100,7 +104,7 @@ class Scheduler:
 
     def is_running(self, name: str) -> bool:
         state = self._states.get(name)
-        return bool(state and state.running and not state.running.done())
+        return state is not None and state.busy
 
     def definition(self, name: str) -> JobDefinition:
         try:
@@ -155,14 +159,14 @@ class Scheduler:
                     await self._wait_for_leadership()
                 now = self._clock.now()
                 for state in self._states.values():
-                    if state.next_due_at <= now and not (state.running and not state.running.done()):
+                    if state.next_due_at <= now and not state.busy:
                         await self._launch(state)
                 upcoming = min(state.next_due_at for state in self._states.values()) if self._states else None
                 await self._wait(upcoming)
         finally:
             for state in self._states.values():
-                if state.running and not state.running.done():
-                    state.running.cancel()
+                if state.running is not None:
+                    state.running.cancel()  # a no-op on a finished run
             if self.is_leader:
                 await self._leader.release()
                 self.is_leader = False
@@ -305,7 +309,7 @@ class Scheduler:
         state = self._states.get(name)
         if state is None:
             raise RuntimeError("the scheduler is not leading, so it runs no jobs here")
-        if state.running and not state.running.done():
+        if state.busy:
             raise JobAlreadyRunningError(f"job {job.name} is already running")
         manual = _JobState(
             job, next_due_at=state.next_due_at, scheduled_for=self._clock.now(), attempt=job.max_attempts
