@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,14 +163,11 @@ def vectorbt_signals(
     return entries, exits
 
 
-def run_vectorbt(series: BarSeries, fast: int = 10, slow: int = 30, cash: float = 1_000_000.0) -> PeerResult:
+def _vectorbt_portfolio(frame: pd.DataFrame, entries: np.ndarray, exits: np.ndarray, cash: float) -> Any:
+    """The engine's terms: whole shares, all the cash, no fees, filled at the open."""
     import vectorbt as vbt
 
-    frame = to_frame(series)
-    fast_line = vbt.MA.run(frame.Close, fast).ma.to_numpy()
-    slow_line = vbt.MA.run(frame.Close, slow).ma.to_numpy()
-    entries, exits = vectorbt_signals(series.close, fast_line, slow_line)
-    portfolio = vbt.Portfolio.from_signals(
+    return vbt.Portfolio.from_signals(
         frame.Close,
         entries,
         exits,
@@ -180,6 +178,16 @@ def run_vectorbt(series: BarSeries, fast: int = 10, slow: int = 30, cash: float 
         fees=0.0,
         freq="1min",
     )
+
+
+def run_vectorbt(series: BarSeries, fast: int = 10, slow: int = 30, cash: float = 1_000_000.0) -> PeerResult:
+    import vectorbt as vbt
+
+    frame = to_frame(series)
+    fast_line = vbt.MA.run(frame.Close, fast).ma.to_numpy()
+    slow_line = vbt.MA.run(frame.Close, slow).ma.to_numpy()
+    entries, exits = vectorbt_signals(series.close, fast_line, slow_line)
+    portfolio = _vectorbt_portfolio(frame, entries, exits, cash)
     final = float(portfolio.final_value())
     records = portfolio.orders.values
     trades: list[tuple[int, int, float]] = []
@@ -212,16 +220,6 @@ def vectorbt_sweep(
         entry, exit_ = vectorbt_signals(series.close, lines[:, column[fast]], lines[:, column[slow]])
         entries[:, position] = entry
         exits[:, position] = exit_
-    portfolio = vbt.Portfolio.from_signals(
-        frame.Close,
-        entries,
-        exits,
-        price=frame.Open,
-        init_cash=cash,
-        size=np.inf,
-        size_granularity=1,
-        fees=0.0,
-        freq="1min",
-    )
+    portfolio = _vectorbt_portfolio(frame, entries, exits, cash)
     finals = np.asarray(portfolio.final_value())
     return {combination: float(value) for combination, value in zip(combinations, finals, strict=True)}
