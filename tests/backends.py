@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
@@ -34,13 +34,16 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
-def require(service: str, host: str, port: int) -> None:
-    if reachable(host, port):
-        return
-    message = f"{service} is not reachable on {host}:{port}"
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs is missing: a failure in CI, a skip (saying so) elsewhere."""
     if in_ci():
-        pytest.fail(f"{message}; CI=true requires it (start it, do not skip)")
+        pytest.fail(f"{message}; CI=true requires it (provide it, do not skip)")
     pytest.skip(f"{message} (set CI=true to make this a failure)")
+
+
+def require(service: str, host: str, port: int) -> None:
+    if not reachable(host, port):
+        unavailable(f"{service} is not reachable on {host}:{port}")
 
 
 def free_port() -> int:
