@@ -152,3 +152,16 @@ def test_multi_timeframe_confirmation_reads_only_completed_weeks(daily_bars: Bar
     )
     assert np.array_equal(strategy.confirmed(altered), confirmed)  # type: ignore[attr-defined]
     assert 0 < confirmed.sum() < len(confirmed)
+
+
+@pytest.mark.parametrize("type_name", ["bollinger_breakout", "bollinger_reversion"])
+@pytest.mark.parametrize("parameters", [{"window": 1}, {"deviations": 0.0}, {"deviations": -2.0}])
+def test_both_bollinger_strategies_refuse_a_window_below_two_and_a_band_width_not_above_zero(
+    type_name: str, parameters: dict[str, object]
+) -> None:
+    with pytest.raises(InvalidParametersError, match="need window >= 2 and deviations > 0"):
+        CATALOG.build(type_name, parameters)
+    built = CATALOG.build(type_name, {"window": 10, "deviations": 1.5})
+    assert built.name == type_name
+    assert built.lookback_bars == 10
+    assert built.parameters() == {"window": 10, "deviations": 1.5}
