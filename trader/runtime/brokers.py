@@ -75,4 +75,5 @@ async def restore_simulated_broker(
                 request=order.to_request(),
             )
         )
-    broker.restore(cash=cash, positions=positions, orders=live)
+    used_ids = await orders.identifiers_of_broker(broker.name)
+    broker.restore(cash=cash, positions=positions, orders=live, used_ids=used_ids)

@@ -21,7 +21,8 @@ on their first chance to fill.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -52,6 +53,8 @@ from trader.core.sessions import MarketCalendar
 
 ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+# The ids this broker numbers from its one sequence: orders, fills and close-all client ids.
+_NUMBERED_ID = re.compile(r"^(?:sim-(?:fill-)?|close-.+-)(\d+)$")
 _LIVE_STATUSES = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 
 
@@ -238,9 +241,17 @@ class SimulatedBroker:
         return expired
 
     def restore(
-        self, *, cash: Decimal, positions: Sequence[Position], orders: Sequence[RestoredOrder] = ()
+        self,
+        *,
+        cash: Decimal,
+        positions: Sequence[Position],
+        orders: Sequence[RestoredOrder] = (),
+        used_ids: Iterable[str] = (),
     ) -> None:
-        """Start from the executor's books: the simulated account lives only in memory."""
+        """Start from the executor's books: the simulated account lives only in memory.
+
+        `used_ids` are the ids the books already hold for this broker; new order, fill and close
+        ids are numbered past them, or they would repeat ids of the run before the restart."""
         self._cash = to_cash(cash)
         self._positions = {p.symbol.upper(): p for p in positions if not p.is_flat}
         self._known.update(self._positions)
@@ -254,7 +265,8 @@ class SimulatedBroker:
                 order.filled_notional = current.filled_quantity * current.average_fill_price
             order.status = current.status
             self._known.add(order.request.symbol)
-        self._sequence = itertools.count(len(self._orders) + len(self._fills) + 1)
+        last_used = max((int(m.group(1)) for i in used_ids if (m := _NUMBERED_ID.match(i))), default=0)
+        self._sequence = itertools.count(max(last_used, len(self._orders) + len(self._fills)) + 1)
 
     # ------------------------------------------------------------------ the port
 

@@ -396,6 +396,18 @@ class OrderStore:
         async with self._engine.connect() as connection:
             return set((await connection.execute(select(fills.c.execution_id))).scalars().all())
 
+    async def identifiers_of_broker(self, broker: str) -> list[str]:
+        """Every id the books hold for this broker's orders and fills (client order, broker order and
+        execution ids), so a restarted in-memory broker can number its new ones past them."""
+        ours = trades.c.broker == broker
+        order_ids = select(trades.c.client_order_id, trades.c.broker_order_id).where(ours)
+        execution_ids = select(fills.c.execution_id).join(trades, fills.c.trade_id == trades.c.id).where(ours)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(order_ids)).all()
+            executions = (await connection.execute(execution_ids)).scalars().all()
+        found = [client for client, _ in rows] + [broker_id for _, broker_id in rows if broker_id]
+        return found + list(executions)
+
     async def cash_flow_of_fills(self) -> Decimal:
         """The cash every recorded fill moved (buys negative, commissions paid), for rebuilding a
         simulated account from the books."""
