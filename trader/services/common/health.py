@@ -41,28 +41,17 @@ class ComponentStatus:
 
 async def _run_one(component: ComponentCheck, timeout_seconds: float) -> ComponentStatus:
     started = time.perf_counter()
+    healthy = False
     try:
         result = await asyncio.wait_for(component.check(), timeout=timeout_seconds)
     except TimeoutError:
-        return ComponentStatus(
-            component.name,
-            False,
-            (time.perf_counter() - started) * 1000,
-            component.critical,
-            f"no answer within {timeout_seconds:g}s",
-        )
+        detail = f"no answer within {timeout_seconds:g}s"
     except Exception as error:  # a health check reports every failure, it never raises
-        return ComponentStatus(
-            component.name,
-            False,
-            (time.perf_counter() - started) * 1000,
-            component.critical,
-            f"{type(error).__name__}: {error}",
-        )
-    detail = result if isinstance(result, str) else ""
-    return ComponentStatus(
-        component.name, True, (time.perf_counter() - started) * 1000, component.critical, detail
-    )
+        detail = f"{type(error).__name__}: {error}"
+    else:
+        healthy, detail = True, result if isinstance(result, str) else ""
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return ComponentStatus(component.name, healthy, elapsed_ms, component.critical, detail)
 
 
 async def run_checks(components: Sequence[ComponentCheck], timeout_seconds: float) -> list[ComponentStatus]:
