@@ -85,11 +85,6 @@ async def saved_anchor(engine: AsyncEngine) -> ClockAnchor | None:
     )
 
 
-async def saved_position(engine: AsyncEngine) -> datetime | None:
-    anchor = await saved_anchor(engine)
-    return anchor.at if anchor is not None else None
-
-
 async def save_position(
     engine: AsyncEngine, clock: SimulatedClock, *, running: bool = True, process: str | None = None
 ) -> None:
