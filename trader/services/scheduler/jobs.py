@@ -308,8 +308,8 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
         return {"backend": "sqlite", "ran": "ANALYZE; PRAGMA optimize"}
 
     async def daily_health_check() -> dict[str, Any]:
-        response = await resources.http.get(url("maintenance_service", "/status"), timeout=30)
-        status = response.json()
+        # A status page that answers with an error is itself a failed check, not "status unknown".
+        status = await get("system status", "maintenance_service", "/status", timeout=30)
         failing = sorted(
             name for name, info in status.get("services", {}).items() if info.get("status") != "healthy"
         )
