@@ -93,6 +93,8 @@ async def test_on_an_accelerated_clock_a_heavy_job_runs_at_most_once_per_wall_in
     from trader.adapters.leader import SoleLeader
     from trader.services.scheduler.runner import JobDefinition, Scheduler
 
+    # Wide enough that a slow poll on a loaded machine cannot cross it by accident.
+    interval = 2.0
     engine = create_engine(sqlite_url)
     store = JobRunStore(engine)
     clock = SimulatedClock(datetime(2024, 3, 4, 20, 0, tzinfo=UTC), speed=0)
@@ -102,7 +104,7 @@ async def test_on_an_accelerated_clock_a_heavy_job_runs_at_most_once_per_wall_in
         calls.append(clock.now())
         return {"calls": len(calls)}
 
-    job = JobDefinition("backup", "test", AtSessionEvent("close"), work, min_wall_interval_seconds=0.5)
+    job = JobDefinition("backup", "test", AtSessionEvent("close"), work, min_wall_interval_seconds=interval)
     scheduler = Scheduler([job], store, calendar, clock, SoleLeader(), leader_check_seconds=0.05)
     task = asyncio.create_task(scheduler.run())
 
@@ -120,10 +122,10 @@ async def test_on_an_accelerated_clock_a_heavy_job_runs_at_most_once_per_wall_in
             await asyncio.sleep(0.01)
         started = asyncio.get_running_loop().time()
         # Simulated days pass in moments: Monday's close is skipped (just started), Tuesday's runs
-        # once half a wall second has passed, Wednesday's straight after is skipped again.
+        # once the wall interval has passed, Wednesday's straight after is skipped again.
         clock.advance_to(datetime(2024, 3, 4, 21, 0, tzinfo=UTC))
         await finished(1)
-        await asyncio.sleep(max(0.0, 0.55 - (asyncio.get_running_loop().time() - started)))
+        await asyncio.sleep(max(0.0, interval + 0.05 - (asyncio.get_running_loop().time() - started)))
         clock.advance_to(datetime(2024, 3, 5, 21, 0, tzinfo=UTC))
         await finished(2)
         clock.advance_to(datetime(2024, 3, 6, 21, 0, tzinfo=UTC))
@@ -135,4 +137,4 @@ async def test_on_an_accelerated_clock_a_heavy_job_runs_at_most_once_per_wall_in
     runs = list(reversed(await store.recent("backup")))
     assert calls == [datetime(2024, 3, 5, 21, 0, tzinfo=UTC)]
     assert [run.status for run in runs] == ["skipped", "succeeded", "skipped"]
-    assert "runs at most every 0.5s" in (runs[2].error_message or "")
+    assert f"runs at most every {interval:g}s" in (runs[2].error_message or "")
