@@ -59,3 +59,20 @@ async def test_an_erroring_status_page_fails_the_check(tmp_path: Path, sqlite_ur
             jobs = {job.name: job for job in build_jobs(res, NotificationDispatcher([], cooldown_seconds=0))}
             with pytest.raises(JobFailedError, match="HTTP 500: database exploded"):
                 await jobs["daily_health_check"].action()
+
+
+async def test_an_unreachable_service_is_a_recorded_failure_not_a_crash(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=sqlite_url,
+        log_dir=tmp_path,
+        service_urls={"maintenance_service": f"http://127.0.0.1:{free_port()}"},
+    )
+    async with open_resources(
+        settings, clock=SimulatedClock(datetime(2024, 3, 8, tzinfo=UTC), speed=0)
+    ) as res:
+        jobs = {job.name: job for job in build_jobs(res, NotificationDispatcher([], cooldown_seconds=0))}
+        with pytest.raises(JobFailedError, match="maintenance_service unreachable: ConnectError"):
+            await jobs["daily_health_check"].action()

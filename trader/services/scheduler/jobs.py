@@ -136,13 +136,21 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
     def url(service: str, path: str) -> str:
         return f"{settings.url_of(service)}{path}"
 
+    async def call(method: str, what: str, service: str, path: str, **options: Any) -> httpx.Response:
+        # Another service being down or restarting is an expected failure of the run (recorded,
+        # retried), not a programming error with a traceback.
+        try:
+            return await resources.http.request(method, url(service, path), **options)
+        except httpx.HTTPError as error:
+            raise JobFailedError(f"{what}: {service} unreachable: {type(error).__name__}: {error}") from error
+
     async def get(what: str, service: str, path: str, **options: Any) -> Any:
-        return _expect(what, await resources.http.get(url(service, path), **options), (200,))
+        return _expect(what, await call("GET", what, service, path, **options), (200,))
 
     async def post(
         what: str, service: str, path: str, *, accepted: tuple[int, ...] = (200,), **options: Any
     ) -> Any:
-        response = await resources.http.post(url(service, path), headers=headers, **options)
+        response = await call("POST", what, service, path, headers=headers, **options)
         return _expect(what, response, accepted)
 
     async def collect_bars() -> dict[str, Any]:
@@ -170,8 +178,11 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
         }
         if not behind:
             return details
-        collected = await resources.http.post(
-            url("data_collector", "/data/collect"),
+        collected = await call(
+            "POST",
+            "collection",
+            "data_collector",
+            "/data/collect",
             json={"symbols": behind, "background": False},
             headers=headers,
             timeout=600,
