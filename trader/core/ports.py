@@ -46,6 +46,11 @@ class MessageBus(Protocol):
 
     async def publish(self, topic: str, event: Event) -> str: ...
 
+    async def publish_many(self, topic: str, events: Sequence[Event]) -> list[str]:
+        """Publish in order, as `publish` one after the other would, in one round trip where the
+        back end allows; returns the message ids in the same order."""
+        ...
+
     async def ensure_group(self, topic: str, group: str) -> None:
         """Create the group if needed; a new group starts with messages published from now on."""
         ...

@@ -6,9 +6,11 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from redis.asyncio import Redis
 
-from trader.adapters.bus.redis_streams import RedisStreamsBus
+from tests.backends import free_port
+from trader.adapters.bus.redis_streams import BusUnavailableError, RedisStreamsBus
 from trader.core.events import BarClosed, OrderDenied
 from trader.core.market import Timeframe
 from trader.core.ports import MessageBus
@@ -137,3 +139,25 @@ async def test_events_of_every_kind_survive_the_trip(bus: MessageBus) -> None:
     await bus.publish("decisions", denied)
     (delivery,) = await bus.read("decisions", "executor", "worker", block_ms=100)
     assert delivery.event == denied
+
+
+async def test_publish_many_delivers_in_order_between_single_publishes(bus: MessageBus) -> None:
+    await bus.ensure_group(TOPIC, "strategy")
+    sent = [bar_event(minute) for minute in range(7)]
+    first = await bus.publish(TOPIC, sent[0])
+    ids = await bus.publish_many(TOPIC, sent[1:6])
+    last = await bus.publish(TOPIC, sent[6])
+    assert await bus.publish_many(TOPIC, []) == []
+    deliveries = await bus.read(TOPIC, "strategy", "worker", count=20, block_ms=100)
+    assert [d.message_id for d in deliveries] == [first, *ids, last]
+    assert [d.event for d in deliveries] == sent
+
+
+async def test_publish_many_fails_loudly_when_redis_is_gone() -> None:
+    # A closed port: the pipeline cannot connect, and the caller is told so (it retries the batch).
+    bus = RedisStreamsBus.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(BusUnavailableError, match="cannot publish to bars"):
+            await bus.publish_many(TOPIC, [bar_event(0), bar_event(1)])
+    finally:
+        await bus.close()

@@ -58,6 +58,9 @@ class InMemoryBus:
         state.arrived.set()
         return message_id
 
+    async def publish_many(self, topic: str, events: Sequence[Event]) -> list[str]:
+        return [await self.publish(topic, event) for event in events]
+
     async def ensure_group(self, topic: str, group: str) -> None:
         state = self._topic(topic)
         if group not in state.groups:

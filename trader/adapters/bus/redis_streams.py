@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 STREAM_PREFIX = "stream:"
 DEAD_LETTER_STREAM = "stream:dead_letter"
+# Events per pipelined round trip: bounds the reply buffered in memory for a large backfill.
+PUBLISH_CHUNK = 1000
 
 
 class BusUnavailableError(RuntimeError):
@@ -52,7 +54,27 @@ class RedisStreamsBus:
             )
         except RedisError as error:
             raise BusUnavailableError(f"cannot publish to {topic}: {error}") from error
-        return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
+        return _text(message_id)
+
+    async def publish_many(self, topic: str, events: Sequence[Event]) -> list[str]:
+        """One pipelined round trip per chunk instead of one per event. Not a transaction: when
+        Redis fails midway some events may be out, as with `publish` in a loop, and the caller
+        retries the batch (consumers are idempotent by event id)."""
+        if not events:
+            return []
+        key = self._key(topic)
+        ids: list[str] = []
+        try:
+            for start in range(0, len(events), PUBLISH_CHUNK):
+                pipeline = self._redis.pipeline(transaction=False)
+                for event in events[start : start + PUBLISH_CHUNK]:
+                    pipeline.xadd(
+                        key, {"event": encode_event(event)}, maxlen=self._max_stream_length, approximate=True
+                    )
+                ids.extend(_text(message_id) for message_id in await pipeline.execute())
+        except RedisError as error:
+            raise BusUnavailableError(f"cannot publish to {topic}: {error}") from error
+        return ids
 
     async def ensure_group(self, topic: str, group: str) -> None:
         if (topic, group) in self._known_groups:
