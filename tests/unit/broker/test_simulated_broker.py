@@ -212,3 +212,28 @@ async def test_a_day_order_fills_on_its_session_bar_announced_after_the_close() 
     fills = broker.on_bar(thursday)
     assert [(fill.quantity, fill.price) for fill in fills] == [(Decimal(76), Decimal("65.30"))]
     assert (await broker.get_order(order.broker_order_id)).status is OrderStatus.FILLED
+
+
+async def test_open_order_ids_follow_fills_cancels_and_expiry(clock: SimulatedClock) -> None:
+    broker = make_broker(clock)
+    market = await broker.submit_order(buy("10"))
+    limit = await broker.submit_order(
+        buy("5", order_type=OrderType.LIMIT, limit_price=Decimal("50"), time_in_force=TimeInForce.DAY)
+    )
+    kept = await broker.submit_order(buy("3", order_type=OrderType.LIMIT, limit_price=Decimal("60")))
+    assert broker.open_order_ids() == {market.broker_order_id, limit.broker_order_id, kept.broker_order_id}
+
+    broker.on_bar(next_bar(clock, "101", "103", "99", "102"))  # the market order fills
+    await broker.cancel_order(kept.broker_order_id)
+    assert broker.open_order_ids() == {limit.broker_order_id}
+    assert [o.broker_order_id for o in await broker.list_orders(open_only=True)] == [limit.broker_order_id]
+
+    broker.on_bar(bar(OPEN_AT + timedelta(days=1), "101", "101", "101", "101"))  # the DAY order expired
+    assert broker.open_order_ids() == set()
+    assert await broker.list_orders(open_only=True) == []
+    statuses = {o.broker_order_id: o.status for o in await broker.list_orders()}
+    assert statuses == {
+        market.broker_order_id: OrderStatus.FILLED,
+        limit.broker_order_id: OrderStatus.EXPIRED,
+        kept.broker_order_id: OrderStatus.CANCELED,
+    }

@@ -163,6 +163,9 @@ class SimulatedBroker:
         self._known = {symbol.upper() for symbol in symbols}
         self._untradable: set[str] = set()
         self._orders: dict[str, _Order] = {}
+        # The orders not yet finished, in submission order: a session's bars each look at these,
+        # not at every order of the run (pruned lazily, see `_unfinished`).
+        self._open: dict[str, _Order] = {}
         self._by_client_id: dict[str, str] = {}
         self._fills: list[BrokerFill] = []
         self._positions: dict[str, Position] = {}
@@ -233,7 +236,7 @@ class SimulatedBroker:
     def expire_orders(self, now: datetime) -> list[BrokerOrder]:
         """Expire DAY orders whose session has closed by `now`."""
         expired = []
-        for order in list(self._orders.values()):
+        for order in self._unfinished():
             live = order.status in (*_LIVE_STATUSES, OrderStatus.HELD)
             if live and order.expires_at is not None and now >= order.expires_at:
                 self._finish(order, OrderStatus.EXPIRED, now)
@@ -315,12 +318,14 @@ class SimulatedBroker:
     async def list_orders(
         self, *, open_only: bool = False, since: datetime | None = None
     ) -> Sequence[BrokerOrder]:
+        candidates = self._unfinished() if open_only else list(self._orders.values())
         return [
-            order.as_broker_order()
-            for order in self._orders.values()
-            if (not open_only or not order.status.is_terminal)
-            and (since is None or order.submitted_at >= since)
+            order.as_broker_order() for order in candidates if since is None or order.submitted_at >= since
         ]
+
+    def open_order_ids(self) -> set[str]:
+        """The ids `list_orders(open_only=True)` would list, without building the orders."""
+        return {order.broker_order_id for order in self._unfinished()}
 
     async def cancel_order(self, broker_order_id: str) -> None:
         order = self._orders.get(broker_order_id)
@@ -339,8 +344,8 @@ class SimulatedBroker:
 
     async def cancel_all_orders(self) -> Sequence[CancelResult]:
         results = []
-        for order in list(self._orders.values()):
-            if not order.status.is_terminal:
+        for order in self._unfinished():
+            if not order.status.is_terminal:  # a bracket's legs end with their entry
                 self._finish(order, OrderStatus.CANCELED, self._clock.now())
                 results.append(CancelResult(order.broker_order_id, ok=True))
         return results
@@ -442,6 +447,7 @@ class SimulatedBroker:
             if reference is not None:
                 self._track_high_water_mark(order, reference)
         self._orders[identifier] = order
+        self._open[identifier] = order
         self._by_client_id[request.client_order_id] = identifier
         return order
 
@@ -495,9 +501,17 @@ class SimulatedBroker:
         legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
 
     def _matchable(self, symbol: str) -> list[_Order]:
-        live = [o for o in self._orders.values() if o.is_live and o.request.symbol == symbol]
+        live = [o for o in self._unfinished() if o.is_live and o.request.symbol == symbol]
         # Stops before take-profits within one price event: the pessimistic reading, as in backtests.
         return sorted(live, key=lambda o: (o.order_type is not OrderType.STOP, o.broker_order_id))
+
+    def _unfinished(self) -> list[_Order]:
+        """Orders not in a terminal status, oldest first. An order never leaves a terminal status,
+        so one found finished is dropped from the index for good."""
+        finished = [key for key, order in self._open.items() if order.status.is_terminal]
+        for key in finished:
+            del self._open[key]
+        return list(self._open.values())
 
     def _check_funds(self, request: OrderRequest, symbol: str) -> None:
         reference = request.limit_price or self._last_price.get(symbol) or request.stop_price
@@ -518,7 +532,7 @@ class SimulatedBroker:
             pending = sum(
                 (
                     o.remaining
-                    for o in self._orders.values()
+                    for o in self._unfinished()
                     if o.is_live
                     and o.request.symbol == symbol
                     and o.side is OrderSide.SELL
@@ -536,7 +550,7 @@ class SimulatedBroker:
 
     def _reserved_for_buys(self) -> Decimal:
         reserved = ZERO
-        for order in self._orders.values():
+        for order in self._unfinished():
             if order.is_live and order.side is OrderSide.BUY and order.parent_id is None:
                 price = order.limit_price or self._last_price.get(order.request.symbol) or order.stop_price
                 if price is not None:

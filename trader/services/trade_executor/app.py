@@ -106,9 +106,9 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
             # The simulated broker fills against the same bars the strategies saw, as the backtester does.
             # Bars come session by session; expiry follows the bars (on_bar), not the wall of the
             # replay clock, which has usually moved past the close before a session's bars are in.
-            open_before = {order.broker_order_id for order in await simulated.list_orders(open_only=True)}
+            open_before = simulated.open_order_ids()
             fills = simulated.on_bar(bar_from_event(event))
-            open_after = {order.broker_order_id for order in await simulated.list_orders(open_only=True)}
+            open_after = simulated.open_order_ids()
             # Only the orders this bar filled, expired or closed: one bar of 500 must not cost a
             # full reconciliation each (the periodic one still runs).
             touched = (open_before - open_after) | {fill.broker_order_id for fill in fills}
