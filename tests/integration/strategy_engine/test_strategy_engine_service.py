@@ -145,6 +145,37 @@ async def test_a_closed_bar_becomes_a_stored_then_published_signal(
         assert [item["event_id"] for item in recent] == [record.event_id]
 
 
+async def test_a_batch_signals_in_order_and_skips_a_bar_that_is_not_stored_yet(
+    resources: Resources, series: BarSeries, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine: StrategyEngine = create_app(resources).state.strategy_engine
+    await engine.seed_default()
+    signals = SmaCrossover(5, 20).generate(series)
+    signal_bar = max(i for i in range(len(series)) if signals.direction_at(i) is not SignalDirection.FLAT)
+    aapl, msft = _bars("AAPL", series), _bars("MSFT", series)
+    store = MarketDataStore(resources.engine)
+    # MSFT's closed bar is announced before it is stored: its window would end a bar early.
+    await store.upsert_bars(aapl[: signal_bar + 1] + msft[:signal_bar])
+    bus = resources.bus
+    await bus.ensure_group(topics.SIGNALS, "test")
+    now = datetime.now(UTC)
+
+    first = await engine.on_bars([_closed(msft[signal_bar], now), _closed(aapl[signal_bar], now)])
+    assert [record.symbol for record in first] == ["AAPL"]
+    assert "is not stored yet" in caplog.text
+
+    await store.upsert_bars([msft[signal_bar]])
+    second = await engine.on_bars([_closed(msft[signal_bar], now), _closed(aapl[signal_bar], now)])
+    assert [record.symbol for record in second] == ["MSFT", "AAPL"]
+    assert second[1] == first[0]  # AAPL's bar again: its stored signal, republished
+    published = [delivery.event for delivery in await bus.read(topics.SIGNALS, "test", "reader", block_ms=50)]
+    assert [(event.symbol, event.event_id) for event in published if isinstance(event, SignalEmitted)] == [
+        ("AAPL", first[0].event_id),
+        ("MSFT", second[0].event_id),
+        ("AAPL", first[0].event_id),
+    ]
+
+
 async def test_configurations_are_validated_authenticated_and_persisted(resources: Resources) -> None:
     app = create_app(resources)
     body = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -88,15 +89,42 @@ class BarSeries:
         symbol = bars[0].symbol
         if any(bar.symbol != symbol for bar in bars):
             raise ValueError("a BarSeries holds one symbol")
-        factors = [bar.adjustment_factor if adjusted else 1 for bar in bars]
+        return cls.from_decimal_columns(
+            symbol,
+            [bar.timestamp for bar in bars],
+            [bar.open for bar in bars],
+            [bar.high for bar in bars],
+            [bar.low for bar in bars],
+            [bar.close for bar in bars],
+            [bar.volume for bar in bars],
+            factors=[bar.adjustment_factor for bar in bars] if adjusted else None,
+        )
+
+    @classmethod
+    def from_decimal_columns(
+        cls,
+        symbol: str,
+        timestamps: Sequence[datetime],
+        open: Sequence[Decimal],
+        high: Sequence[Decimal],
+        low: Sequence[Decimal],
+        close: Sequence[Decimal],
+        volume: Sequence[Decimal],
+        *,
+        factors: Sequence[Decimal] | None,
+    ) -> BarSeries:
+        """Columns from exact prices (oldest first), each price multiplied by its factor (by 1 when
+        `factors` is None) in Decimal before it becomes a float. `from_bars` and the live strategy
+        engine's window read both come through here, so their floats are the same bit for bit."""
+        multipliers: Sequence[Decimal | int] = [1] * len(timestamps) if factors is None else factors
         return cls.from_arrays(
             symbol,
-            [to_epoch_nanoseconds(bar.timestamp) for bar in bars],
-            [float(bar.open * factor) for bar, factor in zip(bars, factors, strict=True)],
-            [float(bar.high * factor) for bar, factor in zip(bars, factors, strict=True)],
-            [float(bar.low * factor) for bar, factor in zip(bars, factors, strict=True)],
-            [float(bar.close * factor) for bar, factor in zip(bars, factors, strict=True)],
-            [float(bar.volume) for bar in bars],
+            [to_epoch_nanoseconds(moment) for moment in timestamps],
+            [float(price * factor) for price, factor in zip(open, multipliers, strict=True)],
+            [float(price * factor) for price, factor in zip(high, multipliers, strict=True)],
+            [float(price * factor) for price, factor in zip(low, multipliers, strict=True)],
+            [float(price * factor) for price, factor in zip(close, multipliers, strict=True)],
+            [float(amount) for amount in volume],
         )
 
     def __len__(self) -> int:

@@ -35,7 +35,7 @@ from trader.core import topics
 from trader.core.events import BarClosed, SignalEmitted, new_event_id
 from trader.core.fills import Commission, FillModel, FillRule, Slippage
 from trader.core.lookahead import check_lookahead
-from trader.core.market import Bar, Timeframe, normalize_symbol
+from trader.core.market import Timeframe, normalize_symbol
 from trader.core.money import to_price
 from trader.core.strategies.base import SignalDirection, Strategy
 from trader.core.strategies.catalog import StrategyCatalog
@@ -56,6 +56,16 @@ DEFAULT_CONFIG_NAME = "default"
 
 class ModelUnavailableError(LookupError):
     """An ML configuration names a model with no active version (train and promote one first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Proposed:
+    """A signal a bar gave, before it is recorded: the record to store and the strategy's own
+    direction (the record says flat when the advisor vetoed it)."""
+
+    bar: BarClosed
+    record: SignalRecord
+    proposed_direction: str
 
 
 @dataclass(slots=True)
@@ -222,13 +232,36 @@ class StrategyEngine:
         return await self.on_bars([bar])
 
     async def on_bars(self, bars: Sequence[BarClosed]) -> list[SignalRecord]:
-        """`on_bar` for each bar in order, reading the configurations once and every bar's
-        lookback window in one round trip."""
+        """`on_bar` for each bar in order, reading the configurations once, every bar's lookback
+        window in one round trip, recording the batch's signals in one transaction and publishing
+        them in one call."""
+        pairs = await self._pairs(bars)
+        windows = await self.bars.window_series(
+            [
+                (bar.symbol, bar.bar_at + timedelta(microseconds=1), strategy.lookback_bars)
+                for _, bar, strategy in pairs
+            ]
+        )
+        proposed: list[_Proposed] = []
+        for (config, bar, strategy), window in zip(pairs, windows, strict=True):
+            try:
+                signal = await self._evaluate(config, bar, strategy, window)
+            except (ValueError, LookupError) as error:
+                log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
+                continue
+            if signal is not None:
+                proposed.append(signal)
+        return await self._publish(await self._record(proposed))
+
+    async def _pairs(self, bars: Sequence[BarClosed]) -> list[tuple[StrategyConfig, BarClosed, Strategy]]:
+        """(configuration, bar, strategy) for every enabled configuration that trades each bar."""
         configs = await self.configs.list(enabled_only=True)
+        # A set per configuration: a 500-symbol list searched for each of 500 bars costs milliseconds.
+        traded = [(config, frozenset(config.symbols)) for config in configs]
         pairs: list[tuple[StrategyConfig, BarClosed, Strategy]] = []
         for bar in bars:
-            for config in configs:
-                if bar.symbol not in config.symbols or config.timeframe != bar.timeframe.value:
+            for config, symbols in traded:
+                if bar.symbol not in symbols or config.timeframe != bar.timeframe.value:
                     continue
                 try:
                     strategy = await self.strategy_for(config)
@@ -239,39 +272,23 @@ class StrategyEngine:
                     log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
                     continue
                 pairs.append((config, bar, strategy))
-        windows = await self.bars.windows(
-            [
-                (bar.symbol, bar.bar_at + timedelta(microseconds=1), strategy.lookback_bars)
-                for _, bar, strategy in pairs
-            ]
-        )
-        emitted = []
-        for (config, bar, strategy), window in zip(pairs, windows, strict=True):
-            try:
-                record = await self._evaluate(config, bar, strategy, window)
-            except (ValueError, LookupError) as error:
-                log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
-                continue
-            if record is not None:
-                emitted.append(record)
-        return emitted
+        return pairs
 
     async def _evaluate(
-        self, config: StrategyConfig, bar: BarClosed, strategy: Strategy, window: list[Bar]
-    ) -> SignalRecord | None:
-        window.reverse()
-        if len(window) < strategy.lookback_bars:
+        self, config: StrategyConfig, bar: BarClosed, strategy: Strategy, series: BarSeries
+    ) -> _Proposed | None:
+        """The signal this bar gives, not yet recorded; None while flat or waiting for data."""
+        if len(series) < strategy.lookback_bars:
             log.debug(
                 "strategy %s waits for data on %s: %d of %d bars",
                 config.name,
                 bar.symbol,
-                len(window),
+                len(series),
                 strategy.lookback_bars,
             )
             return None
-        if window[-1].timestamp != bar.bar_at:
+        if series.timestamp_at(-1) != bar.bar_at:
             raise LookupError(f"bar {bar.symbol} {bar.bar_at.isoformat()} is not stored yet")
-        series = BarSeries.from_bars(window)
         latest = closing_signal(strategy, series)
         if latest is None:
             return None
@@ -307,55 +324,68 @@ class StrategyEngine:
             if verdict.vetoed:
                 reason = f"vetoed {direction} by the advisor: {verdict.note}"
                 direction = SignalDirection.FLAT.value
-        record, created = await self.signals.record_once(
-            SignalRecord(
-                event_id=new_event_id(),
-                strategy_name=config.name,
-                symbol=bar.symbol,
-                timeframe=config.timeframe,
-                bar_timestamp=bar.bar_at,
-                direction=direction,
-                strength=latest.strength,
-                price=to_price(bar.close),
-                timestamp=self.now(),
-                reason=reason,
-                features=features,
-            )
+        record = SignalRecord(
+            event_id=new_event_id(),
+            strategy_name=config.name,
+            symbol=bar.symbol,
+            timeframe=config.timeframe,
+            bar_timestamp=bar.bar_at,
+            direction=direction,
+            strength=latest.strength,
+            price=to_price(bar.close),
+            timestamp=self.now(),
+            reason=reason,
+            features=features,
         )
-        if record.direction == SignalDirection.FLAT.value:
+        return _Proposed(bar, record, latest.direction.value)
+
+    async def _record(self, proposed: Sequence[_Proposed]) -> list[tuple[_Proposed, SignalRecord, bool]]:
+        """Store the batch's signals in one transaction; a bar already signalled finds its row."""
+        stored = await self.signals.record_many([signal.record for signal in proposed])
+        return [(signal, record, created) for signal, (record, created) in zip(proposed, stored, strict=True)]
+
+    async def _publish(self, recorded: Sequence[tuple[_Proposed, SignalRecord, bool]]) -> list[SignalRecord]:
+        """Publish the recorded signals that are not vetoed, in order and in one call."""
+        emitted: list[tuple[SignalRecord, bool]] = []
+        events: list[SignalEmitted] = []
+        for signal, record, created in recorded:
+            if record.direction == SignalDirection.FLAT.value:
+                log.info(
+                    "signal vetoed: %s %s by strategy %s (%s)",
+                    signal.proposed_direction,
+                    signal.bar.symbol,
+                    record.strategy_name,
+                    signal.record.reason,
+                )
+                continue
+            emitted.append((record, created))
+            events.append(
+                SignalEmitted(
+                    event_id=record.event_id,
+                    occurred_at=record.timestamp,
+                    strategy_name=record.strategy_name,
+                    symbol=record.symbol,
+                    timeframe=signal.bar.timeframe,
+                    bar_at=record.bar_timestamp,
+                    direction=record.direction,
+                    strength=record.strength,
+                    price=record.price,
+                    reason=record.reason or "",
+                )
+            )
+        if events:
+            await self.resources.bus.publish_many(topics.SIGNALS, events)
+        for record, created in emitted:
             log.info(
-                "signal vetoed: %s %s by strategy %s (%s)",
-                latest.direction.value,
-                bar.symbol,
-                config.name,
-                reason,
+                "signal %s %s at %s by strategy %s (strength %s)%s",
+                record.direction,
+                record.symbol,
+                record.price,
+                record.strategy_name,
+                record.strength,
+                "" if created else " [republished]",
             )
-            return None
-        await self.resources.bus.publish(
-            topics.SIGNALS,
-            SignalEmitted(
-                event_id=record.event_id,
-                occurred_at=record.timestamp,
-                strategy_name=record.strategy_name,
-                symbol=record.symbol,
-                timeframe=bar.timeframe,
-                bar_at=record.bar_timestamp,
-                direction=record.direction,
-                strength=record.strength,
-                price=record.price,
-                reason=record.reason or "",
-            ),
-        )
-        log.info(
-            "signal %s %s at %s by strategy %s (strength %s)%s",
-            record.direction,
-            record.symbol,
-            record.price,
-            record.strategy_name,
-            record.strength,
-            "" if created else " [republished]",
-        )
-        return record
+        return [record for record, _ in emitted]
 
     # Backtests
 

@@ -17,11 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, func, insert, literal, select, union_all, update
+from sqlalchemy import Row, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from trader.adapters.db.newest_rows import Bound, NewestRows, Probe
 from trader.adapters.db.tables import market_data, watchlist
 from trader.core.market import Bar, Timeframe
+from trader.core.strategies.series import BarSeries
 
 _VALUE_COLUMNS = (
     "open_price",
@@ -34,8 +36,17 @@ _VALUE_COLUMNS = (
 )
 # SQLite caps bound parameters per statement; 13 columns x 500 rows stays well inside it.
 _BATCH_ROWS = 500
-# Series probed in one statement (SQLite allows 500 compound terms).
-LATEST_PER_STATEMENT = 200
+_WINDOW_COLUMNS = (
+    "timestamp",
+    "open_price",
+    "high_price",
+    "low_price",
+    "close_price",
+    "volume",
+    "adjustment_factor",
+)
+_WINDOWS = NewestRows(_WINDOW_COLUMNS, bound=Bound.BEFORE)
+_LATEST = NewestRows(("timestamp",), by_timeframe=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +188,24 @@ class SeriesSummary:
 FACTOR_CHANGE_TOLERANCE = Decimal("0.0001")
 
 
+_ONE = Decimal(1)
+
+
+def _series(symbol: str, rows: Sequence[Row[Any]]) -> BarSeries:
+    """Window rows (oldest first) as `BarSeries.from_bars` of their `Bar` records gives them."""
+    return BarSeries.from_decimal_columns(
+        symbol,
+        [row.timestamp for row in rows],
+        [row.open_price for row in rows],
+        [row.high_price for row in rows],
+        [row.low_price for row in rows],
+        [row.close_price for row in rows],
+        [row.volume for row in rows],
+        # As `_bar` reads a row: a zero factor counts as none.
+        factors=[row.adjustment_factor or _ONE for row in rows],
+    )
+
+
 class MarketDataStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -282,7 +311,7 @@ class MarketDataStore:
             close=row["close_price"],
             volume=row["volume"],
             source=row["source"],
-            adjustment_factor=row["adjustment_factor"] or Decimal(1),
+            adjustment_factor=row["adjustment_factor"] or _ONE,
         )
 
     async def bars(
@@ -300,31 +329,14 @@ class MarketDataStore:
             rows = (await connection.execute(query)).mappings().all()
         return [self._bar(row) for row in rows]
 
-    async def windows(self, requests: Sequence[tuple[str, datetime, int]]) -> list[list[Bar]]:
-        """For each (symbol, end, limit): the newest `limit` bars before `end`, newest first, as
-        `bars(symbol, end=end, limit=limit, newest_first=True)` gives them; one statement per 200."""
-        found: list[list[Bar]] = [[] for _ in requests]
+    async def window_series(self, requests: Sequence[tuple[str, datetime, int]]) -> list[BarSeries]:
+        """For each (symbol, end, limit): the newest `limit` bars before `end`, oldest first, as the
+        adjusted `BarSeries.from_bars(bars(symbol, end=end, limit=limit, newest_first=True)[::-1])`
+        (empty when none is stored), read straight into columns without building `Bar` records."""
+        probes = [Probe(symbol, limit, end) for symbol, end, limit in requests]
         async with self._engine.connect() as connection:
-            for start in range(0, len(requests), LATEST_PER_STATEMENT):
-                chunk = range(start, min(start + LATEST_PER_STATEMENT, len(requests)))
-                parts = [
-                    select(
-                        literal(index).label("request"),
-                        *self._query(*self._window(requests[index])).subquery().c,
-                    )
-                    for index in chunk
-                ]
-                statement = parts[0] if len(parts) == 1 else union_all(*parts)
-                for row in (await connection.execute(statement)).mappings():
-                    found[row["request"]].append(self._bar(row))
-        for bars in found:
-            bars.sort(key=lambda bar: bar.timestamp, reverse=True)
-        return found
-
-    @staticmethod
-    def _window(request: tuple[str, datetime, int]) -> tuple[Any, ...]:
-        symbol, end, limit = request
-        return symbol, None, None, end, limit, True
+            found = await _WINDOWS.read(connection, probes)
+        return [_series(probe.symbol, rows[::-1]) for probe, rows in zip(probes, found, strict=True)]
 
     async def stored_bars(
         self,
@@ -390,22 +402,13 @@ class MarketDataStore:
     async def latest_of(
         self, series: Sequence[tuple[str, Timeframe]]
     ) -> dict[tuple[str, Timeframe], datetime | None]:
-        """`latest_at` of several series in one statement per 200 (each still one index probe)."""
-        keys = sorted(set(series), key=lambda key: (key[0], key[1].value))
-        found: dict[tuple[str, Timeframe], datetime | None] = dict.fromkeys(keys)
+        """`latest_at` of several series, a few statements for all of them (each still one index probe)."""
+        keys = list(dict.fromkeys(series))
         async with self._engine.connect() as connection:
-            for start in range(0, len(keys), LATEST_PER_STATEMENT):
-                chunk = keys[start : start + LATEST_PER_STATEMENT]
-                parts = [
-                    select(
-                        literal(index).label("position"), func.max(market_data.c.timestamp).label("latest")
-                    ).where(market_data.c.symbol == symbol, market_data.c.timeframe == timeframe.value)
-                    for index, (symbol, timeframe) in enumerate(chunk)
-                ]
-                statement = parts[0] if len(parts) == 1 else union_all(*parts)
-                for position, latest in await connection.execute(statement):
-                    found[chunk[position]] = latest
-        return found
+            found = await _LATEST.read(
+                connection, [Probe(symbol, 1, timeframe=timeframe.value) for symbol, timeframe in keys]
+            )
+        return {key: rows[0].timestamp if rows else None for key, rows in zip(keys, found, strict=True)}
 
     async def carry_back_adjustment(self, bar: Bar) -> Decimal | None:
         """A corporate action since `bar` was stored: the provider now gives the same bar another

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import RowMapping, func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from trader.adapters.db.tables import signals
 
@@ -62,6 +63,16 @@ def _record(row: RowMapping) -> SignalRecord:
     )
 
 
+# (strategy, symbol, bar): a strategy signals a symbol's bar at most once.
+_Key = tuple[str, str, datetime]
+# Keys looked up per statement: three bound values each, well inside SQLite's parameter limit.
+_KEYS_PER_STATEMENT = 500
+
+
+def _key(record: SignalRecord) -> _Key:
+    return (record.strategy_name, record.symbol, record.bar_timestamp)
+
+
 def signal_row(record: SignalRecord) -> dict[str, Any]:
     """The `signals` columns of a record, all but the id the database assigns."""
     return {
@@ -83,26 +94,62 @@ class SignalStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def record_once(self, record: SignalRecord) -> tuple[SignalRecord, bool]:
-        """Store the signal unless this strategy already signalled this symbol's bar.
+    async def record_many(self, records: Sequence[SignalRecord]) -> list[tuple[SignalRecord, bool]]:
+        """Store each signal unless its strategy already signalled that symbol's bar, all in one
+        transaction. Returns, per record and in order, the stored row and whether it is new.
 
-        Returns the stored row and whether it is new: a redelivered bar finds the first row, so
-        its event is published again with the same id instead of a second signal.
+        A redelivered bar finds the first row, so its event is published again with the same id
+        instead of a second signal; a bar given twice in one batch is stored once and the second
+        copy finds the first.
         """
-        key = and_(
-            signals.c.strategy_name == record.strategy_name,
-            signals.c.symbol == record.symbol,
-            signals.c.bar_timestamp == record.bar_timestamp,
-        )
+        if not records:
+            return []
         async with self._engine.begin() as connection:
-            existing = (await connection.execute(select(signals).where(key).limit(1))).mappings().first()
-            if existing is not None:
-                return _record(existing), False
-            values = signal_row(record)
-            new_id = (
-                await connection.execute(insert(signals).values(values).returning(signals.c.id))
-            ).scalar_one()
-        return SignalRecord(**{**values, "id": new_id}), True
+            stored = await self._stored(connection, {_key(record) for record in records})
+            fresh: dict[_Key, SignalRecord] = {}
+            for record in records:
+                if _key(record) not in stored:
+                    fresh.setdefault(_key(record), record)
+            stored.update(await self._insert(connection, list(fresh.values())))
+        seen: set[_Key] = set()
+        results = []
+        for record in records:
+            key = _key(record)
+            results.append((stored[key], key in fresh and key not in seen))
+            seen.add(key)
+        return results
+
+    @staticmethod
+    async def _stored(connection: AsyncConnection, keys: set[_Key]) -> dict[_Key, SignalRecord]:
+        """The stored signal of each key that has one (the first, should a race have stored two)."""
+        found: dict[_Key, SignalRecord] = {}
+        ordered = sorted(keys)
+        columns = tuple_(signals.c.strategy_name, signals.c.symbol, signals.c.bar_timestamp)
+        for start in range(0, len(ordered), _KEYS_PER_STATEMENT):
+            query = (
+                select(signals)
+                .where(columns.in_(ordered[start : start + _KEYS_PER_STATEMENT]))
+                .order_by(signals.c.id)
+            )
+            for row in (await connection.execute(query)).mappings():
+                record = _record(row)
+                found.setdefault(_key(record), record)
+        return found
+
+    @staticmethod
+    async def _insert(
+        connection: AsyncConnection, records: Sequence[SignalRecord]
+    ) -> dict[_Key, SignalRecord]:
+        if not records:
+            return {}
+        rows = [signal_row(record) for record in records]
+        # sort_by_parameter_order pairs each returned id with its row on both back ends.
+        statement = insert(signals).returning(signals.c.id, sort_by_parameter_order=True)
+        ids = (await connection.execute(statement, rows)).scalars().all()
+        return {
+            _key(record): SignalRecord(**{**row, "id": new_id})
+            for record, row, new_id in zip(records, rows, ids, strict=True)
+        }
 
     async def recent(
         self,

@@ -1,0 +1,79 @@
+"""Signals recorded a batch at a time stay one per (strategy, symbol, bar), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from trader.adapters.db.stores.signals import SignalRecord, SignalStore
+from trader.adapters.db.tables import signals
+
+BAR_AT = datetime(2024, 3, 8, 14, 30, tzinfo=UTC)
+
+
+def signal(event_id: str, symbol: str, *, strategy: str = "default", minute: int = 0) -> SignalRecord:
+    return SignalRecord(
+        event_id=event_id,
+        strategy_name=strategy,
+        symbol=symbol,
+        timeframe="1min",
+        bar_timestamp=BAR_AT + timedelta(minutes=minute),
+        direction="buy",
+        strength=Decimal("0.731204"),
+        price=Decimal("187.12345678"),
+        timestamp=BAR_AT + timedelta(minutes=minute + 1),
+        reason="sma_crossover buy",
+        features={"lookback_bars": 6},
+    )
+
+
+async def count(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(select(func.count()).select_from(signals))).scalar_one())
+
+
+async def test_a_batch_stores_each_new_signal_once_and_says_so_in_order(engine: AsyncEngine) -> None:
+    store = SignalStore(engine)
+    batch = [signal("e1", "AAPL"), signal("e2", "MSFT"), signal("e3", "AAPL", strategy="other")]
+    stored = await store.record_many(batch)
+    assert [(record.event_id, created) for record, created in stored] == [
+        ("e1", True),
+        ("e2", True),
+        ("e3", True),
+    ]
+    assert len({record.id for record, _ in stored}) == 3
+    recent = {record.event_id: record for record in await store.recent()}
+    for record, _ in stored:
+        # What the batch returns is the row as stored (the id included).
+        assert recent[record.event_id] == record
+    assert await store.record_many([]) == []
+
+
+async def test_a_redelivered_bar_finds_its_signal_and_a_new_bar_is_stored(engine: AsyncEngine) -> None:
+    store = SignalStore(engine)
+    ((first, _),) = await store.record_many([signal("e1", "AAPL")])
+    again = await store.record_many(
+        [signal("e9", "MSFT"), signal("e2", "AAPL"), signal("e3", "AAPL", minute=1)]
+    )
+    assert [(record.event_id, created) for record, created in again] == [
+        ("e9", True),
+        ("e1", False),
+        ("e3", True),
+    ]
+    assert again[1][0] == first
+    assert await count(engine) == 3
+
+
+async def test_a_bar_twice_in_one_batch_is_stored_once_and_the_copy_finds_it(engine: AsyncEngine) -> None:
+    store = SignalStore(engine)
+    stored = await store.record_many([signal("e1", "AAPL"), signal("e2", "MSFT"), signal("e3", "AAPL")])
+    assert [(record.event_id, created) for record, created in stored] == [
+        ("e1", True),
+        ("e2", True),
+        ("e1", False),
+    ]
+    assert stored[0][0] == stored[2][0]
+    assert await count(engine) == 2
