@@ -3,10 +3,11 @@ volatility and ATR, pairwise correlations and the portfolio's historical VaR."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import numpy as np
 
@@ -14,8 +15,8 @@ from trader.core.indicators import atr
 from trader.core.market import Timeframe
 from trader.core.portfolio import EXCHANGE_TIME_ZONE, Portfolio, trading_day_of
 from trader.core.risk.context import MarketSession
-from trader.core.risk.correlation import Correlations
-from trader.core.risk.var import annualized_volatility, historical_var, returns_from_prices
+from trader.core.risk.correlation import MIN_OBSERVATIONS, Correlations, coefficients_of
+from trader.core.risk.var import FloatArray, annualized_volatility, historical_var, returns_from_prices
 from trader.core.sessions import MarketCalendar
 
 TRADING_DAYS_PER_YEAR = 252
@@ -98,11 +99,94 @@ def aligned_returns(closes_by_symbol: Mapping[str, Closes]) -> dict[str, list[fl
     return result
 
 
+class _Timeline:
+    """Closes of many symbols as float rows on one shared, sorted timeline (NaN where a symbol has
+    no close). Built once, it answers "the prices of these symbols at the times all of them have a
+    close" with array operations instead of set intersections and lists per question."""
+
+    def __init__(self, closes_by_symbol: Mapping[str, Closes]) -> None:
+        # Only series in strictly increasing time fit one timeline cell per close; any other keeps
+        # the list-based alignment, which takes closes in the order given.
+        self.ordered = {symbol for symbol, closes in closes_by_symbol.items() if _increasing(closes)}
+        moments = sorted({moment for symbol in self.ordered for moment, _ in closes_by_symbol[symbol]})
+        column = {moment: index for index, moment in enumerate(moments)}
+        self.row = {symbol: index for index, symbol in enumerate(sorted(self.ordered))}
+        self.prices = np.full((len(self.row), len(moments)), np.nan)
+        self.present = np.zeros((len(self.row), len(moments)), dtype=bool)
+        for symbol, index in self.row.items():
+            closes = closes_by_symbol[symbol]
+            columns = [column[moment] for moment, _ in closes]
+            self.prices[index, columns] = [float(price) for _, price in closes]
+            self.present[index, columns] = True
+
+
+def _increasing(closes: Closes) -> bool:
+    return all(earlier[0] < later[0] for earlier, later in pairwise(closes))
+
+
+class CloseTable(Mapping[str, Closes]):
+    """Recent closes by symbol, prepared once to answer correlation questions about its symbols.
+
+    The risk manager judges a batch of signals against the same holdings: each signal asks for the
+    correlations of its symbol and the holdings. `only(symbols)` is one such question's view; the
+    views share the float prices prepared once. The figures equal `correlations_of` on plain lists.
+    """
+
+    def __init__(self, closes_by_symbol: Mapping[str, Closes], *, _timeline: _Timeline | None = None) -> None:
+        self._closes = closes_by_symbol
+        self._timeline = _timeline
+
+    def only(self, symbols: Iterable[str]) -> CloseTable:
+        """The closes of `symbols` (those this table has), sharing the prepared prices."""
+        closes = {symbol: self._closes[symbol] for symbol in symbols if symbol in self._closes}
+        return CloseTable(closes, _timeline=self._prepared())
+
+    def __getitem__(self, symbol: str) -> Closes:
+        return self._closes[symbol]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._closes)
+
+    def __len__(self) -> int:
+        return len(self._closes)
+
+    def _prepared(self) -> _Timeline:
+        if self._timeline is None:
+            self._timeline = _Timeline(self._closes)
+        return self._timeline
+
+    def correlations(self) -> Correlations:
+        """Pairwise correlations of the returns over the times every symbol (with two closes or
+        more) has a close for; unknown with fewer than MIN_OBSERVATIONS returns."""
+        usable = sorted(symbol for symbol, closes in self._closes.items() if len(closes) >= 2)
+        if len(usable) < 2:
+            return Correlations()
+        timeline = self._prepared()
+        if not all(symbol in timeline.ordered for symbol in usable):
+            return Correlations.from_returns(aligned_returns({s: self._closes[s] for s in usable}))
+        rows = [timeline.row[symbol] for symbol in usable]
+        prices = timeline.prices[rows][:, timeline.present[rows].all(axis=0)]
+        if prices.shape[1] < 2:
+            return Correlations()
+        returns = _returns(prices)
+        if returns.shape[1] < MIN_OBSERVATIONS:
+            return Correlations()
+        return Correlations.from_matrix(usable, coefficients_of(returns))
+
+
+def _returns(prices: FloatArray) -> FloatArray:
+    """Row-wise `returns_from_prices`, refusing what it refuses."""
+    if not np.all(np.isfinite(prices)):
+        raise ValueError("prices contains NaN or infinite values; clean the series first")
+    if np.any(prices <= 0):
+        raise ValueError("prices must be positive to compute returns")
+    returns: FloatArray = prices[:, 1:] / prices[:, :-1] - 1.0
+    return returns
+
+
 def correlations_of(closes_by_symbol: Mapping[str, Closes]) -> Correlations:
-    usable = {symbol: closes for symbol, closes in closes_by_symbol.items() if len(closes) >= 2}
-    if len(usable) < 2:
-        return Correlations()
-    return Correlations.from_returns(aligned_returns(usable))
+    table = closes_by_symbol if isinstance(closes_by_symbol, CloseTable) else CloseTable(closes_by_symbol)
+    return table.correlations()
 
 
 @dataclass(frozen=True, slots=True)
