@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -127,3 +128,30 @@ def test_a_snapshot_refuses_broken_invariants_and_cannot_be_changed_under_a_read
     assert "MSFT" not in portfolio.marks
     with pytest.raises(TypeError):
         portfolio.marks["MSFT"] = Mark(D("20"), T0)  # type: ignore[index]
+
+
+def test_sums_kept_from_an_earlier_snapshot_equal_those_made_afresh() -> None:
+    # A snapshot sums its positions once; snapshots derived without moving a holding keep the sums.
+    start = apply_fill(Portfolio.starting(D("10000"), DAY), "AAPL", BUY, D("10"), D("100"), T0)
+    start = apply_fill(start, "TSLA", SELL, D("5"), D("200"), T0)
+    assert start.equity == D("10000")
+    later = T0 + timedelta(minutes=1)
+    derived = [
+        mark_to_market(start, {"MSFT": Mark(D("300"), later)}),  # not held
+        mark_to_market(start, {"AAPL": Mark(D("120"), later), "MSFT": Mark(D("300"), later)}),
+        mark_to_market(start, {"TSLA": Mark(D("180"), later)}),
+        apply_fill(start, "MSFT", BUY, D("1"), D("300"), later),
+        record_trade(start),
+        record_signal(start, "sma", "AAPL", later),
+        reset_peak(start),
+        start_trading_day(start, date(2024, 3, 6)),
+    ]
+    for portfolio in derived:
+        afresh = replace(portfolio)  # the same fields, nothing summed yet
+        assert (portfolio.long_exposure, portfolio.short_exposure, portfolio.equity) == (
+            afresh.long_exposure,
+            afresh.short_exposure,
+            afresh.equity,
+        )
+        assert portfolio.open_positions == afresh.open_positions
+    assert derived[1].long_exposure == D("1200") and derived[2].short_exposure == D("900")

@@ -18,7 +18,13 @@ from trader.core.events import SignalEmitted
 from trader.core.market import Timeframe
 from trader.core.money import to_cash
 from trader.core.orders import OrderSide, OrderType
-from trader.core.portfolio import EXCHANGE_TIME_ZONE, Mark, Portfolio, trading_day_of
+from trader.core.portfolio import (
+    EXCHANGE_TIME_ZONE,
+    Mark,
+    Portfolio,
+    trading_day_of,
+    with_reference_equity,
+)
 from trader.core.positions import Position
 from trader.core.risk.context import RiskContext
 from trader.core.risk.engine import evaluate
@@ -103,22 +109,43 @@ def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
         "drawdown": _ratio(portfolio.drawdown),
         "daily_pnl": _money(portfolio.daily_pnl),
         "positions": [
-            {
-                "symbol": position.symbol,
-                "quantity": format(position.quantity.normalize(), "f"),
-                "average_cost": format(position.average_cost.quantize(Decimal("0.0001")), "f"),
-                "mark": format(portfolio.marks[position.symbol].price, "f"),
-                "marked_at": portfolio.marks[position.symbol].marked_at.isoformat(),
-            }
+            dict(_position_entry(position, portfolio.marks[position.symbol]))
             for position in portfolio.open_positions
         ],
     }
 
 
+_PositionEntry = tuple[tuple[str, str], ...]
+# The snapshot entries made lately, per (position, mark) object, holding both so an id is not reused.
+_ENTRIES: dict[tuple[int, int], tuple[Position, Mark, _PositionEntry]] = {}
+_MAX_ENTRIES = 4096
+
+
+def _position_entry(position: Position, mark: Mark) -> _PositionEntry:
+    """A held position as a snapshot records it. A batch of decisions snapshots the same position and
+    mark objects each time, so the text is kept per object (not per value: equal Decimals and times
+    can print differently)."""
+    key = (id(position), id(mark))
+    kept = _ENTRIES.get(key)
+    if kept is not None and kept[0] is position and kept[1] is mark:
+        return kept[2]
+    entry = (
+        ("symbol", position.symbol),
+        ("quantity", format(position.quantity.normalize(), "f")),
+        ("average_cost", format(position.average_cost.quantize(Decimal("0.0001")), "f")),
+        ("mark", format(mark.price, "f")),
+        ("marked_at", mark.marked_at.isoformat()),
+    )
+    if len(_ENTRIES) >= _MAX_ENTRIES:
+        _ENTRIES.clear()
+    _ENTRIES[key] = (position, mark, entry)
+    return entry
+
+
 def recorded_day_start_equity(portfolio: Portfolio) -> Decimal:
     """The day-start equity as a decision's snapshot stores it (to the cent); later decisions of the
     same day read it back from there."""
-    return Decimal(portfolio_snapshot(portfolio)["day_start_equity"])
+    return Decimal(_money(portfolio.day_start_equity))
 
 
 def portfolio_from_books(
@@ -163,7 +190,7 @@ def portfolio_from_books(
     else:
         # The first evaluation of the day: today's loss is measured from now.
         day_start = equity
-    return replace(bare, peak_equity=max(peaks), day_start_equity=day_start)
+    return with_reference_equity(bare, peak_equity=max(peaks), day_start_equity=day_start)
 
 
 def side_and_quantity(
