@@ -193,16 +193,20 @@ _ONE = Decimal(1)
 
 def _series(symbol: str, rows: Sequence[Row[Any]]) -> BarSeries:
     """Window rows (oldest first) as `BarSeries.from_bars` of their `Bar` records gives them."""
+    if not rows:
+        return BarSeries.from_arrays(symbol, [], [], [], [], [], [])
+    # Rows are (probe, timestamp, *_WINDOW_COLUMNS[1:]): transposed in one pass.
+    _, timestamps, opens, highs, lows, closes, volumes, factors = zip(*rows, strict=True)
     return BarSeries.from_decimal_columns(
         symbol,
-        [row.timestamp for row in rows],
-        [row.open_price for row in rows],
-        [row.high_price for row in rows],
-        [row.low_price for row in rows],
-        [row.close_price for row in rows],
-        [row.volume for row in rows],
+        timestamps,
+        opens,
+        highs,
+        lows,
+        closes,
+        volumes,
         # As `_bar` reads a row: a zero factor counts as none.
-        factors=[row.adjustment_factor or _ONE for row in rows],
+        factors=[factor or _ONE for factor in factors],
     )
 
 
