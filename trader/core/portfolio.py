@@ -201,12 +201,25 @@ def _same_holdings(source: Portfolio, changed: Portfolio) -> Portfolio:
     return changed
 
 
-def with_reference_equity(
-    portfolio: Portfolio, *, peak_equity: Decimal, day_start_equity: Decimal
+def restate(
+    portfolio: Portfolio,
+    *,
+    peak_equity: Decimal,
+    day_start_equity: Decimal,
+    trades_today: int,
+    last_signal_at: Mapping[SignalKey, datetime],
 ) -> Portfolio:
-    """The portfolio with the equities its drawdown and its day's loss are measured from."""
+    """The same holdings and cash with other reference equities (drawdown is measured from the peak,
+    the day's loss from the day start) and counts; the sums already made are kept."""
     return _same_holdings(
-        portfolio, replace(portfolio, peak_equity=peak_equity, day_start_equity=day_start_equity)
+        portfolio,
+        replace(
+            portfolio,
+            peak_equity=peak_equity,
+            day_start_equity=day_start_equity,
+            trades_today=trades_today,
+            last_signal_at=last_signal_at,
+        ),
     )
 
 

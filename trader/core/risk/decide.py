@@ -22,8 +22,8 @@ from trader.core.portfolio import (
     EXCHANGE_TIME_ZONE,
     Mark,
     Portfolio,
+    restate,
     trading_day_of,
-    with_reference_equity,
 )
 from trader.core.positions import Position
 from trader.core.risk.context import RiskContext
@@ -164,17 +164,43 @@ def portfolio_from_books(
     first_decision_day_start_equity: Decimal | None = None,
 ) -> Portfolio:
     """The books as a Portfolio: peak since the last drawdown baseline, today's starting equity."""
-    bare = Portfolio(
+    holdings = Portfolio(
         cash=cash,
         peak_equity=Decimal(0),
         day_start_equity=Decimal(0),
         trading_day=trading_day_of(at),
         positions={position.symbol: position for position in positions},
         marks=dict(marks),
-        trades_today=trades_today,
-        last_signal_at=dict(last_signal_at),
     )
-    equity = bare.equity
+    return with_counts(
+        holdings,
+        trades_today=trades_today,
+        last_signal_at=last_signal_at,
+        starting_cash=starting_cash,
+        snapshot_peak_equity=snapshot_peak_equity,
+        has_snapshots=has_snapshots,
+        baseline_equity=baseline_equity,
+        previous_day_equity=previous_day_equity,
+        first_decision_day_start_equity=first_decision_day_start_equity,
+    )
+
+
+def with_counts(
+    holdings: Portfolio,
+    *,
+    trades_today: int,
+    last_signal_at: Mapping[tuple[str, str], datetime],
+    starting_cash: Decimal,
+    snapshot_peak_equity: Decimal | None = None,
+    has_snapshots: bool = False,
+    baseline_equity: Decimal | None = None,
+    previous_day_equity: Decimal | None = None,
+    first_decision_day_start_equity: Decimal | None = None,
+) -> Portfolio:
+    """`holdings` (its cash, positions and marks) with the books' counts, peak and day start, as
+    `portfolio_from_books` makes them. A decision moves only these, so the risk manager re-derives
+    the portfolio after each decision of a batch without summing the holdings again."""
+    equity = holdings.equity
     peaks = [equity]
     if snapshot_peak_equity is not None:
         peaks.append(snapshot_peak_equity)
@@ -190,7 +216,13 @@ def portfolio_from_books(
     else:
         # The first evaluation of the day: today's loss is measured from now.
         day_start = equity
-    return with_reference_equity(bare, peak_equity=max(peaks), day_start_equity=day_start)
+    return restate(
+        holdings,
+        peak_equity=max(peaks),
+        day_start_equity=day_start,
+        trades_today=trades_today,
+        last_signal_at=last_signal_at,
+    )
 
 
 def side_and_quantity(

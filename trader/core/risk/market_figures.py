@@ -118,6 +118,7 @@ class _Timeline:
             columns = [column[moment] for moment, _ in closes]
             self.prices[index, columns] = [float(price) for _, price in closes]
             self.present[index, columns] = True
+        self.answered: dict[tuple[str, ...], Correlations] = {}
 
 
 def _increasing(closes: Closes) -> bool:
@@ -164,14 +165,22 @@ class CloseTable(Mapping[str, Closes]):
         timeline = self._prepared()
         if not all(symbol in timeline.ordered for symbol in usable):
             return Correlations.from_returns(aligned_returns({s: self._closes[s] for s in usable}))
-        rows = [timeline.row[symbol] for symbol in usable]
-        prices = timeline.prices[rows][:, timeline.present[rows].all(axis=0)]
-        if prices.shape[1] < 2:
-            return Correlations()
-        returns = _returns(prices)
-        if returns.shape[1] < MIN_OBSERVATIONS:
-            return Correlations()
-        return Correlations.from_matrix(usable, coefficients_of(returns))
+        # Signals to sell a holding all ask about the holdings alone: one answer serves them all.
+        key = tuple(usable)
+        if key not in timeline.answered:
+            timeline.answered[key] = _aligned_correlations(timeline, usable)
+        return timeline.answered[key]
+
+
+def _aligned_correlations(timeline: _Timeline, symbols: list[str]) -> Correlations:
+    rows = [timeline.row[symbol] for symbol in symbols]
+    prices = timeline.prices[rows][:, timeline.present[rows].all(axis=0)]
+    if prices.shape[1] < 2:
+        return Correlations()
+    returns = _returns(prices)
+    if returns.shape[1] < MIN_OBSERVATIONS:
+        return Correlations()
+    return Correlations.from_matrix(symbols, coefficients_of(returns))
 
 
 def _returns(prices: FloatArray) -> FloatArray:
