@@ -4,7 +4,7 @@ matched that session's bars and recorded their fills (both hear of the bars at t
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -54,3 +54,24 @@ async def test_an_executor_that_never_catches_up_delays_the_judgement_by_the_lim
     await BarsAppliedStore(engine).record("AAPL", emitted.bar_at - timedelta(days=1), now)
     judgement = await asyncio.wait_for(manager.judge(emitted), timeout=5)
     assert judgement.decision is not None
+
+
+async def test_one_query_names_the_stored_bars_not_yet_applied(engine: AsyncEngine) -> None:
+    bar_at = datetime(2024, 3, 5, 14, 31, tzinfo=UTC)
+    applied = BarsAppliedStore(engine)
+    for symbol in ("AAPL", "MSFT", "IBM", "XOM"):
+        await insert_daily_bars(engine, symbol, [Decimal(100)], bar_at)
+    assert await applied.not_applied(bar_at) is None  # no executor applies bars
+
+    await applied.record("AAPL", bar_at, bar_at)
+    await applied.record("MSFT", bar_at - timedelta(minutes=1), bar_at)
+    # A later bar counts as applied too, however its time is written (microseconds sort after none).
+    await applied.record("IBM", bar_at + timedelta(microseconds=1), bar_at)
+    assert await applied.not_applied(bar_at) == ["MSFT", "XOM"]
+    assert await applied.not_applied(bar_at + timedelta(minutes=5)) == []  # no bar stored then
+
+    eastern = timezone(timedelta(hours=-5))
+    # The same instant written in New York time is stored, and asked about, as the same time.
+    await applied.record_many({"MSFT": bar_at, "XOM": bar_at.astimezone(eastern)}, bar_at)
+    assert await applied.not_applied(bar_at) == []
+    assert await applied.not_applied(bar_at.astimezone(eastern)) == []

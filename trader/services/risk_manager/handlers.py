@@ -10,12 +10,11 @@ that one again (same event id), so the executor never sees two decisions for one
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +25,7 @@ from trader.adapters.db.stores.risk import (
     Books,
     DecisionRecord,
     DrawdownBaseline,
+    History,
     LimitsVersion,
     RiskStore,
 )
@@ -40,6 +40,7 @@ from trader.core.ports import Clock, MessageBus
 from trader.core.risk.context import RiskContext
 from trader.core.risk.decide import (
     SUPPORTED_SIZING,
+    Judged,
     SizingSettings,
     decision_snapshot,
     judge_signal,
@@ -47,9 +48,10 @@ from trader.core.risk.decide import (
     portfolio_from_books,
     portfolio_snapshot,
     recorded_day_start_equity,
+    with_counts,
 )
 from trader.core.risk.limits import InvalidRiskLimitsError, RiskLimits
-from trader.core.risk.market_figures import day_started_at, market_session, portfolio_var
+from trader.core.risk.market_figures import CloseTable, day_started_at, market_session, portfolio_var
 from trader.core.risk.metrics import measure, position_limits
 from trader.core.risk.state import (
     StateChange,
@@ -108,6 +110,28 @@ class View:
     context: RiskContext
     limits: LimitsVersion
     trading_state: StateChange | None
+
+
+@dataclass(slots=True)
+class _BatchBooks:
+    """What a batch is judged on: fixed for the batch (the time, limits, holdings and their recent
+    bars), or moved by its own decisions and breakers (the books, their portfolio, the state)."""
+
+    now: datetime
+    view: View
+    books: Books
+    portfolio: Portfolio
+    state: TradingState
+    held: tuple[str, ...]
+    history: Mapping[str, History]
+    closes: CloseTable
+    contexts: dict[TradingState, RiskContext] = field(default_factory=dict)
+
+    def context(self) -> RiskContext:
+        """The context in the trading state now; made once per state (it copies the sector map)."""
+        if self.state not in self.contexts:
+            self.contexts[self.state] = replace(self.view.context, trading_state=self.state)
+        return self.contexts[self.state]
 
 
 def _money(value: Decimal) -> str:
@@ -331,49 +355,117 @@ class RiskManager:
         )
         return View(portfolio, context, limits, change), books
 
-    async def _market_context(self, view: View, symbol: str) -> tuple[RiskContext, dict[str, Any]]:
-        """The context with the symbol's volatility and correlations with the holdings."""
-        symbols = sorted({symbol, *(p.symbol for p in view.portfolio.open_positions)})
-        closes = await self.store.recent_closes(
-            symbols, at=view.context.evaluated_at, count=self.lookback_bars
-        )
-        timeframe, bars = await self.store.recent_bars(
-            symbol, at=view.context.evaluated_at, count=self.lookback_bars
-        )
-        return market_context(view.context, symbol, closes, timeframe, bars)
-
-    # Judging a signal
+    # Judging signals
 
     async def judge(self, signal: SignalEmitted) -> Judgement:
-        existing = await self.store.decision_for_signal(signal.event_id)
-        if existing is not None:
-            await self._publish(existing)
-            return Judgement(existing, created=False)
-        await self._wait_for_executor(signal)
-        now = self.clock.now()
-        key = (signal.strategy_name, signal.symbol)
-        view = await self.view(now, signal_keys=(key,))
-        if await self._adopt_resume(view):
-            view = await self.view(now, signal_keys=(key,))
-        await self._apply_breakers(view)
-        view = dataclasses.replace(
-            view,
-            context=replace(view.context, trading_state=await self.trading_state()),
-        )
-        context, facts = await self._market_context(view, signal.symbol)
-        return await self._decide(signal, view, context, facts, now)
+        """One signal, judged as a batch of one."""
+        (judgement,) = await self.judge_batch([signal])
+        return judgement
 
-    async def _decide(
-        self, signal: SignalEmitted, view: View, context: RiskContext, facts: dict[str, Any], now: datetime
-    ) -> Judgement:
-        limits = view.limits.limits
-        judged = judge_signal(signal, view.portfolio, context, limits, self.sizing, self.calendar, facts)
+    async def judge_batch(self, batch: Sequence[SignalEmitted]) -> list[Judgement]:
+        """Judge signals in order, as one after the other would be, on one reading of the books.
+
+        Between two decisions only what a decision itself changes moves (nothing fills until the
+        executor applies the next bars, which the wait below orders before judging): the day's
+        trade count, the last signal judged per strategy and symbol, and the day-start equity the
+        first decision of the day records. Those are carried forward in memory and every breaker is
+        checked before each decision, so each decision equals the sequential one. The batch's
+        decisions are stored in one transaction and only then published, in the batch's order; a
+        signal that already has a decision gets that one published again (same event id)."""
+        if not batch:
+            return []
+        while True:
+            judgements = await self._judge_once(batch)
+            if judgements is not None:
+                return judgements
+            # Another worker stored a decision for one of these signals meanwhile: judge again on
+            # the books that include it. Each pass finds at least one more stored decision.
+
+    async def _judge_once(self, batch: Sequence[SignalEmitted]) -> list[Judgement] | None:
+        """The batch's judgements once stored and published; None when nothing was stored because
+        another worker decided one of the signals first."""
+        stored = await self.store.decisions_for_signals([signal.event_id for signal in batch])
+        fresh = [signal for signal in batch if signal.event_id not in stored]
+        await self.wait_for_executor(fresh)
+        books: _BatchBooks | None = None
+        judgements: list[Judgement] = []
+        new: list[tuple[DecisionRecord, SignalRecord]] = []
+        for signal in batch:
+            existing = stored.get(signal.event_id)
+            if existing is not None:
+                # The same signal twice in one batch is decided once, like a redelivery.
+                judgements.append(Judgement(existing, created=False))
+                continue
+            if books is None:
+                books = await self._batch_books(fresh)
+            judgement = await self._judge_fresh(signal, books)
+            judgements.append(judgement)
+            if judgement.decision is not None:
+                stored[signal.event_id] = judgement.decision
+                new.append((judgement.decision, self._signal_record(signal)))
+        if await self.store.record_decisions(new):
+            return None
+        await self._publish([judgement.decision for judgement in judgements if judgement.decision])
+        for judgement in judgements:
+            if judgement.created and judgement.decision is not None:
+                self._count(judgement.decision)
+                self._log(judgement.decision)
+        return judgements
+
+    async def _batch_books(self, fresh: Sequence[SignalEmitted]) -> _BatchBooks:
+        """The books, the trading state and the recent bars the batch's signals are judged on."""
+        now = self.clock.now()
+        keys = tuple(dict.fromkeys((signal.strategy_name, signal.symbol) for signal in fresh))
+        view, books = await self._view_and_books(now, keys)
+        if await self._adopt_resume(view):
+            view, books = await self._view_and_books(now, keys)
+        held = tuple(position.symbol for position in view.portfolio.open_positions)
+        wanted = {signal.symbol for signal in fresh}
+        history = await self.store.recent_history(
+            sorted(wanted.union(held)), at=now, count=self.lookback_bars
+        )
+        return _BatchBooks(
+            now=now,
+            view=view,
+            books=books,
+            portfolio=view.portfolio,
+            state=view.context.trading_state,
+            held=held,
+            history=history,
+            closes=CloseTable({symbol: recent.closes for symbol, recent in history.items()}),
+        )
+
+    async def _judge_fresh(self, signal: SignalEmitted, batch: _BatchBooks) -> Judgement:
+        """Judge one signal of the batch on its books and carry its decision into them."""
+        limits = batch.view.limits.limits
+        change = apply_breakers(batch.state, batch.portfolio, limits, batch.now)
+        if change is not None:
+            await self._record_state(change)
+            batch.state = change.state
+        recent = batch.history[signal.symbol]
+        context, facts = market_context(
+            batch.context(),
+            signal.symbol,
+            batch.closes.only([signal.symbol, *batch.held]),
+            recent.timeframe,
+            recent.bars,
+        )
+        judged = judge_signal(signal, batch.portfolio, context, limits, self.sizing, self.calendar, facts)
         if judged.proposal is None or judged.decision is None:
             note = f"{signal.direction} {signal.symbol}: nothing to do for the position held"
             log.info("signal %s from %s: %s", signal.event_id, signal.strategy_name, note)
             return Judgement(None, created=False, note=note)
+        record = self._decision_record(signal, judged, batch)
+        batch.books = self._after_decision(batch.books, record, signal, batch.portfolio)
+        batch.portfolio = self._recount(batch.books, batch.portfolio)
+        return Judgement(record, created=True)
+
+    @staticmethod
+    def _decision_record(signal: SignalEmitted, judged: Judged, batch: _BatchBooks) -> DecisionRecord:
         proposal, decision = judged.proposal, judged.decision
-        record = DecisionRecord(
+        if proposal is None or decision is None:
+            raise ValueError("a decision record needs a proposal and its decision")
+        return DecisionRecord(
             decision_id=str(uuid.uuid4()),
             signal_event_id=signal.event_id,
             strategy_name=signal.strategy_name,
@@ -384,86 +476,23 @@ class RiskManager:
             notional=proposal.notional,
             decision=APPROVED if decision.approved else DENIED,
             reasons=decision.reasons,
-            snapshot=decision_snapshot(judged, view.portfolio),
-            risk_parameters_version=view.limits.version,
+            snapshot=decision_snapshot(judged, batch.portfolio),
+            risk_parameters_version=batch.view.limits.version,
             trading_state=judged.context.trading_state.value,
-            decided_at=now,
+            decided_at=batch.now,
         )
-        stored, created = await self.store.record_decision(record, self._signal_record(signal))
-        await self._publish(stored)
-        if created:
-            self._count(stored)
+
+    @staticmethod
+    def _log(record: DecisionRecord) -> None:
         log.info(
             "%s %s %s %s (%s)%s",
-            stored.decision,
-            stored.side,
-            stored.quantity,
-            stored.symbol,
-            signal.strategy_name,
-            f": {'; '.join(stored.reasons)}" if stored.reasons else "",
+            record.decision,
+            record.side,
+            record.quantity,
+            record.symbol,
+            record.strategy_name,
+            f": {'; '.join(record.reasons)}" if record.reasons else "",
         )
-        return Judgement(stored, created=created)
-
-    async def judge_batch(self, batch: Sequence[SignalEmitted]) -> list[Judgement]:
-        """Judge signals in order, as `judge` would one after the other, on one reading of the books.
-
-        Between two decisions only what a decision itself changes moves (nothing fills until the
-        executor applies the next bars, which the wait below orders before judging): the day's
-        trade count, the last signal judged per strategy and symbol, and the day-start equity the
-        first decision of the day records. Those are carried forward in memory, every breaker is
-        checked before each decision as `judge` does, so each decision equals the sequential one."""
-        if not batch:
-            return []
-        stored = await self.store.decisions_for_signals([signal.event_id for signal in batch])
-        fresh = [signal for signal in batch if signal.event_id not in stored]
-        waited: set[datetime] = set()
-        for signal in fresh:
-            if signal.bar_at not in waited:
-                waited.add(signal.bar_at)
-                await self._wait_for_executor(signal)
-        now = self.clock.now()
-        keys = tuple(dict.fromkeys((signal.strategy_name, signal.symbol) for signal in fresh))
-        view, books = await self._view_and_books(now, keys)
-        if fresh and await self._adopt_resume(view):
-            view, books = await self._view_and_books(now, keys)
-        held = {position.symbol for position in view.portfolio.open_positions}
-        wanted = sorted({signal.symbol for signal in fresh})
-        closes = await self.store.recent_closes(sorted(held | set(wanted)), at=now, count=self.lookback_bars)
-        recent = await self.store.recent_bars_of(wanted, at=now, count=self.lookback_bars)
-        state = view.context.trading_state
-        outcomes: list[Judgement] = []
-        for signal in batch:
-            existing = stored.get(signal.event_id)
-            if existing is not None:
-                await self._publish(existing)
-                outcomes.append(Judgement(existing, created=False))
-                continue
-            portfolio = build_portfolio(books, now, self.starting_cash)
-            current = dataclasses.replace(
-                view, portfolio=portfolio, context=replace(view.context, trading_state=state)
-            )
-            change = apply_breakers(state, portfolio, view.limits.limits, now)
-            if change is not None:
-                await self._record_state(change)
-                state = change.state
-            current = dataclasses.replace(current, context=replace(current.context, trading_state=state))
-            symbols = {signal.symbol, *(p.symbol for p in portfolio.open_positions)}
-            timeframe, bars = recent[signal.symbol]
-            context, facts = market_context(
-                current.context,
-                signal.symbol,
-                {symbol: closes[symbol] for symbol in sorted(symbols)},
-                timeframe,
-                bars,
-            )
-            outcome = await self._decide(signal, current, context, facts, now)
-            outcomes.append(outcome)
-            if outcome.decision is not None:
-                # The same signal twice in one batch is decided once, like a redelivery.
-                stored[signal.event_id] = outcome.decision
-                if outcome.created:
-                    books = self._after_decision(books, outcome.decision, signal, portfolio)
-        return outcomes
 
     @staticmethod
     def _after_decision(
@@ -483,28 +512,43 @@ class RiskManager:
             first_decision_day_start_equity=first_day_start,
         )
 
-    async def _wait_for_executor(self, signal: SignalEmitted) -> None:
-        """With a simulated broker fed the replayed bars, wait until the executor has matched this
-        session's bars and recorded their fills: the bars reach it and the strategy engine at the
-        same time, and judging before the fills are in would size on the previous session's cash."""
+    def _recount(self, books: Books, holdings: Portfolio) -> Portfolio:
+        """`build_portfolio(books)` for books whose cash, positions and marks are `holdings`'."""
+        return with_counts(
+            holdings,
+            trades_today=books.trades_today,
+            last_signal_at=books.last_signal_at,
+            starting_cash=self.starting_cash,
+            snapshot_peak_equity=books.snapshot_peak_equity,
+            has_snapshots=books.has_snapshots,
+            baseline_equity=None if books.baseline is None else books.baseline.equity,
+            previous_day_equity=books.previous_day_equity,
+            first_decision_day_start_equity=books.first_decision_day_start_equity,
+        )
+
+    async def wait_for_executor(self, signals: Sequence[SignalEmitted]) -> None:
+        """With a simulated broker fed the replayed bars, wait until the executor has matched the
+        signals' sessions' bars and recorded their fills: the bars reach it and the strategy engine
+        at the same time, and judging before the fills are in would size on the previous session's
+        cash. Each bar time waits at most `executor_wait_seconds`."""
+        for bar_at in sorted({signal.bar_at for signal in signals}):
+            await self._wait_for_bars(bar_at)
+
+    async def _wait_for_bars(self, bar_at: datetime) -> None:
         if self.bars_applied is None:
             return
         deadline = time.monotonic() + self.executor_wait_seconds
         while True:
-            applied = await self.bars_applied.applied()
-            if not applied:
-                return  # no executor applies bars (a real broker): fills arrive when they arrive
-            symbols = await self.store.symbols_with_bar_at(signal.bar_at)
-            pending = [s for s in symbols if s not in applied or applied[s] < signal.bar_at]
+            pending = await self.bars_applied.not_applied(bar_at)
             if not pending:
+                # All applied, or no executor applies bars (a real broker): fills arrive when they arrive.
                 return
             if time.monotonic() >= deadline:
                 log.warning(
-                    "signal %s judged before the executor applied the %s bars of %s (waited %.0fs); "
+                    "signals of %s judged before the executor applied the %s bars (waited %.0fs); "
                     "the books may miss that session's fills",
-                    signal.event_id,
+                    bar_at.isoformat(),
                     ", ".join(pending),
-                    signal.bar_at.isoformat(),
                     self.executor_wait_seconds,
                 )
                 return
@@ -559,39 +603,37 @@ class RiskManager:
             reason=signal.reason or None,
         )
 
-    async def _publish(self, record: DecisionRecord) -> None:
+    async def _publish(self, records: Sequence[DecisionRecord]) -> None:
+        if records:
+            await self.bus.publish_many(DECISIONS, [self._event(record) for record in records])
+
+    @staticmethod
+    def _event(record: DecisionRecord) -> OrderApproved | OrderDenied:
         # The event id is the decision id, so a republished decision is recognisably the same event.
         if record.approved:
             order = record.snapshot.get("order", {})
             limit_price = order.get("limit_price")
-            await self.bus.publish(
-                DECISIONS,
-                OrderApproved(
-                    event_id=record.decision_id,
-                    occurred_at=record.decided_at,
-                    signal_event_id=record.signal_event_id or "",
-                    decision_id=record.decision_id,
-                    symbol=record.symbol,
-                    side=record.side,
-                    quantity=record.quantity,
-                    order_type=order.get("order_type", OrderType.MARKET.value),
-                    limit_price=None if limit_price is None else Decimal(limit_price),
-                    strategy_name=record.strategy_name or "",
-                ),
-            )
-            return
-        await self.bus.publish(
-            DECISIONS,
-            OrderDenied(
+            return OrderApproved(
                 event_id=record.decision_id,
                 occurred_at=record.decided_at,
                 signal_event_id=record.signal_event_id or "",
                 decision_id=record.decision_id,
                 symbol=record.symbol,
                 side=record.side,
-                reasons=record.reasons,
+                quantity=record.quantity,
+                order_type=order.get("order_type", OrderType.MARKET.value),
+                limit_price=None if limit_price is None else Decimal(limit_price),
                 strategy_name=record.strategy_name or "",
-            ),
+            )
+        return OrderDenied(
+            event_id=record.decision_id,
+            occurred_at=record.decided_at,
+            signal_event_id=record.signal_event_id or "",
+            decision_id=record.decision_id,
+            symbol=record.symbol,
+            side=record.side,
+            reasons=record.reasons,
+            strategy_name=record.strategy_name or "",
         )
 
     # Read endpoints

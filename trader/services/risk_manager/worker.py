@@ -27,6 +27,8 @@ STALE_AFTER_MS = 60_000
 RETRY_PAUSE_SECONDS = 1.0
 # Signals judged together on one reading of the books (a 500-symbol minute is a few hundred).
 BATCH_SIZE = 500
+# Topping a batch up takes what has arrived, without waiting (Redis reads 0 as "block for ever").
+TOP_UP_BLOCK_MS = 1
 
 
 def consumer_name() -> str:
@@ -83,6 +85,7 @@ class SignalWorker:
             deliveries = list(
                 await self.bus.read(SIGNALS, GROUP, self.consumer, count=BATCH_SIZE, block_ms=block_ms)
             )
+        deliveries += await self._arrived_meanwhile(deliveries)
         done = await self._judge_together(deliveries)
         if done is None:
             # Something in the batch failed: judge one by one, so only the failing signal is
@@ -92,10 +95,28 @@ class SignalWorker:
             await self.bus.ack(SIGNALS, GROUP, done)
         return len(done)
 
+    async def _arrived_meanwhile(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """The signals published while the batch waited for the executor. The strategy engine is
+        still publishing a minute's signals when the first reach us; judged with the batch, they
+        share its reading of the books instead of each small batch paying for its own."""
+        signals = _signals(deliveries)
+        room = BATCH_SIZE - len(deliveries)
+        if not signals or room <= 0:
+            return []
+        try:
+            await self.manager.wait_for_executor(signals)
+            return list(
+                await self.bus.read(SIGNALS, GROUP, self.consumer, count=room, block_ms=TOP_UP_BLOCK_MS)
+            )
+        except Exception:
+            # Judging the batch read so far meets the same failure and deals with it.
+            log.warning("could not top up the batch of %d signals", len(signals), exc_info=True)
+            return []
+
     async def _judge_together(self, deliveries: list[Delivery]) -> list[str] | None:
         """Judge the batch's signals on one reading of the books; None when that failed."""
-        signals = [d.event for d in deliveries if isinstance(d.event, SignalEmitted)]
-        if len(signals) < 2:
+        signals = _signals(deliveries)
+        if not signals:
             return None
         try:
             await self.manager.judge_batch(signals)
@@ -128,3 +149,7 @@ class SignalWorker:
             await self.bus.ensure_group(SIGNALS, GROUP)
         except Exception:
             log.warning("cannot create consumer group %s on %s yet", GROUP, SIGNALS, exc_info=True)
+
+
+def _signals(deliveries: list[Delivery]) -> list[SignalEmitted]:
+    return [delivery.event for delivery in deliveries if isinstance(delivery.event, SignalEmitted)]

@@ -114,6 +114,15 @@ class Books:
     last_signal_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """A symbol's recent bars, oldest first, as the risk figures read them."""
+
+    timeframe: str | None
+    closes: list[tuple[datetime, Decimal]]
+    bars: list[tuple[Decimal, Decimal, Decimal]]
+
+
 def _insert_ignoring_duplicates(connection: AsyncConnection, table: Any, key: str) -> Any:
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
@@ -231,93 +240,66 @@ class RiskStore:
 
     # Decisions
 
-    async def decision_for_signal(self, signal_event_id: str) -> DecisionRecord | None:
-        async with self._engine.connect() as connection:
-            return await self._decision_for_signal(connection, signal_event_id)
-
     async def decisions_for_signals(self, signal_event_ids: Sequence[str]) -> dict[str, DecisionRecord]:
         """The stored decision (the first one) of each of these signals that has one."""
-        found: dict[str, DecisionRecord] = {}
         if not signal_event_ids:
-            return found
+            return {}
         async with self._engine.connect() as connection:
-            rows = await connection.execute(
-                select(risk_decisions)
-                .where(risk_decisions.c.signal_event_id.in_(sorted(set(signal_event_ids))))
-                .order_by(risk_decisions.c.id)
-            )
-            for row in rows.mappings():
-                found.setdefault(row["signal_event_id"], _decision(row))
+            return await self._decisions_for_signals(connection, signal_event_ids)
+
+    @staticmethod
+    async def _decisions_for_signals(
+        connection: AsyncConnection, signal_event_ids: Sequence[str]
+    ) -> dict[str, DecisionRecord]:
+        found: dict[str, DecisionRecord] = {}
+        rows = await connection.execute(
+            select(risk_decisions)
+            .where(risk_decisions.c.signal_event_id.in_(sorted(set(signal_event_ids))))
+            .order_by(risk_decisions.c.id)
+        )
+        for row in rows.mappings():
+            found.setdefault(row["signal_event_id"], _decision(row))
         return found
 
-    @staticmethod
-    async def _decision_for_signal(
-        connection: AsyncConnection, signal_event_id: str
-    ) -> DecisionRecord | None:
-        row = (
-            (
-                await connection.execute(
-                    select(risk_decisions)
-                    .where(risk_decisions.c.signal_event_id == signal_event_id)
-                    .order_by(risk_decisions.c.id)
-                    .limit(1)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        return None if row is None else _decision(row)
-
-    async def record_decision(
-        self, decision: DecisionRecord, signal: SignalRecord | None
-    ) -> tuple[DecisionRecord, bool]:
-        """Store the signal (unless the strategy engine already did) and the decision, in one
-        transaction. Returns the stored decision and whether it is new: when the signal already has
-        a decision (a redelivered event), that one is returned and nothing is written."""
+    async def record_decisions(
+        self, entries: Sequence[tuple[DecisionRecord, SignalRecord | None]]
+    ) -> dict[str, DecisionRecord]:
+        """Store the decisions and their signals (unless the strategy engine already did), all in one
+        transaction, all or none. Returns the decisions already stored for any of these signals (a
+        redelivered event judged elsewhere meanwhile): when there are some, nothing is written, and
+        the caller judges again knowing them."""
+        if not entries:
+            return {}
+        keys = sorted({decision.signal_event_id for decision, _ in entries if decision.signal_event_id})
         async with self._engine.begin() as connection:
-            if decision.signal_event_id is not None:
-                if connection.dialect.name == "postgresql":
-                    # Two workers handed the same redelivered signal serialise here.
-                    await connection.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                        {"key": f"risk_decision:{decision.signal_event_id}"},
-                    )
-                existing = await self._decision_for_signal(connection, decision.signal_event_id)
-                if existing is not None:
-                    return existing, False
-            signal_id = None
-            if signal is not None:
-                signal_id = await self._store_signal(connection, signal)
+            if keys:
+                await _lock_signals(connection, keys)
+                existing = await self._decisions_for_signals(connection, keys)
+                if existing:
+                    return existing
+            signal_ids = await self._store_signals(connection, [s for _, s in entries if s is not None])
             await connection.execute(
                 insert(risk_decisions),
-                {
-                    "decision_id": decision.decision_id,
-                    "signal_event_id": decision.signal_event_id,
-                    "signal_id": signal_id,
-                    "strategy_name": decision.strategy_name,
-                    "symbol": decision.symbol,
-                    "side": decision.side,
-                    "quantity": to_quantity(decision.quantity),
-                    "price": None if decision.price is None else to_price(decision.price),
-                    "notional": None if decision.notional is None else to_cash(decision.notional),
-                    "decision": decision.decision,
-                    "reasons": list(decision.reasons),
-                    "portfolio_snapshot": decision.snapshot,
-                    "risk_parameters_version": decision.risk_parameters_version,
-                    "trading_state": decision.trading_state,
-                    "timestamp": decision.decided_at,
-                },
+                [
+                    _decision_row(decision, None if signal is None else signal_ids[signal.event_id])
+                    for decision, signal in entries
+                ],
             )
-        return decision, True
+        return {}
 
     @staticmethod
-    async def _store_signal(connection: AsyncConnection, signal: SignalRecord) -> int:
+    async def _store_signals(connection: AsyncConnection, records: Sequence[SignalRecord]) -> dict[str, int]:
+        """Event id -> row id of each signal, inserting those not stored yet."""
+        if not records:
+            return {}
         statement = _insert_ignoring_duplicates(connection, signals, "event_id")
-        await connection.execute(statement, signal_row(signal))
-        signal_id: int = (
-            await connection.execute(select(signals.c.id).where(signals.c.event_id == signal.event_id))
-        ).scalar_one()
-        return signal_id
+        await connection.execute(statement, [signal_row(record) for record in records])
+        rows = await connection.execute(
+            select(signals.c.event_id, signals.c.id).where(
+                signals.c.event_id.in_(sorted({record.event_id for record in records}))
+            )
+        )
+        return {row.event_id: row.id for row in rows}
 
     async def recent_decisions(
         self,
@@ -584,41 +566,11 @@ class RiskStore:
             for symbol in symbols
         }
 
-    async def symbols_with_bar_at(self, bar_at: datetime) -> list[str]:
-        """The symbols whose bar starting at `bar_at` is stored (one session's released group)."""
-        async with self._engine.connect() as connection:
-            rows = await connection.execute(
-                select(market_data.c.symbol).where(market_data.c.timestamp == bar_at).distinct()
-            )
-            return sorted(row.symbol for row in rows)
-
-    async def recent_bars(
-        self, symbol: str, *, at: datetime, count: int
-    ) -> tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]:
-        """The base timeframe and the last `count` (high, low, close) triples up to `at`, oldest first."""
-        async with self._engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(
-                        market_data.c.timeframe,
-                        market_data.c.high_price,
-                        market_data.c.low_price,
-                        market_data.c.close_price,
-                    )
-                    .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
-                    .order_by(market_data.c.timestamp.desc())
-                    .limit(count)
-                )
-            ).all()
-        if not rows:
-            return None, []
-        return rows[0].timeframe, [(row.high_price, row.low_price, row.close_price) for row in reversed(rows)]
-
-    async def recent_bars_of(
-        self, symbols: Sequence[str], *, at: datetime, count: int
-    ) -> dict[str, tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]]:
-        """`recent_bars` for several symbols in one round trip."""
+    async def recent_history(self, symbols: Sequence[str], *, at: datetime, count: int) -> dict[str, History]:
+        """Per symbol, the last `count` bars up to `at`: closes with their times, (high, low, close)
+        triples and the base timeframe, in one read for the closes and the bars alike."""
         columns = (
+            market_data.c.timestamp,
             market_data.c.timeframe,
             market_data.c.high_price,
             market_data.c.low_price,
@@ -626,15 +578,13 @@ class RiskStore:
         )
         async with self._engine.connect() as connection:
             newest = await _newest_rows(connection, symbols, at, count, columns)
-        result: dict[str, tuple[str | None, list[tuple[Decimal, Decimal, Decimal]]]] = {}
+        result: dict[str, History] = {}
         for symbol in symbols:
-            rows = newest.get(symbol)
-            if not rows:
-                result[symbol] = (None, [])
-                continue
-            result[symbol] = (
-                rows[0].timeframe,
-                [(row.high_price, row.low_price, row.close_price) for row in reversed(rows)],
+            rows = list(reversed(newest.get(symbol, [])))
+            result[symbol] = History(
+                timeframe=rows[-1].timeframe if rows else None,
+                closes=[(row.timestamp, row.close_price) for row in rows],
+                bars=[(row.high_price, row.low_price, row.close_price) for row in rows],
             )
         return result
 
@@ -678,3 +628,38 @@ def _day_start_from(snapshot: Any) -> Decimal | None:
         snapshot = json.loads(snapshot)
     value = snapshot.get("portfolio", {}).get("day_start_equity")
     return None if value is None else Decimal(value)
+
+
+async def _lock_signals(connection: AsyncConnection, keys: Sequence[str]) -> None:
+    """On PostgreSQL, hold each signal's lock until the transaction ends: two workers handed the same
+    redelivered signal serialise here. Taken in one fixed order, so overlapping batches cannot deadlock.
+    (SQLite lets one writer in at a time anyway.)"""
+    if connection.dialect.name != "postgresql":
+        return
+    await connection.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(lock_key) FROM (SELECT DISTINCT hashtext(key) AS lock_key"
+            " FROM unnest(CAST(:keys AS text[])) AS key ORDER BY lock_key) AS ordered"
+        ),
+        {"keys": [f"risk_decision:{key}" for key in keys]},
+    )
+
+
+def _decision_row(decision: DecisionRecord, signal_id: int | None) -> dict[str, Any]:
+    return {
+        "decision_id": decision.decision_id,
+        "signal_event_id": decision.signal_event_id,
+        "signal_id": signal_id,
+        "strategy_name": decision.strategy_name,
+        "symbol": decision.symbol,
+        "side": decision.side,
+        "quantity": to_quantity(decision.quantity),
+        "price": None if decision.price is None else to_price(decision.price),
+        "notional": None if decision.notional is None else to_cash(decision.notional),
+        "decision": decision.decision,
+        "reasons": list(decision.reasons),
+        "portfolio_snapshot": decision.snapshot,
+        "risk_parameters_version": decision.risk_parameters_version,
+        "trading_state": decision.trading_state,
+        "timestamp": decision.decided_at,
+    }

@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import ColumnElement, DateTime, cast, delete, exists, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from trader.adapters.db.tables import system_flags
+from trader.adapters.db.tables import market_data, system_flags
 
 MAINTENANCE_MODE = "maintenance_mode"
 # One row per symbol: the newest bar the executor's simulated broker has matched orders against and
@@ -106,7 +106,7 @@ class BarsAppliedStore:
                 [
                     {
                         "name": names[symbol],
-                        "value": {"bar_at": bar_at.isoformat()},
+                        "value": {"bar_at": _flag_time(bar_at)},
                         "reason": "bar matched and its fills recorded",
                         "changed_by": "trade_executor",
                         "updated_at": at,
@@ -115,17 +115,43 @@ class BarsAppliedStore:
                 ],
             )
 
-    async def applied(self) -> dict[str, datetime]:
-        """Symbol -> newest applied bar; empty when no executor feeds bars to a simulated broker."""
-        query = select(system_flags.c.name, system_flags.c.value).where(
-            system_flags.c.name.startswith(BAR_APPLIED_PREFIX)
-        )
+    async def not_applied(self, bar_at: datetime) -> list[str] | None:
+        """The symbols whose bar starting at `bar_at` is stored but not yet applied up to `bar_at`,
+        in one query; None when no executor applies bars to a simulated broker (no flag at all)."""
+        flag = system_flags.alias("applied")
+        any_flag = exists().where(system_flags.c.name.startswith(BAR_APPLIED_PREFIX))
         async with self._engine.connect() as connection:
+            applied_before = _applied_before(
+                connection.dialect.name, flag.c.value["bar_at"].as_string(), bar_at
+            )
+            query = (
+                select(market_data.c.symbol, any_flag.label("executor_applies"))
+                .select_from(
+                    market_data.outerjoin(
+                        flag, flag.c.name == literal(BAR_APPLIED_PREFIX) + market_data.c.symbol
+                    )
+                )
+                .where(market_data.c.timestamp == bar_at, or_(flag.c.name.is_(None), applied_before))
+            )
             rows = (await connection.execute(query)).all()
-        return {
-            row.name.removeprefix(BAR_APPLIED_PREFIX): datetime.fromisoformat(row.value["bar_at"])
-            for row in rows
-        }
+        if rows and not rows[0].executor_applies:
+            return None
+        return sorted({row.symbol for row in rows})
+
+
+def _flag_time(moment: datetime) -> str:
+    """How a flag stores a bar time: ISO 8601 in UTC, so comparing the text compares the times."""
+    if moment.tzinfo is None:
+        raise ValueError(f"a bar time must be aware, got {moment!r}")
+    return moment.astimezone(UTC).isoformat()
+
+
+def _applied_before(dialect: str, applied_up_to: ColumnElement[str], bar_at: datetime) -> ColumnElement[bool]:
+    """The flag's bar time is before `bar_at`. PostgreSQL compares the times themselves (its text
+    order follows the database's collation); SQLite compares the UTC text byte by byte."""
+    if dialect == "postgresql":
+        return cast(applied_up_to, DateTime(timezone=True)) < bar_at
+    return applied_up_to < _flag_time(bar_at)
 
 
 class MaintenanceGate:
