@@ -19,6 +19,8 @@ from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.db.tables import risk_decisions, signals
 from trader.core.events import Event, SignalEmitted
 from trader.core.ports import MessageBus
+from trader.core.risk.decide import portfolio_snapshot
+from trader.core.risk.reasons import ReasonCode
 from trader.core.topics import DECISIONS, SIGNALS
 from trader.services.risk_manager.handlers import Judgement, RiskManager
 from trader.services.risk_manager.worker import GROUP, SignalWorker
@@ -96,6 +98,31 @@ async def test_a_batch_decides_as_its_signals_one_after_the_other(
     assert len(decided) == 6 and together[4].decision is None
     assert [event.event_id for event in published_together] == [record.decision_id for record in decided]
     assert [type(event) for event in published_together] == [type(e) for e in published_one_by_one]
+
+
+async def test_holdings_are_marked_and_correlated_as_the_books_hold_them_even_when_opened_meanwhile(
+    manager: RiskManager, engine: AsyncEngine
+) -> None:
+    now = manager.clock.now()
+    await seed_books(engine, now)
+    # AAPL moves with the IBM held: together they exceed the correlated-group limit.
+    await manager.update_limits(
+        {"max_correlated_pct": "0.06"}, reason="test", changed_by="test", expected_version=None
+    )
+    batch = [signal("AAPL", "buy", Decimal(100), now), signal("XOM", "flat", Decimal(250), now)]
+    books = portfolio_snapshot((await manager.view(now)).portfolio)["positions"]
+    assert [entry["symbol"] for entry in books] == ["IBM"]
+
+    marked = await manager.judge_batch(batch)
+    await forget_decisions(engine)
+    # IBM is not yet held when the batch asks which bars to read, and is held by the books read next.
+    manager.store = HoldingsSeenLate(engine)
+    opened_meanwhile = await manager.judge_batch(batch)
+
+    decision = marked[0].decision
+    assert decision is not None and decision.snapshot["portfolio"]["positions"] == books
+    assert ReasonCode.CORRELATION_CONCENTRATION_EXCEEDED.value in decision.codes
+    assert [outcome(j) for j in opened_meanwhile] == [outcome(j) for j in marked]
 
 
 async def test_every_decision_of_a_batch_is_stored_before_any_is_published(
@@ -204,6 +231,13 @@ class ReadingsCounted(RiskStore):
     async def recent_history(self, symbols: Sequence[str], *, at: datetime, count: int) -> dict[str, History]:
         self.readings += 1
         return await super().recent_history(symbols, at=at, count=count)
+
+
+class HoldingsSeenLate(RiskStore):
+    """Answers that nothing is held, as if the positions opened just after the question."""
+
+    async def held_symbols(self) -> list[str]:
+        return []
 
 
 class RacedStore(RiskStore):

@@ -331,7 +331,10 @@ class RiskManager:
         return view
 
     async def _view_and_books(
-        self, at: datetime | None, signal_keys: tuple[tuple[str, str], ...]
+        self,
+        at: datetime | None,
+        signal_keys: tuple[tuple[str, str], ...],
+        history: Mapping[str, History] | None = None,
     ) -> tuple[View, Books]:
         moment = at or self.clock.now()
         limits = await self.limits()
@@ -340,6 +343,7 @@ class RiskManager:
             day_started_at=day_started_at(moment),
             starting_cash=self.starting_cash,
             signal_keys=signal_keys,
+            newest_closes=None if history is None else {s: recent.closes for s, recent in history.items()},
         )
         portfolio = build_portfolio(books, moment, self.starting_cash)
         change = await self.states.current()
@@ -416,14 +420,18 @@ class RiskManager:
         """The books, the trading state and the recent bars the batch's signals are judged on."""
         now = self.clock.now()
         keys = tuple(dict.fromkeys((signal.strategy_name, signal.symbol) for signal in fresh))
-        view, books = await self._view_and_books(now, keys)
-        if await self._adopt_resume(view):
-            view, books = await self._view_and_books(now, keys)
-        held = tuple(position.symbol for position in view.portfolio.open_positions)
+        # The recent bars first, of the signals' symbols and the holdings: their newest closes mark
+        # the holdings, so the books need not read them again.
         wanted = {signal.symbol for signal in fresh}
-        history = await self.store.recent_history(
-            sorted(wanted.union(held)), at=now, count=self.lookback_bars
-        )
+        symbols = sorted(wanted.union(await self.store.held_symbols()))
+        history = dict(await self.store.recent_history(symbols, at=now, count=self.lookback_bars))
+        view, books = await self._view_and_books(now, keys, history)
+        if await self._adopt_resume(view):
+            view, books = await self._view_and_books(now, keys, history)
+        held = tuple(position.symbol for position in view.portfolio.open_positions)
+        if opened := [symbol for symbol in held if symbol not in history]:
+            # A position opened between the two reads.
+            history.update(await self.store.recent_history(opened, at=now, count=self.lookback_bars))
         return _BatchBooks(
             now=now,
             view=view,

@@ -9,7 +9,7 @@ Nothing here holds state between calls: after a restart the same rows give the s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -385,7 +385,10 @@ class RiskStore:
         day_started_at: datetime,
         starting_cash: Decimal,
         signal_keys: Sequence[tuple[str, str]] = (),
+        newest_closes: Mapping[str, Sequence[tuple[datetime, Decimal]]] | None = None,
     ) -> Books:
+        """The books at `at`. `newest_closes`: closes up to `at` already read for some symbols
+        (oldest first), whose last one marks a position held there instead of reading it again."""
         async with self._engine.connect() as connection:
             held = [
                 Position(
@@ -405,7 +408,9 @@ class RiskStore:
                     .order_by(positions.c.symbol)
                 )
             ]
-            marks = await self._marks(connection, [position.symbol for position in held], at)
+            marks = await self._marks(
+                connection, [position.symbol for position in held], at, newest_closes or {}
+            )
             cash, buying_power, has_snapshots = await self._cash(connection, at, starting_cash)
             baseline = await self._baseline(connection)
             peak_query = select(func.max(account_snapshots.c.equity)).where(
@@ -445,15 +450,25 @@ class RiskStore:
             )
 
     @staticmethod
-    async def _marks(connection: AsyncConnection, symbols: Sequence[str], at: datetime) -> dict[str, Mark]:
-        marks: dict[str, Mark] = {}
-        latest = await _newest_rows(
-            connection, symbols, at, 1, (market_data.c.close_price, market_data.c.timestamp)
-        )
+    async def _marks(
+        connection: AsyncConnection,
+        symbols: Sequence[str],
+        at: datetime,
+        known: Mapping[str, Sequence[tuple[datetime, Decimal]]],
+    ) -> dict[str, Mark]:
+        found: dict[str, Mark] = {}
         for symbol in symbols:
+            if closes := known.get(symbol):
+                moment, price = closes[-1]
+                found[symbol] = Mark(price, moment)
+        unread = [symbol for symbol in symbols if symbol not in found]
+        latest = await _newest_rows(
+            connection, unread, at, 1, (market_data.c.close_price, market_data.c.timestamp)
+        )
+        for symbol in unread:
             rows = latest.get(symbol)
             if rows:
-                marks[symbol] = Mark(rows[0].close_price, rows[0].timestamp)
+                found[symbol] = Mark(rows[0].close_price, rows[0].timestamp)
                 continue
             # No bar yet (a symbol bought before its data arrived): the executor's last price.
             fallback = (
@@ -465,8 +480,16 @@ class RiskStore:
             ).first()
             if fallback is not None:
                 price = fallback.market_price or fallback.average_cost
-                marks[symbol] = Mark(price, fallback.updated_at)
-        return marks
+                found[symbol] = Mark(price, fallback.updated_at)
+        return {symbol: found[symbol] for symbol in symbols if symbol in found}
+
+    async def held_symbols(self) -> list[str]:
+        """The symbols of the open positions, sorted."""
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(positions.c.symbol).where(positions.c.quantity != 0).order_by(positions.c.symbol)
+            )
+            return [row.symbol for row in rows]
 
     @staticmethod
     async def _cash(
