@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 
 import pytest
 
@@ -124,8 +125,10 @@ def test_a_snapshot_refuses_broken_invariants_and_cannot_be_changed_under_a_read
         Mark(D("10"), datetime(2024, 3, 5, 10, 0))
     source = {"AAPL": Mark(D("10"), T0)}
     portfolio = Portfolio(D("0"), D("0"), D("0"), DAY, marks=source)
+    viewed = Portfolio(D("0"), D("0"), D("0"), DAY, marks=MappingProxyType(source))
     source["MSFT"] = Mark(D("20"), T0)
     assert "MSFT" not in portfolio.marks
+    assert "MSFT" not in viewed.marks  # a read-only view given is copied too
     with pytest.raises(TypeError):
         portfolio.marks["MSFT"] = Mark(D("20"), T0)  # type: ignore[index]
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from types import MappingProxyType
 
 from trader.core.market import require_aware_utc
+from trader.core.portfolio import read_only_copy
 from trader.core.risk.correlation import Correlations
 from trader.core.risk.state import TradingState
 
@@ -48,8 +48,8 @@ class RiskContext:
 
     def __post_init__(self) -> None:
         require_aware_utc(self.evaluated_at, "evaluated_at")
-        object.__setattr__(self, "volatilities", MappingProxyType(dict(self.volatilities)))
-        object.__setattr__(self, "sectors", MappingProxyType(dict(self.sectors)))
+        object.__setattr__(self, "volatilities", read_only_copy(self.volatilities))
+        object.__setattr__(self, "sectors", read_only_copy(self.sectors))
 
     def sector_of(self, symbol: str) -> str:
         return self.sectors.get(symbol, UNKNOWN_SECTOR)
