@@ -105,13 +105,15 @@ class SignalWorker:
             return []
         try:
             await self.manager.wait_for_executor(signals)
-            return list(
-                await self.bus.read(SIGNALS, GROUP, self.consumer, count=room, block_ms=TOP_UP_BLOCK_MS)
-            )
+            more = await self.bus.read(SIGNALS, GROUP, self.consumer, count=room, block_ms=TOP_UP_BLOCK_MS)
         except Exception:
             # Judging the batch read so far meets the same failure and deals with it.
             log.warning("could not top up the batch of %d signals", len(signals), exc_info=True)
             return []
+        # A consumer's first read hands back what it holds unacknowledged, which includes what it
+        # has just claimed from a stale consumer: those are in the batch already.
+        have = {delivery.message_id for delivery in deliveries}
+        return [delivery for delivery in more if delivery.message_id not in have]
 
     async def _judge_together(self, deliveries: list[Delivery]) -> list[str] | None:
         """Judge the batch's signals on one reading of the books; None when that failed."""
