@@ -334,7 +334,7 @@ class RiskManager:
         self,
         at: datetime | None,
         signal_keys: tuple[tuple[str, str], ...],
-        history: Mapping[str, History] | None = None,
+        closes: Mapping[str, Sequence[tuple[datetime, Decimal]]] | None = None,
     ) -> tuple[View, Books]:
         moment = at or self.clock.now()
         limits = await self.limits()
@@ -343,7 +343,7 @@ class RiskManager:
             day_started_at=day_started_at(moment),
             starting_cash=self.starting_cash,
             signal_keys=signal_keys,
-            newest_closes=None if history is None else {s: recent.closes for s, recent in history.items()},
+            newest_closes=closes,
         )
         portfolio = build_portfolio(books, moment, self.starting_cash)
         change = await self.states.current()
@@ -420,18 +420,21 @@ class RiskManager:
         """The books, the trading state and the recent bars the batch's signals are judged on."""
         now = self.clock.now()
         keys = tuple(dict.fromkeys((signal.strategy_name, signal.symbol) for signal in fresh))
-        # The recent bars first, of the signals' symbols and the holdings: their newest closes mark
-        # the holdings, so the books need not read them again.
-        wanted = {signal.symbol for signal in fresh}
-        symbols = sorted(wanted.union(await self.store.held_symbols()))
-        history = dict(await self.store.recent_history(symbols, at=now, count=self.lookback_bars))
-        view, books = await self._view_and_books(now, keys, history)
+        # The recent bars first: the signals' symbols' bars, the holdings' closes (the closes alone
+        # convert half the columns). The holdings' newest closes mark them, so the books need not
+        # read them again.
+        count = self.lookback_bars
+        history = await self.store.recent_history(sorted({s.symbol for s in fresh}), at=now, count=count)
+        closes = {symbol: recent.closes for symbol, recent in history.items()}
+        held_only = [symbol for symbol in await self.store.held_symbols() if symbol not in closes]
+        closes.update(await self.store.recent_closes(held_only, at=now, count=count))
+        view, books = await self._view_and_books(now, keys, closes)
         if await self._adopt_resume(view):
-            view, books = await self._view_and_books(now, keys, history)
+            view, books = await self._view_and_books(now, keys, closes)
         held = tuple(position.symbol for position in view.portfolio.open_positions)
-        if opened := [symbol for symbol in held if symbol not in history]:
+        if opened := [symbol for symbol in held if symbol not in closes]:
             # A position opened between the two reads.
-            history.update(await self.store.recent_history(opened, at=now, count=self.lookback_bars))
+            closes.update(await self.store.recent_closes(opened, at=now, count=count))
         return _BatchBooks(
             now=now,
             view=view,
@@ -440,7 +443,7 @@ class RiskManager:
             state=view.context.trading_state,
             held=held,
             history=history,
-            closes=CloseTable({symbol: recent.closes for symbol, recent in history.items()}),
+            closes=CloseTable(closes),
         )
 
     async def _judge_fresh(self, signal: SignalEmitted, batch: _BatchBooks) -> Judgement:
