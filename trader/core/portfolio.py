@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import repeat
 from types import MappingProxyType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -71,11 +72,14 @@ class _Exposures:
     open_positions: tuple[Position, ...]
     long: Decimal
     short: Decimal
+    # Absolute market value per open position (the concentration rules read them again and again).
+    by_symbol: Mapping[str, Decimal]
 
     @classmethod
     def of(cls, positions: Mapping[str, Position], marks: Mapping[str, Mark]) -> _Exposures:
         # One pass, adding in position order as summing each side separately would.
         held: list[Position] = []
+        by_symbol: dict[str, Decimal] = {}
         long = short = ZERO
         for position in positions.values():
             quantity = position.quantity
@@ -83,11 +87,12 @@ class _Exposures:
                 continue
             held.append(position)
             value = position.market_value(marks[position.symbol].price)
+            by_symbol[position.symbol] = abs(value)
             if quantity > 0:
                 long += value
             else:
                 short += value
-        return cls(open_positions=tuple(held), long=long, short=-short)
+        return cls(open_positions=tuple(held), long=long, short=-short, by_symbol=by_symbol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +158,11 @@ class Portfolio:
 
     def exposure_of(self, symbol: str) -> Decimal:
         """Absolute market value of one symbol's position (zero when flat)."""
-        position = self.position(symbol)
-        if position.is_flat:
-            return ZERO
-        return abs(position.market_value(self.marks[symbol].price))
+        return self._summed().by_symbol.get(symbol, ZERO)
+
+    def exposure_of_all(self, symbols: Iterable[str]) -> Decimal:
+        """The absolute market values of these symbols' positions, added in the order given."""
+        return sum(map(self._summed().by_symbol.get, symbols, repeat(ZERO)), ZERO)
 
     @property
     def long_exposure(self) -> Decimal:

@@ -157,4 +157,10 @@ def test_sums_kept_from_an_earlier_snapshot_equal_those_made_afresh() -> None:
             afresh.equity,
         )
         assert portfolio.open_positions == afresh.open_positions
+        for symbol, position in portfolio.positions.items():
+            value = position.quantity * portfolio.marks[symbol].price
+            assert portfolio.exposure_of(symbol) == abs(value)
+        assert portfolio.exposure_of("IBM") == 0
+        held = [*portfolio.positions, "IBM"]
+        assert portfolio.exposure_of_all(held) == sum((portfolio.exposure_of(s) for s in held), D(0))
     assert derived[1].long_exposure == D("1200") and derived[2].short_exposure == D("900")

@@ -109,3 +109,49 @@ def test_a_matrix_needs_sorted_symbols_and_a_square_shape() -> None:
         Correlations.from_matrix(["B", "A"], np.eye(2))
     with pytest.raises(ValueError, match="square"):
         Correlations.from_matrix(["A", "B"], np.eye(3))
+
+
+@pytest.mark.parametrize("threshold", [Decimal("0.7"), Decimal("0.65"), Decimal("0.7000005"), Decimal("1")])
+def test_at_least_picks_what_comparing_every_rounded_pair_picks(threshold: Decimal) -> None:
+    # Coefficients on both sides of the threshold, some within rounding of it, a few undefined.
+    generator = np.random.default_rng(7)
+    symbols = [f"S{index:02d}" for index in range(40)]
+    t = float(threshold)
+    near = [
+        t,
+        t + 3e-7,
+        t - 3e-7,
+        t + 5e-7,
+        t - 5e-7,
+        t + 9e-7,
+        t - 9e-7,
+        t + 1.1e-6,
+        t - 1.1e-6,
+        1.0 + 1e-12,
+    ]
+    coefficients = generator.uniform(-1.0, 1.0, (40, 40))
+    upper = np.triu_indices(40, 1)
+    picks = generator.integers(0, len(near) + 2, len(upper[0]))
+    for (row, column), pick in zip(zip(*upper, strict=True), picks, strict=True):
+        if pick < len(near):
+            coefficients[row, column] = near[pick]
+        elif pick == len(near):
+            coefficients[row, column] = np.nan
+    correlations = Correlations.from_matrix(symbols, coefficients)  # the lower triangle is noise
+    others = [*reversed(symbols), "UNKNOWN"]
+    for symbol in symbols:
+        expected = tuple(
+            other
+            for other in others
+            if other != symbol
+            and (value := correlations.between(symbol, other)) is not None
+            and value >= threshold
+        )
+        assert correlations.at_least(symbol, others, threshold) == expected
+    assert correlations.at_least("UNKNOWN", others, threshold) == ()
+
+
+def test_at_least_reads_given_pairs_too() -> None:
+    correlations = Correlations({("AAPL", "MSFT"): Decimal("0.8"), ("AAPL", "XOM"): Decimal("0.69")})
+    assert correlations.at_least("AAPL", ["XOM", "MSFT", "AAPL", "IBM"], Decimal("0.7")) == ("MSFT",)
+    assert Correlations().at_least("AAPL", ["MSFT"], Decimal("0.7")) == ()

@@ -11,6 +11,8 @@ import numpy.typing as npt
 
 _ONE = Decimal(1)
 _DIGITS = Decimal("0.000001")
+# Twice the most rounding to _DIGITS moves a coefficient: beyond it a float comparison decides.
+_NEAR = 1e-6
 # Fewer aligned returns than this and a correlation is left unknown rather than guessed.
 MIN_OBSERVATIONS = 20
 
@@ -81,6 +83,40 @@ class Correlations:
             return None
         # The upper triangle, as every pair was read when they were all rounded up front.
         return _rounded(float(self._coefficients[min(row, column), max(row, column)]))
+
+    def at_least(self, symbol: str, others: Sequence[str], threshold: Decimal) -> tuple[str, ...]:
+        """Those of `others` (in their order) whose known correlation with `symbol` is at least
+        `threshold`, as `between` reads it.
+
+        A coefficient read from the matrix is judged in floats when it lies clear of the threshold:
+        rounding it to six places moves it by at most 5e-7, so only one within 1e-6 of the
+        threshold is rounded to decide. A concentration check asks this of every holding for every
+        holding correlated with the order (on a day everything moves together, ~57 x 57 pairs)."""
+        row = self._index.get(symbol)
+        if self._coefficients is None or row is None:
+            if not self._given:
+                return ()  # nothing known about `symbol`
+            return tuple(
+                other for other in others if other != symbol and self._reaches(symbol, other, threshold)
+            )
+        known = [(other, column) for other in others if (column := self._index.get(other)) is not None]
+        if not known:
+            return ()
+        columns = np.fromiter((column for _, column in known), dtype=np.intp, count=len(known))
+        values = np.clip(self._coefficients[np.minimum(row, columns), np.maximum(row, columns)], -1.0, 1.0)
+        limit = float(threshold)
+        with np.errstate(invalid="ignore"):  # NaN (unknown) is neither above nor near
+            clear_above = (values >= limit + _NEAR).tolist()
+            near = (np.abs(values - limit) < _NEAR).tolist()
+        chosen = []
+        for (other, _), above, close in zip(known, clear_above, near, strict=True):
+            if other != symbol and (above or (close and self._reaches(symbol, other, threshold))):
+                chosen.append(other)
+        return tuple(chosen)
+
+    def _reaches(self, symbol: str, other: str, threshold: Decimal) -> bool:
+        value = self.between(symbol, other)
+        return value is not None and value >= threshold
 
     @property
     def pairs(self) -> Mapping[tuple[str, str], Decimal]:

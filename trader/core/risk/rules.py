@@ -222,21 +222,15 @@ def correlated_group(
 
     Pairs of unknown correlation count as uncorrelated: there is nothing to measure them by.
     """
-    group = [symbol]
-    for position in portfolio.open_positions:
-        if position.symbol == symbol:
-            continue
-        correlation = context.correlations.between(symbol, position.symbol)
-        if correlation is not None and correlation >= limits.correlation_threshold:
-            group.append(position.symbol)
-    return tuple(group)
+    holdings = [position.symbol for position in portfolio.open_positions]
+    return (symbol, *context.correlations.at_least(symbol, holdings, limits.correlation_threshold))
 
 
 def group_share(portfolio: Portfolio, symbols: tuple[str, ...]) -> Decimal | None:
     equity = portfolio.equity
     if equity <= 0:
         return None
-    return sum((portfolio.exposure_of(symbol) for symbol in symbols), _ZERO) / equity
+    return portfolio.exposure_of_all(symbols) / equity
 
 
 def check_correlation_concentration(
