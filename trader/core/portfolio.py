@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from trader.core.market import require_aware_utc
+from trader.core.market import is_aware_utc, require_aware_utc
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide
 from trader.core.positions import ZERO, Position, signed_quantity
@@ -118,15 +118,19 @@ class Portfolio:
         object.__setattr__(self, "last_signal_at", read_only_copy(self.last_signal_at))
         if self.trades_today < 0:
             raise ValueError(f"trades_today cannot be negative, got {self.trades_today}")
+        # Snapshots are derived from one another several times per order judged: the checks run
+        # on every one, so they stay plain loops and build a message only for a failure.
+        marks = self.marks
         for symbol, position in self.positions.items():
             if position.symbol != symbol:
                 raise ValueError(f"position for {position.symbol} is filed under {symbol}")
-            if not position.is_flat and symbol not in self.marks:
+            if position.quantity and symbol not in marks:
                 raise MissingMarkError(
                     f"open position {symbol} has no price; mark it before building the snapshot"
                 )
         for key, signal_at in self.last_signal_at.items():
-            require_aware_utc(signal_at, f"last signal time for {key}")
+            if not is_aware_utc(signal_at):
+                require_aware_utc(signal_at, f"last signal time for {key}")
 
     @classmethod
     def starting(cls, cash: Decimal, trading_day: date) -> Portfolio:
