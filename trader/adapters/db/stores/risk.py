@@ -13,13 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import RowMapping, Text, and_, case, delete, exists, func, insert, select, text, union_all
+from sqlalchemy import RowMapping, Text, and_, case, delete, exists, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from trader.adapters.db.newest_rows import Bound, NewestRows, Probe
 from trader.adapters.db.stores.signals import SignalRecord, signal_row
 from trader.adapters.db.tables import (
     account_snapshots,
@@ -42,8 +44,6 @@ DENIED = "denied"
 # The equity drawdown is measured from, set when a person resumes after a drawdown halt.
 DRAWDOWN_BASELINE_FLAG = "risk.drawdown_baseline"
 MAX_DECISIONS_PAGE = 500
-# Per-symbol "newest N rows" subqueries joined in one statement (SQLite allows 500 compound terms).
-SYMBOLS_PER_STATEMENT = 200
 
 
 class ConcurrentLimitsChangeError(RuntimeError):
@@ -615,29 +615,20 @@ class RiskStore:
 async def _newest_rows(
     connection: AsyncConnection, symbols: Sequence[str], at: datetime, count: int, columns: Sequence[Any]
 ) -> dict[str, list[Any]]:
-    """Per symbol, the newest `count` market_data rows up to `at`, newest first: one statement per
-    chunk of symbols, each symbol still read through its own index range (a LIMIT per symbol), so
-    long histories cost no more than for one symbol."""
-    found: dict[str, list[Any]] = {}
+    """Per symbol, the newest `count` market_data rows up to `at`, newest first, as rows named after
+    `columns` (symbols without a row are left out): each symbol still read through its own index
+    range, all of them in one statement or a few (see NewestRows)."""
     unique = sorted(set(symbols))
-    for start in range(0, len(unique), SYMBOLS_PER_STATEMENT):
-        parts = [
-            select(
-                market_data.c.symbol.label("symbol"), market_data.c.timestamp.label("ordered_at"), *columns
-            )
-            .where(market_data.c.symbol == symbol, market_data.c.timestamp <= at)
-            .order_by(market_data.c.timestamp.desc())
-            .limit(count)
-            .subquery()
-            .select()
-            for symbol in unique[start : start + SYMBOLS_PER_STATEMENT]
-        ]
-        statement = parts[0] if len(parts) == 1 else union_all(*parts)
-        for row in await connection.execute(statement):
-            found.setdefault(row.symbol, []).append(row)
-    for rows in found.values():
-        rows.sort(key=lambda row: row.ordered_at, reverse=True)
-    return found
+    found = await _newest_reader(tuple(column.name for column in columns)).read(
+        connection, [Probe(symbol, count, at) for symbol in unique]
+    )
+    return {symbol: rows for symbol, rows in zip(unique, found, strict=True) if rows}
+
+
+@cache
+def _newest_reader(columns: tuple[str, ...]) -> NewestRows:
+    # One reader per column set: its statements are cached with it.
+    return NewestRows(columns, bound=Bound.THROUGH)
 
 
 def _as_utc(moment: datetime) -> datetime:
