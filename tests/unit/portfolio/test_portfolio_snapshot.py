@@ -123,6 +123,12 @@ def test_a_snapshot_refuses_broken_invariants_and_cannot_be_changed_under_a_read
         )
     with pytest.raises(ValueError, match="aware UTC"):
         Mark(D("10"), datetime(2024, 3, 5, 10, 0))
+    with pytest.raises(ValueError, match=r"last signal time for \('sma', 'AAPL'\) must be aware UTC"):
+        Portfolio(D("0"), D("0"), D("0"), DAY, last_signal_at={("sma", "AAPL"): datetime(2024, 3, 5, 10, 0)})
+    signals = {("sma", "AAPL"): T0}
+    signalled = Portfolio(D("0"), D("0"), D("0"), DAY, last_signal_at=signals)
+    signals[("sma", "MSFT")] = T0
+    assert list(record_trade(signalled).last_signal_at) == [("sma", "AAPL")]
     source = {"AAPL": Mark(D("10"), T0)}
     portfolio = Portfolio(D("0"), D("0"), D("0"), DAY, marks=source)
     viewed = Portfolio(D("0"), D("0"), D("0"), DAY, marks=MappingProxyType(source))
