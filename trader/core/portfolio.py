@@ -170,6 +170,7 @@ class Portfolio:
 
     @property
     def open_positions(self) -> tuple[Position, ...]:
+        """The same tuple for snapshots derived without moving a holding (same positions and marks)."""
         return self._summed().open_positions
 
     @property

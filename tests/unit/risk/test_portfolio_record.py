@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from trader.core.portfolio import Mark, Portfolio, record_trade
+from trader.core.portfolio import Mark, Portfolio, mark_to_market, record_trade
 from trader.core.positions import Position
 from trader.core.risk.decide import portfolio_snapshot, recorded_day_start_equity
 
@@ -40,6 +40,17 @@ def test_equal_values_written_differently_are_recorded_as_written() -> None:
     assert portfolio_snapshot(record_trade(first))["positions"] == portfolio_snapshot(first)["positions"]
     (entry,) = portfolio_snapshot(holding("101.250"))["positions"]
     assert entry["mark"] == "101.250"
+
+
+def test_snapshots_of_the_same_holdings_record_them_alike_and_apart() -> None:
+    first = holding("101.25")
+    recorded = portfolio_snapshot(first)["positions"]
+    again = portfolio_snapshot(record_trade(first))["positions"]
+    again[0]["mark"] = "changed"  # each snapshot owns its record
+    assert recorded[0]["mark"] == portfolio_snapshot(first)["positions"][0]["mark"] == "101.25"
+    moved = mark_to_market(first, {"AAPL": Mark(Decimal("102"), AT + timedelta(minutes=1))})
+    assert portfolio_snapshot(moved)["positions"][0]["mark"] == "102"
+    assert portfolio_snapshot(first)["positions"][0]["mark"] == "101.25"
 
 
 def test_the_recorded_day_start_equity_is_the_snapshot_s() -> None:

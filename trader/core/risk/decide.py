@@ -108,11 +108,24 @@ def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
         "net_exposure": _money(portfolio.net_exposure),
         "drawdown": _ratio(portfolio.drawdown),
         "daily_pnl": _money(portfolio.daily_pnl),
-        "positions": [
-            dict(_position_entry(position, portfolio.marks[position.symbol]))
-            for position in portfolio.open_positions
-        ],
+        "positions": _positions_record(portfolio),
     }
+
+
+# The positions as the last snapshot recorded them, with the holdings they were made from.
+_last_positions: tuple[tuple[Position, ...], list[dict[str, str]]] | None = None
+
+
+def _positions_record(portfolio: Portfolio) -> list[dict[str, str]]:
+    """The open positions as a snapshot records them. Snapshots with the same holdings (the same
+    `open_positions` tuple: derived without moving a holding) record the same list, so a batch of
+    decisions writes it once."""
+    global _last_positions
+    held = portfolio.open_positions
+    if _last_positions is None or _last_positions[0] is not held:
+        entries = [dict(_position_entry(position, portfolio.marks[position.symbol])) for position in held]
+        _last_positions = (held, entries)
+    return [entry.copy() for entry in _last_positions[1]]
 
 
 _PositionEntry = tuple[tuple[str, str], ...]
