@@ -8,7 +8,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.backups.fingerprint import fingerprint_tables
-from trader.adapters.db.tables import system_flags
+from trader.adapters.db.tables import job_runs, system_flags
 
 AT = datetime(2024, 3, 8, tzinfo=UTC)
 
@@ -36,3 +36,29 @@ async def test_runtime_markers_do_not_change_the_checksum_but_real_flags_do(engi
             update(system_flags).where(system_flags.c.name == "maintenance_mode").values(value={"v": 2})
         )
     assert await _system_flags_checksum(engine) != baseline
+
+
+async def _job_runs(engine: AsyncEngine, first_rows: dict[str, int] | None = None) -> tuple[int, str]:
+    async with engine.connect() as connection:
+        found = (await fingerprint_tables(connection, first_rows=first_rows))["job_runs"]
+    return found.rows, found.sha256
+
+
+async def test_a_restore_is_verified_on_the_backups_rows_of_tables_a_running_system_appends_to(
+    engine: AsyncEngine,
+) -> None:
+    def run(name: str) -> dict[str, object]:
+        return {"job_name": name, "started_at": AT, "status": "succeeded"}
+
+    async with engine.begin() as connection:
+        await connection.execute(insert(job_runs), [run("backup"), run("health")])
+    backed_up = await _job_runs(engine)
+    async with engine.begin() as connection:  # the scheduler keeps recording after the restore
+        await connection.execute(insert(job_runs), [run("health")])
+    assert await _job_runs(engine) != backed_up
+    assert await _job_runs(engine, {"job_runs": 2}) == backed_up
+    async with engine.begin() as connection:  # a backed-up row that changed is still caught
+        await connection.execute(
+            update(job_runs).where(job_runs.c.job_name == "backup").values(status="failed")
+        )
+    assert await _job_runs(engine, {"job_runs": 2}) != backed_up

@@ -8,7 +8,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,9 +103,11 @@ async def _connection(url: str) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def fingerprint_database(url: str, progress: StepProgress | None = None) -> dict[str, TableFingerprint]:
+async def fingerprint_database(
+    url: str, progress: StepProgress | None = None, first_rows: Mapping[str, int] | None = None
+) -> dict[str, TableFingerprint]:
     async with _connection(url) as connection:
-        return await fingerprint_tables(connection, progress)
+        return await fingerprint_tables(connection, progress, first_rows)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +17,9 @@ from trader.adapters.db.stores.system_flags import BAR_APPLIED_PREFIX, REPLAY_CL
 from trader.adapters.db.tables import metadata, system_flags
 
 _BATCH = 2000
+# Tables a running system only appends to (serial keys): the scheduler records job runs and every
+# call is audited while a restore is being verified. Rows past the backup's are written since.
+APPENDED_WHILE_RUNNING = frozenset({"job_runs", "audit_logs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +53,15 @@ StepProgress = Callable[[str, int, int], None]
 
 
 async def fingerprint_tables(
-    connection: AsyncConnection, progress: StepProgress | None = None
+    connection: AsyncConnection,
+    progress: StepProgress | None = None,
+    first_rows: Mapping[str, int] | None = None,
 ) -> dict[str, TableFingerprint]:
     """Every schema table present in the database: its row count and a hash of its rows in key order.
 
-    Rows are streamed in batches, so a large table never sits in memory.
+    Rows are streamed in batches, so a large table never sits in memory. `first_rows` limits a table
+    of APPENDED_WHILE_RUNNING to its first N rows in key order (a restore verified under a running
+    system: the backup's rows, not those appended since).
     """
     present = await existing_tables(connection)
     result: dict[str, TableFingerprint] = {}
@@ -71,6 +78,8 @@ async def fingerprint_tables(
             query = query.where(
                 system_flags.c.name != REPLAY_CLOCK_FLAG, ~system_flags.c.name.startswith(BAR_APPLIED_PREFIX)
             )
+        if first_rows is not None and table.name in APPENDED_WHILE_RUNNING and table.name in first_rows:
+            query = query.limit(first_rows[table.name])
         stream = await connection.stream(query.execution_options(yield_per=_BATCH))
         async for partition in stream.partitions(_BATCH):
             for row in partition:
