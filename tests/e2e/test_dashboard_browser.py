@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -154,10 +155,16 @@ def test_health_and_positions_are_shown_live(browser: Any, system: RunningSystem
         }
         assert {name: rows[name] for name in SERVICE_NAMES} == dict.fromkeys(SERVICE_NAMES, "healthy")
         assert page.text_content("#overall") == "system healthy"
-        # Positions: the panel shows as many rows as the executor reports.
-        positions = httpx.get(f"{system.url('trade_executor')}/positions", timeout=5).json()
-        listed = positions if isinstance(positions, list) else positions.get("positions", [])
-        shown = page.locator('[data-panel="positions"] tbody tr').count()
+        # Positions: the panel shows as many rows as the executor reports. The system trades while
+        # the page polls, so the two readings can straddle a fill: compare until a refresh agrees.
+        deadline = time.monotonic() + 15
+        while True:
+            positions = httpx.get(f"{system.url('trade_executor')}/positions", timeout=5).json()
+            listed = positions if isinstance(positions, list) else positions.get("positions", [])
+            shown = page.locator('[data-panel="positions"] tbody tr').count()
+            if shown == min(len(listed), 50) or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(500)
         assert shown == min(len(listed), 50)
         if not listed:
             assert page.text_content('[data-panel="positions"] .panel-body') == "Nothing yet."
