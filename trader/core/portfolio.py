@@ -65,24 +65,6 @@ class Mark:
         require_aware_utc(self.marked_at, "Mark.marked_at")
 
 
-# The last-signal views snapshots made and checked, by id (held, so an id is not reused while
-# listed). A snapshot derived from another shares its view: a batch's grows to one time per signal
-# judged, and each order is judged on several derived snapshots.
-_SIGNAL_VIEWS: dict[int, Mapping[SignalKey, datetime]] = {}
-_MAX_SIGNAL_VIEWS = 256
-
-
-def _checked_signals(last_signal_at: Mapping[SignalKey, datetime]) -> Mapping[SignalKey, datetime]:
-    view = read_only_copy(last_signal_at)
-    for key, signal_at in view.items():
-        if not is_aware_utc(signal_at):
-            require_aware_utc(signal_at, f"last signal time for {key}")
-    if len(_SIGNAL_VIEWS) >= _MAX_SIGNAL_VIEWS:
-        _SIGNAL_VIEWS.clear()
-    _SIGNAL_VIEWS[id(view)] = view
-    return view
-
-
 @dataclass(frozen=True, slots=True)
 class _Exposures:
     """What a snapshot's open positions add up to, summed once per snapshot."""
@@ -133,8 +115,7 @@ class Portfolio:
         # Private copies behind read-only views: a snapshot must not change under a reader.
         object.__setattr__(self, "positions", read_only_copy(self.positions))
         object.__setattr__(self, "marks", read_only_copy(self.marks))
-        if _SIGNAL_VIEWS.get(id(self.last_signal_at)) is not self.last_signal_at:
-            object.__setattr__(self, "last_signal_at", _checked_signals(self.last_signal_at))
+        object.__setattr__(self, "last_signal_at", read_only_copy(self.last_signal_at))
         if self.trades_today < 0:
             raise ValueError(f"trades_today cannot be negative, got {self.trades_today}")
         # Snapshots are derived from one another several times per order judged: the checks run
@@ -147,6 +128,9 @@ class Portfolio:
                 raise MissingMarkError(
                     f"open position {symbol} has no price; mark it before building the snapshot"
                 )
+        for key, signal_at in self.last_signal_at.items():
+            if not is_aware_utc(signal_at):
+                require_aware_utc(signal_at, f"last signal time for {key}")
 
     @classmethod
     def starting(cls, cash: Decimal, trading_day: date) -> Portfolio:
