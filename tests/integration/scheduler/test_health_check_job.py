@@ -45,34 +45,31 @@ def status_page(code: int, body: bytes) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-async def test_an_erroring_status_page_fails_the_check(tmp_path: Path, sqlite_url: str) -> None:
-    with status_page(500, b'{"detail": "database exploded"}') as url:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            database_url=sqlite_url,
-            log_dir=tmp_path,
-            service_urls={"maintenance_service": url},
-        )
-        async with open_resources(
-            settings, clock=SimulatedClock(datetime(2024, 3, 8, tzinfo=UTC), speed=0)
-        ) as res:
-            jobs = {job.name: job for job in build_jobs(res, NotificationDispatcher([], cooldown_seconds=0))}
-            with pytest.raises(JobFailedError, match="HTTP 500: database exploded"):
-                await jobs["daily_health_check"].action()
-
-
-async def test_an_unreachable_service_is_a_recorded_failure_not_a_crash(
-    tmp_path: Path, sqlite_url: str
-) -> None:
+async def run_health_check(tmp_path: Path, sqlite_url: str, status_url: str) -> None:
+    """The scheduler's daily_health_check job, asking the maintenance service at `status_url`."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=sqlite_url,
         log_dir=tmp_path,
-        service_urls={"maintenance_service": f"http://127.0.0.1:{free_port()}"},
+        service_urls={"maintenance_service": status_url},
     )
     async with open_resources(
         settings, clock=SimulatedClock(datetime(2024, 3, 8, tzinfo=UTC), speed=0)
     ) as res:
         jobs = {job.name: job for job in build_jobs(res, NotificationDispatcher([], cooldown_seconds=0))}
-        with pytest.raises(JobFailedError, match="maintenance_service unreachable: ConnectError"):
-            await jobs["daily_health_check"].action()
+        await jobs["daily_health_check"].action()
+
+
+async def test_an_erroring_status_page_fails_the_check(tmp_path: Path, sqlite_url: str) -> None:
+    with (
+        status_page(500, b'{"detail": "database exploded"}') as url,
+        pytest.raises(JobFailedError, match="HTTP 500: database exploded"),
+    ):
+        await run_health_check(tmp_path, sqlite_url, url)
+
+
+async def test_an_unreachable_service_is_a_recorded_failure_not_a_crash(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    with pytest.raises(JobFailedError, match="maintenance_service unreachable: ConnectError"):
+        await run_health_check(tmp_path, sqlite_url, f"http://127.0.0.1:{free_port()}")
