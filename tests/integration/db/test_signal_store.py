@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from trader.adapters.db.stores.signals import SignalRecord, SignalStore
+from trader.adapters.db.stores.signals import SignalRecord, SignalStore, signal_event, signal_record
 from trader.adapters.db.tables import signals
+from trader.core.events import SignalEmitted
+from trader.core.market import Timeframe
 
 BAR_AT = datetime(2024, 3, 8, 14, 30, tzinfo=UTC)
 
@@ -77,3 +80,28 @@ async def test_a_bar_twice_in_one_batch_is_stored_once_and_the_copy_finds_it(eng
     ]
     assert stored[0][0] == stored[2][0]
     assert await count(engine) == 2
+
+
+def test_a_signal_is_published_as_its_stored_record_and_received_back_as_it() -> None:
+    record = replace(signal("e1", "AAPL"), id=7)
+    event = signal_event(record)
+    assert event == SignalEmitted(
+        event_id="e1",
+        occurred_at=BAR_AT + timedelta(minutes=1),
+        strategy_name="default",
+        symbol="AAPL",
+        timeframe=Timeframe.MINUTE1,
+        bar_at=BAR_AT,
+        direction="buy",
+        strength=Decimal("0.731204"),
+        price=Decimal("187.12345678"),
+        reason="sma_crossover buy",
+    )
+    # The event carries neither the row id nor the features.
+    assert signal_record(event) == replace(record, id=None, features=None)
+    # No reason travels as an empty one and comes back as none.
+    unexplained = replace(record, reason=None)
+    assert signal_event(unexplained).reason == ""
+    assert signal_record(signal_event(unexplained)).reason is None
+    # A received price is kept to the price column's scale.
+    assert signal_record(replace(event, price=Decimal("187.123456784"))).price == Decimal("187.12345678")

@@ -130,6 +130,11 @@ async def test_a_closed_bar_becomes_a_stored_then_published_signal(
     )
     assert [event.event_id for event in received] == [record.event_id, record.event_id]
     assert received[0].direction == record.direction and received[0].strength == Decimal(1)
+    assert (received[0].timeframe, received[0].bar_at, received[0].price) == (
+        Timeframe.DAY1,
+        record.bar_timestamp,
+        record.price,
+    )
 
     async with _client(app) as http:
         listing = (await http.get("/strategies/list")).json()

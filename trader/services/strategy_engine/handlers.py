@@ -24,7 +24,7 @@ import numpy as np
 from trader.adapters.db.stores.backtests import BacktestRunStore
 from trader.adapters.db.stores.market_data import MarketDataStore
 from trader.adapters.db.stores.models import ModelRegistryStore, ModelVersion
-from trader.adapters.db.stores.signals import SignalRecord, SignalStore
+from trader.adapters.db.stores.signals import SignalRecord, SignalStore, signal_event
 from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
 from trader.adapters.llm.advisor import LlmAdvisor
 from trader.adapters.strategy_loader import DiscoveryReport
@@ -32,7 +32,7 @@ from trader.backtest.align import align_series
 from trader.backtest.engine import BacktestConfig, run_backtest
 from trader.backtest.optimize import metrics_as_dict
 from trader.core import topics
-from trader.core.events import BarClosed, SignalEmitted, new_event_id
+from trader.core.events import BarClosed, new_event_id
 from trader.core.fills import Commission, FillModel, FillRule, Slippage
 from trader.core.lookahead import check_lookahead
 from trader.core.market import Timeframe, normalize_symbol
@@ -63,7 +63,6 @@ class _Proposed:
     """A signal a bar gave, before it is recorded: the record to store and the strategy's own
     direction (the record says flat when the advisor vetoed it)."""
 
-    bar: BarClosed
     record: SignalRecord
     proposed_direction: str
 
@@ -251,7 +250,9 @@ class StrategyEngine:
                 continue
             if signal is not None:
                 proposed.append(signal)
-        return await self._publish(await self._record(proposed))
+        # One transaction for the batch; a bar already signalled finds its stored row.
+        stored = await self.signals.record_many([signal.record for signal in proposed])
+        return await self._publish(proposed, stored)
 
     async def _pairs(self, bars: Sequence[BarClosed]) -> list[tuple[StrategyConfig, BarClosed, Strategy]]:
         """(configuration, bar, strategy) for every enabled configuration that trades each bar."""
@@ -337,44 +338,28 @@ class StrategyEngine:
             reason=reason,
             features=features,
         )
-        return _Proposed(bar, record, latest.direction.value)
+        return _Proposed(record, latest.direction.value)
 
-    async def _record(self, proposed: Sequence[_Proposed]) -> list[tuple[_Proposed, SignalRecord, bool]]:
-        """Store the batch's signals in one transaction; a bar already signalled finds its row."""
-        stored = await self.signals.record_many([signal.record for signal in proposed])
-        return [(signal, record, created) for signal, (record, created) in zip(proposed, stored, strict=True)]
-
-    async def _publish(self, recorded: Sequence[tuple[_Proposed, SignalRecord, bool]]) -> list[SignalRecord]:
-        """Publish the recorded signals that are not vetoed, in order and in one call."""
+    async def _publish(
+        self, proposed: Sequence[_Proposed], stored: Sequence[tuple[SignalRecord, bool]]
+    ) -> list[SignalRecord]:
+        """Publish the stored signals that are not vetoed, in order and in one call."""
         emitted: list[tuple[SignalRecord, bool]] = []
-        events: list[SignalEmitted] = []
-        for signal, record, created in recorded:
+        for signal, (record, created) in zip(proposed, stored, strict=True):
             if record.direction == SignalDirection.FLAT.value:
                 log.info(
                     "signal vetoed: %s %s by strategy %s (%s)",
                     signal.proposed_direction,
-                    signal.bar.symbol,
+                    record.symbol,
                     record.strategy_name,
                     signal.record.reason,
                 )
                 continue
             emitted.append((record, created))
-            events.append(
-                SignalEmitted(
-                    event_id=record.event_id,
-                    occurred_at=record.timestamp,
-                    strategy_name=record.strategy_name,
-                    symbol=record.symbol,
-                    timeframe=signal.bar.timeframe,
-                    bar_at=record.bar_timestamp,
-                    direction=record.direction,
-                    strength=record.strength,
-                    price=record.price,
-                    reason=record.reason or "",
-                )
+        if emitted:
+            await self.resources.bus.publish_many(
+                topics.SIGNALS, [signal_event(record) for record, _ in emitted]
             )
-        if events:
-            await self.resources.bus.publish_many(topics.SIGNALS, events)
         for record, created in emitted:
             log.info(
                 "signal %s %s at %s by strategy %s (strength %s)%s",

@@ -12,6 +12,9 @@ from sqlalchemy import RowMapping, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from trader.adapters.db.tables import signals
+from trader.core.events import SignalEmitted
+from trader.core.market import Timeframe
+from trader.core.money import to_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,39 @@ def _record(row: RowMapping) -> SignalRecord:
         reason=row["reason"],
         features=row["features"],
         timestamp=row["timestamp"],
+    )
+
+
+def signal_event(record: SignalRecord) -> SignalEmitted:
+    """The event a stored signal is published as: its own id and time, so a republished signal is
+    the same event (no reason is an empty one)."""
+    return SignalEmitted(
+        event_id=record.event_id,
+        occurred_at=record.timestamp,
+        strategy_name=record.strategy_name,
+        symbol=record.symbol,
+        timeframe=Timeframe(record.timeframe),
+        bar_at=record.bar_timestamp,
+        direction=record.direction,
+        strength=record.strength,
+        price=record.price,
+        reason=record.reason or "",
+    )
+
+
+def signal_record(event: SignalEmitted) -> SignalRecord:
+    """A received signal event as the row that records it (`signal_event` the other way round)."""
+    return SignalRecord(
+        event_id=event.event_id,
+        strategy_name=event.strategy_name,
+        symbol=event.symbol,
+        timeframe=event.timeframe.value,
+        bar_timestamp=event.bar_at,
+        direction=event.direction,
+        strength=event.strength,
+        price=to_price(event.price),
+        timestamp=event.occurred_at,
+        reason=event.reason or None,
     )
 
 
