@@ -74,7 +74,6 @@ class NewestRows:
         unknown = [name for name in columns if name not in market_data.c]
         if unknown or not columns:
             raise ValueError(f"not market_data columns: {unknown or 'none given'}")
-        self.columns = tuple(columns)
         self.bound = bound
         self.by_timeframe = by_timeframe
         self._selected = ("timestamp", *(name for name in columns if name != "timestamp"))
