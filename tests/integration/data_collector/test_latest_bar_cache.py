@@ -48,11 +48,11 @@ async def test_a_batch_leaves_the_newest_bar_of_each_series(cache: LatestBarCach
     # Out of order within the batch: the newest wins, not the last given.
     await cache.remember([bar(symbol, minute) for minute in (3, 5, 4) for symbol in symbols])
     await cache.remember([bar("S001", 9, timeframe=Timeframe.MINUTE5)])
+    await cache.remember([])  # an empty batch (a minute with nothing fresh) changes nothing
     for symbol in symbols:
         assert await cache.latest(symbol, Timeframe.MINUTE1) == bar(symbol, 5)
     assert await cache.latest("S001", Timeframe.MINUTE5) == bar("S001", 9, timeframe=Timeframe.MINUTE5)
     assert await cache.latest("NONE", Timeframe.MINUTE1) is None
-    await cache.remember([])
 
 
 async def test_a_late_older_bar_never_replaces_a_newer_one(cache: LatestBarCache) -> None:
