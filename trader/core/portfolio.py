@@ -9,13 +9,13 @@ a new snapshot; nothing here reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import repeat
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from trader.core.market import is_aware_utc, require_aware_utc
@@ -30,6 +30,7 @@ SignalKey = tuple[str, str]  # (strategy name, symbol)
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 def read_only_copy(mapping: Mapping[K, V]) -> Mapping[K, V]:
@@ -74,6 +75,8 @@ class _Exposures:
     short: Decimal
     # Absolute market value per open position (the concentration rules read them again and again).
     by_symbol: Mapping[str, Decimal]
+    # Other values derived from the positions and marks alone, kept by `Portfolio.per_holdings`.
+    derived: dict[str, object] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, positions: Mapping[str, Position], marks: Mapping[str, Mark]) -> _Exposures:
@@ -152,6 +155,15 @@ class Portfolio:
             object.__setattr__(self, "_exposures", exposures)
         return exposures
 
+    def per_holdings(self, key: str, compute: Callable[[Portfolio], T]) -> T:
+        """`compute(self)` for a value that depends on the positions and marks alone, made once and
+        shared by every snapshot derived without moving a holding (a batch of decisions records the
+        same holdings many times). `key` names the value; one key must always mean one computation."""
+        derived = self._summed().derived
+        if key not in derived:
+            derived[key] = compute(self)
+        return cast(T, derived[key])
+
     @property
     def open_positions(self) -> tuple[Position, ...]:
         """The same tuple for snapshots derived without moving a holding (same positions and marks)."""
@@ -221,7 +233,8 @@ class Portfolio:
 
 def _same_holdings(source: Portfolio, changed: Portfolio) -> Portfolio:
     """`changed` (made from `source` with the same positions and marks) keeps the sums already made."""
-    object.__setattr__(changed, "_exposures", source._exposures)
+    # Summed on the source if not yet, so every snapshot derived from it shares one set of sums.
+    object.__setattr__(changed, "_exposures", source._summed())
     return changed
 
 

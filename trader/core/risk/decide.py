@@ -112,47 +112,28 @@ def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
     }
 
 
-# The positions as the last snapshot recorded them, with the holdings they were made from.
-_last_positions: tuple[tuple[Position, ...], list[dict[str, str]]] | None = None
+_PositionEntry = tuple[tuple[str, str], ...]
 
 
 def _positions_record(portfolio: Portfolio) -> list[dict[str, str]]:
-    """The open positions as a snapshot records them. Snapshots with the same holdings (the same
-    `open_positions` tuple: derived without moving a holding) record the same list, so a batch of
-    decisions writes it once."""
-    global _last_positions
-    held = portfolio.open_positions
-    if _last_positions is None or _last_positions[0] is not held:
-        entries = [dict(_position_entry(position, portfolio.marks[position.symbol])) for position in held]
-        _last_positions = (held, entries)
-    return [entry.copy() for entry in _last_positions[1]]
+    """The open positions as a snapshot records them: the text is made once per holdings and shared
+    by the snapshots derived from them (a batch of decisions records the same holdings each time);
+    each snapshot still gets a list of its own."""
+    entries = portfolio.per_holdings("decision_snapshot.positions", _position_entries)
+    return [dict(entry) for entry in entries]
 
 
-_PositionEntry = tuple[tuple[str, str], ...]
-# The snapshot entries made lately, per (position, mark) object, holding both so an id is not reused.
-_ENTRIES: dict[tuple[int, int], tuple[Position, Mark, _PositionEntry]] = {}
-_MAX_ENTRIES = 4096
-
-
-def _position_entry(position: Position, mark: Mark) -> _PositionEntry:
-    """A held position as a snapshot records it. A batch of decisions snapshots the same position and
-    mark objects each time, so the text is kept per object (not per value: equal Decimals and times
-    can print differently)."""
-    key = (id(position), id(mark))
-    kept = _ENTRIES.get(key)
-    if kept is not None and kept[0] is position and kept[1] is mark:
-        return kept[2]
-    entry = (
-        ("symbol", position.symbol),
-        ("quantity", format(position.quantity.normalize(), "f")),
-        ("average_cost", format(position.average_cost.quantize(Decimal("0.0001")), "f")),
-        ("mark", format(mark.price, "f")),
-        ("marked_at", mark.marked_at.isoformat()),
+def _position_entries(portfolio: Portfolio) -> tuple[_PositionEntry, ...]:
+    return tuple(
+        (
+            ("symbol", position.symbol),
+            ("quantity", format(position.quantity.normalize(), "f")),
+            ("average_cost", format(position.average_cost.quantize(Decimal("0.0001")), "f")),
+            ("mark", format(portfolio.marks[position.symbol].price, "f")),
+            ("marked_at", portfolio.marks[position.symbol].marked_at.isoformat()),
+        )
+        for position in portfolio.open_positions
     )
-    if len(_ENTRIES) >= _MAX_ENTRIES:
-        _ENTRIES.clear()
-    _ENTRIES[key] = (position, mark, entry)
-    return entry
 
 
 def recorded_day_start_equity(portfolio: Portfolio) -> Decimal:
