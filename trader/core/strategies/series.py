@@ -29,6 +29,11 @@ def from_epoch_nanoseconds(nanoseconds: int) -> datetime:
     return _EPOCH + timedelta(microseconds=nanoseconds // 1_000)
 
 
+def _adjusted(prices: Sequence[Decimal], factors: Sequence[Decimal | int]) -> list[float]:
+    """Each price times its factor, exactly in Decimal, then as a float."""
+    return [float(price * factor) for price, factor in zip(prices, factors, strict=True)]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class BarSeries:
     """OHLCV columns of one symbol, oldest first; `timestamps_ns` are UTC epoch nanoseconds of bar starts.
@@ -120,10 +125,10 @@ class BarSeries:
         return cls.from_arrays(
             symbol,
             [to_epoch_nanoseconds(moment) for moment in timestamps],
-            [float(price * factor) for price, factor in zip(open, multipliers, strict=True)],
-            [float(price * factor) for price, factor in zip(high, multipliers, strict=True)],
-            [float(price * factor) for price, factor in zip(low, multipliers, strict=True)],
-            [float(price * factor) for price, factor in zip(close, multipliers, strict=True)],
+            _adjusted(open, multipliers),
+            _adjusted(high, multipliers),
+            _adjusted(low, multipliers),
+            _adjusted(close, multipliers),
             [float(amount) for amount in volume],
         )
 
