@@ -326,8 +326,8 @@ class RiskManager:
 
     # Reading the books
 
-    async def view(self, at: datetime | None = None, signal_keys: tuple[tuple[str, str], ...] = ()) -> View:
-        view, _books = await self._view_and_books(at, signal_keys)
+    async def view(self, at: datetime | None = None) -> View:
+        view, _books = await self._view_and_books(at, signal_keys=())
         return view
 
     async def _view_and_books(
@@ -591,13 +591,6 @@ class RiskManager:
             change.reason,
         )
         return True
-
-    async def _apply_breakers(self, view: View) -> None:
-        change = apply_breakers(
-            view.context.trading_state, view.portfolio, view.limits.limits, view.context.evaluated_at
-        )
-        if change is not None:
-            await self._record_state(change)
 
     @staticmethod
     def _signal_record(signal: SignalEmitted) -> SignalRecord:
