@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,7 +13,9 @@ import httpx
 import pytest
 
 from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.models import ModelVersion
 from trader.adapters.db.stores.signals import SignalStore
+from trader.adapters.db.stores.strategies import StrategyConfig
 from trader.backtest.synthetic import gbm_bars
 from trader.core import topics
 from trader.core.events import BarClosed, SignalEmitted
@@ -179,6 +182,52 @@ async def test_a_batch_signals_in_order_and_skips_a_bar_that_is_not_stored_yet(
         ("MSFT", second[0].event_id),
         ("AAPL", first[0].event_id),
     ]
+
+
+async def test_a_configuration_without_its_model_skips_every_bar_after_one_registry_read(
+    resources: Resources, series: BarSeries, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine: StrategyEngine = create_app(resources).state.strategy_engine
+    await engine.seed_default()
+    now = datetime.now(UTC)
+    ml = StrategyConfig(
+        name="ml",
+        strategy_type="ml_classifier",
+        parameters={"model_name": "unregistered"},
+        symbols=["AAPL", "MSFT"],
+        timeframe=Timeframe.DAY1.value,
+        enabled=True,
+        updated_by="test",
+    )
+    await engine.configs.create(ml, now)
+    signals = SmaCrossover(5, 20).generate(series)
+    signal_bar = max(i for i in range(len(series)) if signals.direction_at(i) is not SignalDirection.FLAT)
+    aapl, msft = _bars("AAPL", series), _bars("MSFT", series)
+    await MarketDataStore(resources.engine).upsert_bars(aapl[: signal_bar + 1] + msft[: signal_bar + 1])
+    reads: list[str] = []
+    active = engine.models.active
+
+    async def counted(name: str) -> ModelVersion | None:
+        reads.append(name)
+        return await active(name)
+
+    monkeypatch.setattr(engine.models, "active", counted)
+    caplog.set_level(logging.WARNING, logger="trader.services.strategy_engine")
+
+    emitted = await engine.on_bars([_closed(aapl[signal_bar], now), _closed(msft[signal_bar], now)])
+    # The default configuration still signals both bars; the ML one is skipped on each, with a
+    # warning per bar, after one read of the registry for the batch.
+    assert [(record.strategy_name, record.symbol) for record in emitted] == [
+        ("default", "AAPL"),
+        ("default", "MSFT"),
+    ]
+    skipped = [record.getMessage() for record in caplog.records if "skipped" in record.getMessage()]
+    assert [message.split(":")[0] for message in skipped] == [
+        "strategy ml skipped AAPL",
+        "strategy ml skipped MSFT",
+    ]
+    assert all("has no active version" in message for message in skipped)
+    assert reads == ["unregistered"]
 
 
 async def test_configurations_are_validated_authenticated_and_persisted(resources: Resources) -> None:

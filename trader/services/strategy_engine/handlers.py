@@ -259,21 +259,31 @@ class StrategyEngine:
         configs = await self.configs.list(enabled_only=True)
         # A set per configuration: a 500-symbol list searched for each of 500 bars costs milliseconds.
         traded = [(config, frozenset(config.symbols)) for config in configs]
+        # Each configuration's strategy once per batch, not per bar: building it validates its
+        # parameters, and an ML one reads the registry's active model.
+        resolved: dict[str, Strategy | ValueError | LookupError] = {}
         pairs: list[tuple[StrategyConfig, BarClosed, Strategy]] = []
         for bar in bars:
             for config, symbols in traded:
                 if bar.symbol not in symbols or config.timeframe != bar.timeframe.value:
                     continue
-                try:
-                    strategy = await self.strategy_for(config)
-                except ModelUnavailableError as error:
-                    log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, error)
-                    continue
-                except (ValueError, LookupError) as error:
-                    log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
-                    continue
-                pairs.append((config, bar, strategy))
+                if config.name not in resolved:
+                    resolved[config.name] = await self._resolve(config)
+                strategy = resolved[config.name]
+                if isinstance(strategy, ModelUnavailableError):
+                    log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, strategy)
+                elif isinstance(strategy, ValueError | LookupError):
+                    log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, strategy)
+                else:
+                    pairs.append((config, bar, strategy))
         return pairs
+
+    async def _resolve(self, config: StrategyConfig) -> Strategy | ValueError | LookupError:
+        """The configuration's strategy, or why it has none (logged for each bar it would evaluate)."""
+        try:
+            return await self.strategy_for(config)
+        except (ValueError, LookupError) as error:
+            return error
 
     async def _evaluate(
         self, config: StrategyConfig, bar: BarClosed, strategy: Strategy, series: BarSeries
