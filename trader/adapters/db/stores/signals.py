@@ -147,12 +147,13 @@ class SignalStore:
                 if _key(record) not in stored:
                     fresh.setdefault(_key(record), record)
             stored.update(await self._insert(connection, list(fresh.values())))
-        seen: set[_Key] = set()
+        # Only a key's first record in the batch is the one stored now.
+        created = set(fresh)
         results = []
         for record in records:
             key = _key(record)
-            results.append((stored[key], key in fresh and key not in seen))
-            seen.add(key)
+            results.append((stored[key], key in created))
+            created.discard(key)
         return results
 
     @staticmethod
