@@ -29,11 +29,11 @@ from trader.adapters.db.stores.risk import (
     LimitsVersion,
     RiskStore,
 )
-from trader.adapters.db.stores.signals import SignalRecord
+from trader.adapters.db.stores.signals import SignalRecord, signal_record
 from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.events import OrderApproved, OrderDenied, SignalEmitted
-from trader.core.money import to_cash, to_price
+from trader.core.money import to_cash
 from trader.core.orders import OrderType
 from trader.core.portfolio import Portfolio, reset_peak
 from trader.core.ports import Clock, MessageBus
@@ -406,7 +406,7 @@ class RiskManager:
             judgements.append(judgement)
             if judgement.decision is not None:
                 stored[signal.event_id] = judgement.decision
-                new.append((judgement.decision, self._signal_record(signal)))
+                new.append((judgement.decision, signal_record(signal)))
         if await self.store.record_decisions(new):
             return None
         await self._publish([judgement.decision for judgement in judgements if judgement.decision])
@@ -591,21 +591,6 @@ class RiskManager:
             change.reason,
         )
         return True
-
-    @staticmethod
-    def _signal_record(signal: SignalEmitted) -> SignalRecord:
-        return SignalRecord(
-            event_id=signal.event_id,
-            strategy_name=signal.strategy_name,
-            symbol=signal.symbol,
-            timeframe=signal.timeframe.value,
-            bar_timestamp=signal.bar_at,
-            direction=signal.direction,
-            strength=signal.strength,
-            price=to_price(signal.price),
-            timestamp=signal.occurred_at,
-            reason=signal.reason or None,
-        )
 
     async def _publish(self, records: Sequence[DecisionRecord]) -> None:
         if records:
