@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +36,14 @@ async def seed_books(engine: AsyncEngine, now: datetime) -> None:
         closes = wavy_closes(40, start=100.0 + 50 * index, swing=0.01 + 0.002 * index)
         await insert_daily_bars(engine, symbol, closes, now - timedelta(days=1))
     await insert_position(engine, "IBM", Decimal(20), Decimal(190), now - timedelta(days=3))
+
+
+@pytest.fixture
+async def now(manager: RiskManager, engine: AsyncEngine) -> datetime:
+    """The manager's (stopped) time, with the books seeded as of it."""
+    at = manager.clock.now()
+    await seed_books(engine, at)
+    return at
 
 
 def mixed_signals(now: datetime) -> list[SignalEmitted]:
@@ -79,10 +88,8 @@ async def published(bus: MessageBus) -> list[Event]:
 
 
 async def test_a_batch_decides_as_its_signals_one_after_the_other(
-    manager: RiskManager, engine: AsyncEngine, bus: MessageBus
+    manager: RiskManager, engine: AsyncEngine, now: datetime, bus: MessageBus
 ) -> None:
-    now = manager.clock.now()
-    await seed_books(engine, now)
     await bus.ensure_group(DECISIONS, PROBE)
     batch = mixed_signals(now)
 
@@ -101,10 +108,8 @@ async def test_a_batch_decides_as_its_signals_one_after_the_other(
 
 
 async def test_holdings_are_marked_and_correlated_as_the_books_hold_them_even_when_opened_meanwhile(
-    manager: RiskManager, engine: AsyncEngine
+    manager: RiskManager, engine: AsyncEngine, now: datetime
 ) -> None:
-    now = manager.clock.now()
-    await seed_books(engine, now)
     # AAPL moves with the IBM held: together they exceed the correlated-group limit.
     await manager.update_limits(
         {"max_correlated_pct": "0.06"}, reason="test", changed_by="test", expected_version=None
@@ -126,10 +131,8 @@ async def test_holdings_are_marked_and_correlated_as_the_books_hold_them_even_wh
 
 
 async def test_every_decision_of_a_batch_is_stored_before_any_is_published(
-    manager: RiskManager, engine: AsyncEngine, bus: MessageBus
+    manager: RiskManager, engine: AsyncEngine, now: datetime, bus: MessageBus
 ) -> None:
-    now = manager.clock.now()
-    await seed_books(engine, now)
     witness = StoredWhenPublished(bus, engine)
     manager.bus = witness
 
@@ -141,10 +144,8 @@ async def test_every_decision_of_a_batch_is_stored_before_any_is_published(
 
 
 async def test_a_redelivered_batch_republishes_its_stored_decisions(
-    manager: RiskManager, engine: AsyncEngine, bus: MessageBus
+    manager: RiskManager, engine: AsyncEngine, now: datetime, bus: MessageBus
 ) -> None:
-    now = manager.clock.now()
-    await seed_books(engine, now)
     await bus.ensure_group(DECISIONS, PROBE)
     batch = mixed_signals(now)
     first = await manager.judge_batch(batch)
@@ -158,10 +159,8 @@ async def test_a_redelivered_batch_republishes_its_stored_decisions(
 
 
 async def test_a_signal_decided_elsewhere_meanwhile_is_not_decided_twice(
-    manager: RiskManager, engine: AsyncEngine
+    manager: RiskManager, engine: AsyncEngine, now: datetime
 ) -> None:
-    now = manager.clock.now()
-    await seed_books(engine, now)
     batch = mixed_signals(now)
     elsewhere = RiskManager(**{**vars(manager), "store": RiskStore(engine)})
     manager.store = RacedStore(engine, lambda: elsewhere.judge(batch[1]))
@@ -179,10 +178,8 @@ async def test_a_signal_decided_elsewhere_meanwhile_is_not_decided_twice(
 
 
 async def test_signals_arriving_while_the_batch_waits_for_the_executor_join_it(
-    manager: RiskManager, engine: AsyncEngine, bus: MessageBus
+    manager: RiskManager, engine: AsyncEngine, now: datetime, bus: MessageBus
 ) -> None:
-    now = manager.clock.now()
-    await seed_books(engine, now)
     first, second = signal("AAPL", "buy", Decimal(100), now), signal("MSFT", "buy", Decimal(150), now)
     await insert_daily_bars(engine, "AAPL", [Decimal(100)], first.bar_at)
     applied = BarsAppliedStore(engine)
