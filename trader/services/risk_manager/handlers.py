@@ -462,20 +462,21 @@ class RiskManager:
             recent.bars,
         )
         judged = judge_signal(signal, batch.portfolio, context, limits, self.sizing, self.calendar, facts)
-        if judged.proposal is None or judged.decision is None:
+        record = self._decision_record(signal, judged, batch)
+        if record is None:
             note = f"{signal.direction} {signal.symbol}: nothing to do for the position held"
             log.info("signal %s from %s: %s", signal.event_id, signal.strategy_name, note)
             return Judgement(None, created=False, note=note)
-        record = self._decision_record(signal, judged, batch)
         batch.books = self._after_decision(batch.books, record, signal, batch.portfolio)
         batch.portfolio = self._recount(batch.books, batch.portfolio)
         return Judgement(record, created=True)
 
     @staticmethod
-    def _decision_record(signal: SignalEmitted, judged: Judged, batch: _BatchBooks) -> DecisionRecord:
+    def _decision_record(signal: SignalEmitted, judged: Judged, batch: _BatchBooks) -> DecisionRecord | None:
+        """The decision to store; None when the signal asks nothing of the position held."""
         proposal, decision = judged.proposal, judged.decision
         if proposal is None or decision is None:
-            raise ValueError("a decision record needs a proposal and its decision")
+            return None
         return DecisionRecord(
             decision_id=str(uuid.uuid4()),
             signal_event_id=signal.event_id,
