@@ -158,16 +158,8 @@ def portfolio_from_books(
     first_decision_day_start_equity: Decimal | None = None,
 ) -> Portfolio:
     """The books as a Portfolio: peak since the last drawdown baseline, today's starting equity."""
-    holdings = Portfolio(
-        cash=cash,
-        peak_equity=Decimal(0),
-        day_start_equity=Decimal(0),
-        trading_day=trading_day_of(at),
-        positions={position.symbol: position for position in positions},
-        marks=dict(marks),
-    )
     return with_counts(
-        holdings,
+        holdings_at(at, cash=cash, positions=positions, marks=marks),
         trades_today=trades_today,
         last_signal_at=last_signal_at,
         starting_cash=starting_cash,
@@ -176,6 +168,20 @@ def portfolio_from_books(
         baseline_equity=baseline_equity,
         previous_day_equity=previous_day_equity,
         first_decision_day_start_equity=first_decision_day_start_equity,
+    )
+
+
+def holdings_at(
+    at: datetime, *, cash: Decimal, positions: Sequence[Position], marks: Mapping[str, Mark]
+) -> Portfolio:
+    """Cash, positions and marks on the trading day of `at`, before `with_counts` adds the rest."""
+    return Portfolio(
+        cash=cash,
+        peak_equity=Decimal(0),
+        day_start_equity=Decimal(0),
+        trading_day=trading_day_of(at),
+        positions={position.symbol: position for position in positions},
+        marks=marks,
     )
 
 

@@ -43,9 +43,9 @@ from trader.core.risk.decide import (
     Judged,
     SizingSettings,
     decision_snapshot,
+    holdings_at,
     judge_signal,
     market_context,
-    portfolio_from_books,
     portfolio_snapshot,
     recorded_day_start_equity,
     with_counts,
@@ -144,11 +144,15 @@ def _ratio(value: Decimal) -> str:
 
 def build_portfolio(books: Books, at: datetime, starting_cash: Decimal) -> Portfolio:
     """The books as a Portfolio: peak since the last drawdown baseline, today's starting equity."""
-    return portfolio_from_books(
-        at=at,
-        cash=books.cash,
-        positions=books.positions,
-        marks=books.marks,
+    holdings = holdings_at(at, cash=books.cash, positions=books.positions, marks=books.marks)
+    return with_book_counts(books, holdings, starting_cash)
+
+
+def with_book_counts(books: Books, holdings: Portfolio, starting_cash: Decimal) -> Portfolio:
+    """`build_portfolio(books)` for books whose cash, positions and marks are `holdings`' (a batch
+    re-derives its portfolio after each decision without summing the holdings again)."""
+    return with_counts(
+        holdings,
         trades_today=books.trades_today,
         last_signal_at=books.last_signal_at,
         starting_cash=starting_cash,
@@ -468,7 +472,7 @@ class RiskManager:
             log.info("signal %s from %s: %s", signal.event_id, signal.strategy_name, note)
             return Judgement(None, created=False, note=note)
         batch.books = self._after_decision(batch.books, record, signal, batch.portfolio)
-        batch.portfolio = self._recount(batch.books, batch.portfolio)
+        batch.portfolio = with_book_counts(batch.books, batch.portfolio, self.starting_cash)
         return Judgement(record, created=True)
 
     @staticmethod
@@ -522,20 +526,6 @@ class RiskManager:
             trades_today=books.trades_today + (1 if record.approved else 0),
             last_signal_at=last,
             first_decision_day_start_equity=first_day_start,
-        )
-
-    def _recount(self, books: Books, holdings: Portfolio) -> Portfolio:
-        """`build_portfolio(books)` for books whose cash, positions and marks are `holdings`'."""
-        return with_counts(
-            holdings,
-            trades_today=books.trades_today,
-            last_signal_at=books.last_signal_at,
-            starting_cash=self.starting_cash,
-            snapshot_peak_equity=books.snapshot_peak_equity,
-            has_snapshots=books.has_snapshots,
-            baseline_equity=None if books.baseline is None else books.baseline.equity,
-            previous_day_equity=books.previous_day_equity,
-            first_decision_day_start_equity=books.first_decision_day_start_equity,
         )
 
     async def wait_for_executor(self, signals: Sequence[SignalEmitted]) -> None:
