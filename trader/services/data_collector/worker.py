@@ -35,7 +35,10 @@ async def run_replay(collector: DataCollector, sample: SampleDataProvider) -> No
     if missing:
         log.warning("no sample data for %s; they are not replayed", ", ".join(missing))
     replay = BarReplay([bar for bars in loaded.values() for bar in bars], collector.calendar)
-    history = list(replay.released_until(collector.clock.now()))
+    # The cut is logged as it was taken: storing the history takes wall time, during which the
+    # accelerated clock moves on (hours of it), and the bars closing meanwhile are released live.
+    cut = collector.clock.now()
+    history = list(replay.released_until(cut))
     stored = 0
     for start in range(0, len(history), HISTORY_CHUNK):
         report = await collector.store_released(history[start : start + HISTORY_CHUNK], publish=False)
@@ -44,7 +47,7 @@ async def run_replay(collector: DataCollector, sample: SampleDataProvider) -> No
         "replay: %d sample bars of %d symbols up to %s are in market_data (%d written now); %d to come",
         len(history),
         len(loaded),
-        collector.clock.now().isoformat(),
+        cut.isoformat(),
         stored,
         replay.remaining,
     )
