@@ -15,13 +15,20 @@ from typing import Any
 
 from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from trader.adapters.db.stores.positions import apply_fill_to_position
 from trader.adapters.db.tables import fills, risk_decisions, signals, trades
 from trader.core.broker import BrokerFill, BrokerOrder, OrderClass, OrderRequest
 from trader.core.money import to_price
-from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce, transition
+from trader.core.orders import (
+    IllegalTransitionError,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    transition,
+)
 from trader.core.positions import Position
 
 
@@ -134,6 +141,149 @@ def _fill(row: RowMapping) -> StoredFill:
 
 
 _UNSET: Any = object()
+# Rows per statement in batched reads and writes: well inside SQLite's and asyncpg's parameter limits.
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order about to be recorded: the request, where it came from, and PENDING (to be sent)
+    or REJECTED with the reason it never reached the broker."""
+
+    request: OrderRequest
+    strategy_name: str | None = None
+    decision_id: str | None = None
+    signal_event_id: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Links:
+    """Row ids of the signals and risk decisions the intents came from."""
+
+    signals: dict[str, int]
+    decisions: dict[str, int]
+
+
+async def _links(connection: AsyncConnection, intents: Sequence[OrderIntent]) -> _Links:
+    signal_ids = sorted({intent.signal_event_id for intent in intents if intent.signal_event_id})
+    decision_ids = sorted({intent.decision_id for intent in intents if intent.decision_id})
+    found = _Links({}, {})
+    for start in range(0, len(signal_ids), _CHUNK):
+        query = select(signals.c.event_id, signals.c.id).where(
+            signals.c.event_id.in_(signal_ids[start : start + _CHUNK])
+        )
+        found.signals.update((key, value) for key, value in await connection.execute(query))
+    for start in range(0, len(decision_ids), _CHUNK):
+        query = select(risk_decisions.c.decision_id, risk_decisions.c.id).where(
+            risk_decisions.c.decision_id.in_(decision_ids[start : start + _CHUNK])
+        )
+        found.decisions.update((key, value) for key, value in await connection.execute(query))
+    return found
+
+
+def _intent_values(intent: OrderIntent, broker: str, created_at: datetime, links: _Links) -> dict[str, Any]:
+    request = intent.request
+    return {
+        "client_order_id": request.client_order_id,
+        "broker": broker,
+        "symbol": request.symbol,
+        "side": request.side.value,
+        "order_type": request.order_type.value,
+        "order_class": request.order_class.value,
+        "time_in_force": request.time_in_force.value,
+        "quantity": request.quantity,
+        "limit_price": request.limit_price,
+        "stop_price": request.stop_price,
+        "trail_percent": request.trail_percent,
+        "status": intent.status.value,
+        "error_message": intent.error_message,
+        "strategy_name": intent.strategy_name,
+        # The decision and signal rows, when the order came through the risk manager.
+        "risk_decision_id": links.decisions.get(intent.decision_id or ""),
+        "signal_id": links.signals.get(intent.signal_event_id or ""),
+        "timestamp": created_at,
+        "updated_at": created_at,
+        "version": 0,
+    }
+
+
+def _changed_values(
+    order: StoredOrder,
+    at: datetime,
+    *,
+    status: OrderStatus | None = None,
+    filled_quantity: Decimal | None = None,
+    **columns: Any,
+) -> dict[str, Any]:
+    """The columns an update writes; a status change goes through the transition table (raises)."""
+    values: dict[str, Any] = {"updated_at": at, "version": order.version + 1}
+    if status is not None and status is not order.status:
+        values["status"] = transition(order.status, status, order.client_order_id).value
+    values.update({name: value for name, value in columns.items() if value is not _UNSET})
+    if filled_quantity is not None:
+        values["filled_quantity"] = filled_quantity
+    return values
+
+
+async def _update_at_version(connection: AsyncConnection, order: StoredOrder, values: dict[str, Any]) -> bool:
+    """Write `values` if the row is still at the version `order` was read at."""
+    result = await connection.execute(
+        update(trades).where(trades.c.id == order.id, trades.c.version == order.version).values(**values)
+    )
+    return bool(result.rowcount == 1)
+
+
+def _broker_changes(order: StoredOrder, broker_order: BrokerOrder, at: datetime) -> dict[str, Any] | None:
+    """What taking the broker's copy changes in our row; None when nothing does."""
+    unchanged = (
+        order.status is broker_order.status
+        and order.broker_order_id == broker_order.broker_order_id
+        and order.filled_quantity == broker_order.filled_quantity
+        and order.broker_status == broker_order.broker_status
+    )
+    if unchanged:
+        return None
+    average = broker_order.average_fill_price
+    return {
+        "status": broker_order.status,
+        "broker_order_id": broker_order.broker_order_id,
+        "broker_status": broker_order.broker_status,
+        "filled_quantity": min(broker_order.filled_quantity, order.quantity),
+        "average_fill_price": None if average is None else to_price(average),
+        "submitted_at": order.submitted_at or broker_order.submitted_at or at,
+        "filled_at": broker_order.filled_at or order.filled_at,
+        "canceled_at": broker_order.canceled_at or order.canceled_at,
+    }
+
+
+async def _rows_by_id(connection: AsyncConnection, order_ids: Collection[int]) -> dict[int, StoredOrder]:
+    wanted = sorted(order_ids)
+    found: dict[int, StoredOrder] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        query = select(trades).where(trades.c.id.in_(wanted[start : start + _CHUNK]))
+        found.update((row["id"], _order(row)) for row in (await connection.execute(query)).mappings())
+    return found
+
+
+async def _record_fill(connection: AsyncConnection, order: StoredOrder, fill: BrokerFill) -> Position:
+    await connection.execute(
+        insert(fills),
+        {
+            "trade_id": order.id,
+            "execution_id": fill.execution_id,
+            "symbol": fill.symbol,
+            "side": fill.side.value,
+            "quantity": fill.quantity,
+            "price": fill.price,
+            "commission": fill.commission,
+            "timestamp": fill.filled_at,
+        },
+    )
+    return await apply_fill_to_position(
+        connection, fill.symbol, fill.side, fill.quantity, fill.price, fill.commission, fill.filled_at
+    )
 
 
 class OrderStore:
@@ -154,41 +304,48 @@ class OrderStore:
     ) -> tuple[StoredOrder, bool]:
         """Persist the intent before anything is sent. Returns (order, created); an existing
         client_order_id returns the order already recorded and False."""
-        values = {
-            "client_order_id": request.client_order_id,
-            "broker": broker,
-            "symbol": request.symbol,
-            "side": request.side.value,
-            "order_type": request.order_type.value,
-            "order_class": request.order_class.value,
-            "time_in_force": request.time_in_force.value,
-            "quantity": request.quantity,
-            "limit_price": request.limit_price,
-            "stop_price": request.stop_price,
-            "trail_percent": request.trail_percent,
-            "status": status.value,
-            "error_message": error_message,
-            "strategy_name": strategy_name,
-            # The decision and signal rows, when the order came through the risk manager.
-            "risk_decision_id": select(risk_decisions.c.id)
-            .where(risk_decisions.c.decision_id == decision_id)
-            .scalar_subquery(),
-            "signal_id": select(signals.c.id).where(signals.c.event_id == signal_event_id).scalar_subquery(),
-            "timestamp": created_at,
-            "updated_at": created_at,
-            "version": 0,
-        }
+        intent = OrderIntent(request, strategy_name, decision_id, signal_event_id, status, error_message)
+        stored = await self.create_intents([intent], broker=broker, created_at=created_at)
+        return stored[request.client_order_id]
+
+    async def create_intents(
+        self, intents: Sequence[OrderIntent], *, broker: str, created_at: datetime
+    ) -> dict[str, tuple[StoredOrder, bool]]:
+        """Persist a batch of intents in one transaction, before any of them is sent.
+
+        Returns client_order_id -> (order, created). An id the books already hold (a redelivery
+        racing its first delivery) makes the batch fall back to one transaction per intent, so
+        each intent learns whether it was first; the ids must be distinct within the batch."""
+        if len({intent.request.client_order_id for intent in intents}) != len(intents):
+            raise ValueError("a batch of intents names the same client_order_id twice")
+        async with self._engine.connect() as connection:
+            links = await _links(connection, intents)
+        rows = [_intent_values(intent, broker, created_at, links) for intent in intents]
+        created: set[str] = set()
+        refused: dict[str, IntegrityError] = {}
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(insert(trades).values(**values))
+                for start in range(0, len(rows), _CHUNK):
+                    await connection.execute(insert(trades), rows[start : start + _CHUNK])
+            created = {row["client_order_id"] for row in rows}
         except IntegrityError:
-            existing = await self.by_client_order_id(request.client_order_id)
-            if existing is None:
-                raise
-            return existing, False
-        created = await self.by_client_order_id(request.client_order_id)
-        assert created is not None
-        return created, True
+            for row in rows:
+                try:
+                    async with self._engine.begin() as connection:
+                        await connection.execute(insert(trades), row)
+                except IntegrityError as error:
+                    refused[row["client_order_id"]] = error  # recorded already, unless the read says not
+                    continue
+                created.add(row["client_order_id"])
+        stored = await self.by_client_order_ids([row["client_order_id"] for row in rows])
+        result: dict[str, tuple[StoredOrder, bool]] = {}
+        for row in rows:
+            client_order_id = row["client_order_id"]
+            order = stored.get(client_order_id)
+            if order is None:
+                raise refused[client_order_id]  # refused for another reason than being there already
+            result[client_order_id] = (order, client_order_id in created)
+        return result
 
     async def import_broker_order(
         self, order: BrokerOrder, *, broker: str, at: datetime, parent_trade_id: int | None = None
@@ -244,13 +401,32 @@ class OrderStore:
     async def by_broker_order_id(self, broker_order_id: str) -> StoredOrder | None:
         return await self._one(trades.c.broker_order_id == broker_order_id)
 
+    async def by_client_order_ids(self, client_order_ids: Collection[str]) -> dict[str, StoredOrder]:
+        """client_order_id -> order, for the ids the books hold (one query per 500 ids)."""
+        found = await self._many(trades.c.client_order_id, client_order_ids)
+        return {order.client_order_id: order for order in found}
+
+    async def by_broker_order_ids(self, broker_order_ids: Collection[str]) -> dict[str, StoredOrder]:
+        """broker_order_id -> order, for the ids the books hold (one query per 500 ids)."""
+        found = await self._many(trades.c.broker_order_id, broker_order_ids)
+        return {order.broker_order_id: order for order in found if order.broker_order_id is not None}
+
+    async def _many(self, column: Any, values: Collection[Any]) -> list[StoredOrder]:
+        wanted = list(dict.fromkeys(values))
+        found: list[StoredOrder] = []
+        async with self._engine.connect() as connection:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(trades).where(column.in_(wanted[start : start + _CHUNK]))
+                found.extend(_order(row) for row in (await connection.execute(query)).mappings())
+        return found
+
     async def known_broker_order_ids(self, broker_order_ids: Collection[str]) -> set[str]:
         """Which of these broker order ids our books already hold (one query per 500 ids)."""
         wanted = list(broker_order_ids)
         known: set[str] = set()
         async with self._engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
                 query = select(trades.c.broker_order_id).where(trades.c.broker_order_id.in_(chunk))
                 known.update((await connection.execute(query)).scalars().all())
         return known
@@ -295,29 +471,21 @@ class OrderStore:
         canceled_at: datetime | None = _UNSET,
     ) -> StoredOrder:
         """Change the order as read at `order.version`; a status change must be legal."""
-        values: dict[str, Any] = {"updated_at": at, "version": order.version + 1}
-        if status is not None and status is not order.status:
-            values["status"] = transition(order.status, status, order.client_order_id).value
-        for name, value in (
-            ("broker_order_id", broker_order_id),
-            ("broker_status", broker_status),
-            ("average_fill_price", average_fill_price),
-            ("error_message", error_message),
-            ("submitted_at", submitted_at),
-            ("filled_at", filled_at),
-            ("canceled_at", canceled_at),
-        ):
-            if value is not _UNSET:
-                values[name] = value
-        if filled_quantity is not None:
-            values["filled_quantity"] = filled_quantity
+        values = _changed_values(
+            order,
+            at,
+            status=status,
+            filled_quantity=filled_quantity,
+            broker_order_id=broker_order_id,
+            broker_status=broker_status,
+            average_fill_price=average_fill_price,
+            error_message=error_message,
+            submitted_at=submitted_at,
+            filled_at=filled_at,
+            canceled_at=canceled_at,
+        )
         async with self._engine.begin() as connection:
-            result = await connection.execute(
-                update(trades)
-                .where(trades.c.id == order.id, trades.c.version == order.version)
-                .values(**values)
-            )
-            if result.rowcount != 1:
+            if not await _update_at_version(connection, order, values):
                 raise ConcurrentUpdateError(
                     f"order {order.client_order_id} changed since version {order.version}; re-read it"
                 )
@@ -328,63 +496,77 @@ class OrderStore:
         self, order: StoredOrder, broker_order: BrokerOrder, at: datetime
     ) -> StoredOrder:
         """Take the broker's status and fill figures; a no-op when nothing changed."""
-        unchanged = (
-            order.status is broker_order.status
-            and order.broker_order_id == broker_order.broker_order_id
-            and order.filled_quantity == broker_order.filled_quantity
-            and order.broker_status == broker_order.broker_status
-        )
-        if unchanged:
+        changes = _broker_changes(order, broker_order, at)
+        if changes is None:
             return order
-        average = broker_order.average_fill_price
-        return await self.update(
-            order,
-            at=at,
-            status=broker_order.status,
-            broker_order_id=broker_order.broker_order_id,
-            broker_status=broker_order.broker_status,
-            filled_quantity=min(broker_order.filled_quantity, order.quantity),
-            average_fill_price=None if average is None else to_price(average),
-            submitted_at=order.submitted_at or broker_order.submitted_at or at,
-            filled_at=broker_order.filled_at or order.filled_at,
-            canceled_at=broker_order.canceled_at or order.canceled_at,
-        )
+        return await self.update(order, at=at, **changes)
+
+    async def sync_many_from_broker(
+        self, pairs: Sequence[tuple[StoredOrder, BrokerOrder]], at: datetime
+    ) -> list[StoredOrder | None]:
+        """`sync_from_broker` for a batch, in one transaction; same order as `pairs`.
+
+        None where the order changed since it was read, or the broker's status cannot follow
+        ours: the caller takes those one by one (re-read, or report the disagreement)."""
+        planned: list[dict[str, Any] | None] = []
+        for order, broker_order in pairs:
+            changes = _broker_changes(order, broker_order, at)
+            try:
+                planned.append({} if changes is None else _changed_values(order, at, **changes))
+            except IllegalTransitionError:
+                planned.append(None)
+        written: set[int] = set()
+        async with self._engine.begin() as connection:
+            for (order, _broker_order), values in zip(pairs, planned, strict=True):
+                if values and await _update_at_version(connection, order, values):
+                    written.add(order.id)
+            rows = await _rows_by_id(connection, written)
+        synced: list[StoredOrder | None] = []
+        for (order, _broker_order), values in zip(pairs, planned, strict=True):
+            if values is None or (values and order.id not in written):
+                synced.append(None)
+            else:
+                synced.append(rows[order.id] if values else order)
+        return synced
 
     async def record_fill(self, order: StoredOrder, fill: BrokerFill) -> Position | None:
         """Record one execution and move the position, in one transaction. Returns the new position,
         or None when this execution was already recorded (a fill counts once, however often seen)."""
+        (position,) = await self.record_fills([(order, fill)])
+        return position
+
+    async def record_fills(
+        self, executions: Sequence[tuple[StoredOrder, BrokerFill]]
+    ) -> list[Position | None]:
+        """Record executions in order, each moving its position, in one transaction; same order as
+        `executions`, None for an execution already recorded. When one was (a fill seen twice),
+        the batch falls back to one transaction per fill, so the others still count once."""
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(
-                    insert(fills),
-                    {
-                        "trade_id": order.id,
-                        "execution_id": fill.execution_id,
-                        "symbol": fill.symbol,
-                        "side": fill.side.value,
-                        "quantity": fill.quantity,
-                        "price": fill.price,
-                        "commission": fill.commission,
-                        "timestamp": fill.filled_at,
-                    },
-                )
-                return await apply_fill_to_position(
-                    connection,
-                    fill.symbol,
-                    fill.side,
-                    fill.quantity,
-                    fill.price,
-                    fill.commission,
-                    fill.filled_at,
-                )
-        except IntegrityError:
-            async with self._engine.connect() as connection:
-                seen = await connection.scalar(
-                    select(func.count()).select_from(fills).where(fills.c.execution_id == fill.execution_id)
-                )
-            if seen:
-                return None
-            raise
+                return [await _record_fill(connection, order, fill) for order, fill in executions]
+        except IntegrityError as error:
+            if len(executions) == 1:
+                await self._raise_unless_recorded(executions[0][1], error)
+                return [None]
+        recorded: list[Position | None] = []
+        for order, fill in executions:
+            try:
+                async with self._engine.begin() as connection:
+                    recorded.append(await _record_fill(connection, order, fill))
+            except IntegrityError as error:
+                await self._raise_unless_recorded(fill, error)
+                recorded.append(None)
+        return recorded
+
+    async def _raise_unless_recorded(self, fill: BrokerFill, error: IntegrityError) -> None:
+        """A refused fill is fine when its execution is in the books already; otherwise the
+        refusal was for another reason, and is raised."""
+        async with self._engine.connect() as connection:
+            seen = await connection.scalar(
+                select(func.count()).select_from(fills).where(fills.c.execution_id == fill.execution_id)
+            )
+        if not seen:
+            raise error
 
     async def fills_of(self, order_id: int) -> list[StoredFill]:
         query = select(fills).where(fills.c.trade_id == order_id).order_by(fills.c.timestamp, fills.c.id)
@@ -430,9 +612,14 @@ class OrderStore:
             latest = latest.replace(tzinfo=UTC)
         return latest
 
-    async def signal_bar_time(self, signal_event_id: str) -> datetime | None:
-        """The bar time of the signal behind a decision, when the strategy engine recorded it."""
+    async def signal_bar_times(self, signal_event_ids: Collection[str]) -> dict[str, datetime]:
+        """event id -> bar time of the signals behind decisions, for those the strategy engine recorded."""
+        wanted = sorted(set(signal_event_ids))
+        found: dict[str, datetime] = {}
         async with self._engine.connect() as connection:
-            return await connection.scalar(
-                select(signals.c.bar_timestamp).where(signals.c.event_id == signal_event_id)
-            )
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(signals.c.event_id, signals.c.bar_timestamp).where(
+                    signals.c.event_id.in_(wanted[start : start + _CHUNK])
+                )
+                found.update((key, value) for key, value in await connection.execute(query))
+        return found
