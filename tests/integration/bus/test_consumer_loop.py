@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from trader.core.events import Event, TradingStateChanged
@@ -87,3 +87,65 @@ async def test_a_poison_message_is_dropped_after_the_limit(bus: MessageBus) -> N
     await run_until(dropped, task)
     assert len(seen) == 3
     assert await bus.pending_count("state", "workers") == 0
+
+
+async def test_a_batch_is_handled_together_and_a_failing_batch_one_by_one(bus: MessageBus) -> None:
+    await bus.ensure_group("state", "workers")
+    batches: list[list[str]] = []
+    singles: list[str] = []
+
+    async def together(received: Sequence[Event]) -> None:
+        reasons = [item.reason for item in received if isinstance(item, TradingStateChanged)]
+        batches.append(reasons)
+        if "poison" in reasons:
+            raise ValueError("one of them is bad")
+
+    async def one(received: Event) -> None:
+        assert isinstance(received, TradingStateChanged)
+        if received.reason == "poison":
+            raise ValueError("bad event")
+        singles.append(received.reason)
+
+    await bus.publish_many("state", [event("a"), event("b")])
+    task = asyncio.create_task(
+        consume(
+            bus,
+            "state",
+            "workers",
+            one,
+            batch_handler=together,
+            consumer="w1",
+            block_ms=50,
+            stale_after_ms=10,
+            max_deliveries=2,
+        )
+    )
+
+    async def first_batch_done() -> bool:
+        return batches == [["a", "b"]] and await bus.pending_count("state", "workers") == 0
+
+    await run_until(first_batch_done, task)
+    assert singles == []  # handled together, acknowledged together
+
+    await bus.publish_many("state", [event("c"), event("poison"), event("d")])
+    task = asyncio.create_task(
+        consume(
+            bus,
+            "state",
+            "workers",
+            one,
+            batch_handler=together,
+            consumer="w1",
+            block_ms=50,
+            stale_after_ms=10,
+            max_deliveries=2,
+        )
+    )
+
+    async def poison_dropped() -> bool:
+        return await bus.pending_count("state", "workers") == 0 and "d" in singles
+
+    await run_until(poison_dropped, task)
+    assert batches[1] == ["c", "poison", "d"]
+    # One by one: c and d handled; the poison retried alone (its batch of one fails again) and dropped.
+    assert singles[:2] == ["c", "d"]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from trader.core.events import Event
 from trader.core.ports import Delivery, MessageBus
@@ -20,6 +20,7 @@ from trader.core.ports import Delivery, MessageBus
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 def consumer_name(service: str) -> str:
@@ -39,8 +40,14 @@ async def consume(
     stale_after_ms: int = 60_000,
     max_deliveries: int = 10,
     retry_pause_seconds: float = 1.0,
+    batch_handler: BatchHandler | None = None,
 ) -> None:
-    """Run until cancelled."""
+    """Run until cancelled.
+
+    With `batch_handler`, each read is handled by one call of it and acknowledged together; if
+    that call fails, the read's messages are handled one by one with `handler`, so only a
+    failing message stays pending (a handler must therefore be safe to run again on the same
+    event, as every handler here is: each finds what an earlier attempt recorded)."""
     await bus.ensure_group(topic, group)
     while True:
         try:
@@ -52,6 +59,21 @@ async def consume(
             log.exception("cannot read %s for %s; retrying in %ss", topic, group, retry_pause_seconds)
             await asyncio.sleep(retry_pause_seconds)
             continue
+        if batch_handler is not None and deliveries:
+            try:
+                await batch_handler([delivery.event for delivery in deliveries])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning(
+                    "handling %d messages of %s together failed; handling them one by one",
+                    len(deliveries),
+                    topic,
+                    exc_info=True,
+                )
+            else:
+                await bus.ack(topic, group, [delivery.message_id for delivery in deliveries])
+                continue
         for delivery in deliveries:
             await _handle(bus, topic, group, handler, delivery, max_deliveries)
 
