@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -13,7 +14,7 @@ from tests.integration.trade_executor.venues import Venue
 from trader.adapters.db.engine import create_engine
 from trader.adapters.db.stores.system_flags import MaintenanceGate, SystemFlagsStore
 from trader.adapters.db.tables import risk_decisions, signals, trades
-from trader.core.broker import OrderRequest
+from trader.core.broker import Broker, BrokerOrder, OrderRequest
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.events import OrderApproved
 from trader.core.orders import OrderSide, OrderStatus, OrderType
@@ -278,3 +279,69 @@ async def test_an_order_placed_at_the_broker_by_hand_is_imported_once(books: Boo
     assert imported is not None and imported.client_order_id == "placed-by-hand-1"
     assert ours.order is not None and ours.order.id != imported.id
     assert len(await books.executor.orders.recent()) == 2
+
+
+class IntentsCountedAtSubmission:
+    """The venue's broker, noting how many orders the books hold each time one is sent."""
+
+    def __init__(self, broker: Broker, books: Books) -> None:
+        self._broker = broker
+        self._books = books
+        self.rows_at_submission: list[int] = []
+
+    async def submit_order(self, request: OrderRequest) -> BrokerOrder:
+        self.rows_at_submission.append(len(await self._books.executor.orders.recent()))
+        return await self._broker.submit_order(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._broker, name)
+
+
+async def test_a_batch_records_every_intent_before_sending_and_sends_each_order_once(
+    books: Books, venue: Venue
+) -> None:
+    venue.set_price("AAPL", Decimal("100"))
+    venue.set_price("MSFT", Decimal("300"))
+    counted = IntentsCountedAtSubmission(venue.broker, books)
+    books.executor.broker = counted  # type: ignore[assignment]
+    aapl = approval()
+    msft = replace(approval("MSFT", quantity="3"), signal_event_id="signal-2", decision_id="decision-2")
+    unknown = replace(approval("NOSUCH"), signal_event_id="signal-3", decision_id="decision-3")
+
+    results = await books.executor.execute_approved_batch([aapl, msft, aapl, unknown])
+
+    assert counted.rows_at_submission == [3, 3]  # AAPL, MSFT and the refusal, before the first send
+    assert venue.order_count() == 2
+    first, second, again, refused = results
+    assert first.order is not None and again.order is not None and first.order.id == again.order.id
+    assert second.order is not None and second.order.symbol == "MSFT" and not second.refused
+    assert refused.refusal == "unknown symbol NOSUCH"
+    venue.trade()
+    assert await books.executor.sync_broker_orders(
+        [order.broker_order_id for order in await books.executor.orders.recent() if order.broker_order_id]
+    )
+    positions = {p.symbol: p.position.quantity for p in await books.executor.positions.all()}
+    assert positions == {"AAPL": Decimal(10), "MSFT": Decimal(3)}
+    report = await books.executor.reconcile()
+    assert report.fills_recorded == 0 and report.position_drifts == [] and report.order_drifts == []
+    await assert_books_equal_broker(books, venue)
+    # The same batch delivered again sends nothing and finds the same orders.
+    redelivered = await books.executor.execute_approved_batch([aapl, msft])
+    assert [r.order.id for r in redelivered if r.order] == [first.order.id, second.order.id]
+    assert venue.order_count() == 2
+
+
+async def test_syncing_an_order_the_books_do_not_hold_changes_nothing(books: Books, venue: Venue) -> None:
+    venue.set_price("AAPL", Decimal("100"))
+    ours = await books.executor.execute_approved(approval())
+    by_hand = await venue.broker.submit_order(
+        OrderRequest(client_order_id="by-hand", symbol="AAPL", side=OrderSide.BUY, quantity=Decimal(1))
+    )
+    venue.trade()
+    assert ours.order is not None and ours.order.broker_order_id is not None
+
+    synced = await books.executor.sync_broker_orders([ours.order.broker_order_id, by_hand.broker_order_id])
+
+    assert not synced  # the caller runs the full reconciliation, which imports foreign orders
+    unchanged = await books.executor.orders.get(ours.order.id)
+    assert unchanged == ours.order

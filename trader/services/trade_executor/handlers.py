@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trader.adapters.db.stores.orders import ConcurrentUpdateError, OrderStore, StoredOrder
+from trader.adapters.db.stores.orders import ConcurrentUpdateError, OrderIntent, OrderStore, StoredOrder
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.system_flags import MaintenanceGate
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.core.broker import (
     Broker,
+    BrokerAsset,
     BrokerAuthenticationError,
     BrokerError,
     BrokerFill,
@@ -50,6 +51,7 @@ alerts = logging.getLogger("trader.alerts")
 
 ACTOR = "trade_executor"
 _WAITING = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,24 @@ class OrderCancelRefusedError(Exception):
     """The order cannot be canceled (unknown or already final); the message says which."""
 
 
+def _intent(request: OrderRequest, origin: OrderOrigin, refusal: str | None) -> OrderIntent:
+    return OrderIntent(
+        request,
+        strategy_name=origin.strategy_name,
+        decision_id=origin.decision_id,
+        signal_event_id=origin.signal_event_id,
+        status=OrderStatus.PENDING if refusal is None else OrderStatus.REJECTED,
+        error_message=refusal,
+    )
+
+
+def _reduces(request: OrderRequest, held: Decimal) -> bool:
+    """Whether the order only shrinks the position held (never flips or grows it)."""
+    if request.side is OrderSide.SELL:
+        return held > 0 and request.quantity <= held
+    return held < 0 and request.quantity <= -held
+
+
 class TradeExecutor:
     def __init__(
         self,
@@ -164,102 +184,165 @@ class TradeExecutor:
 
     async def execute_approved(self, approved: OrderApproved) -> ExecutionResult:
         """Turn a risk approval into exactly one broker order."""
-        try:
-            side = OrderSide(approved.side.lower())
-            order_type = OrderType(approved.order_type.lower())
-        except ValueError:
-            return await self._refuse_unstorable(
-                approved.symbol, f"unknown side {approved.side!r} or order type {approved.order_type!r}"
+        (result,) = await self.execute_approved_batch([approved])
+        return result
+
+    async def execute_approved_batch(self, approvals: Sequence[OrderApproved]) -> list[ExecutionResult]:
+        """Turn risk approvals into broker orders, each exactly once; results in the same order.
+
+        A read batch of decisions shares one reading of the books and one transaction for its
+        intents, all committed before the first order is sent; the broker's answers are recorded
+        together after the last. A decision delivered twice maps to the same client_order_id."""
+        bar_times = await self.orders.signal_bar_times([approved.signal_event_id for approved in approvals])
+        results: dict[int, ExecutionResult] = {}
+        wanted: dict[int, tuple[OrderRequest, OrderOrigin]] = {}
+        for index, approved in enumerate(approvals):
+            try:
+                side = OrderSide(approved.side.lower())
+                order_type = OrderType(approved.order_type.lower())
+            except ValueError:
+                results[index] = await self._refuse_unstorable(
+                    approved.symbol, f"unknown side {approved.side!r} or order type {approved.order_type!r}"
+                )
+                continue
+            signal_at = bar_times.get(approved.signal_event_id) or approved.occurred_at
+            client_order_id = make_client_order_id(
+                approved.strategy_name, approved.symbol, signal_at, f"{side.value}{order_type.value[:2]}"
             )
-        signal_at = await self.orders.signal_bar_time(approved.signal_event_id) or approved.occurred_at
-        client_order_id = make_client_order_id(
-            approved.strategy_name, approved.symbol, signal_at, f"{side.value}{order_type.value[:2]}"
-        )
-        request = OrderRequest(
-            client_order_id=client_order_id,
-            symbol=approved.symbol.upper(),
-            side=side,
-            quantity=approved.quantity,
-            order_type=order_type,
-            limit_price=approved.limit_price,
-            stop_price=approved.stop_price,
-        )
-        origin = OrderOrigin(approved.strategy_name or None, approved.decision_id, approved.signal_event_id)
-        return await self.execute(request, origin=origin)
+            request = OrderRequest(
+                client_order_id=client_order_id,
+                symbol=approved.symbol.upper(),
+                side=side,
+                quantity=approved.quantity,
+                order_type=order_type,
+                limit_price=approved.limit_price,
+                stop_price=approved.stop_price,
+            )
+            origin = OrderOrigin(
+                approved.strategy_name or None, approved.decision_id, approved.signal_event_id
+            )
+            wanted[index] = (request, origin)
+        executed = await self.execute_many(list(wanted.values()))
+        results.update(zip(wanted, executed, strict=True))
+        return [results[index] for index in range(len(approvals))]
 
     async def execute(self, request: OrderRequest, *, origin: OrderOrigin | None = None) -> ExecutionResult:
-        origin = origin or OrderOrigin()
-        existing = await self.orders.by_client_order_id(request.client_order_id)
-        if existing is not None:
-            # A redelivered decision: finish what the first attempt started, never start again.
-            if existing.status in _WAITING:
-                return ExecutionResult(await self._resolve_waiting(existing, resend=True))
-            return ExecutionResult(existing)
-        problems = request.problems()
-        if problems:
-            message = "refused before reaching the broker: " + "; ".join(problems)
-            if request.quantity <= 0:
-                return await self._refuse_unstorable(request.symbol, message)
-            return await self._refuse(request, origin, message)
-        if self.maintenance is not None:
-            mode = await self.maintenance.current()
-            if mode.enabled:
-                return await self._refuse(
-                    request, origin, f"maintenance mode (read-only): no new orders ({mode.reason})"
+        (result,) = await self.execute_many([(request, origin or OrderOrigin())])
+        return result
+
+    async def execute_many(self, wanted: Sequence[tuple[OrderRequest, OrderOrigin]]) -> list[ExecutionResult]:
+        """Submit each request exactly once (see the module's docstring); results in the same order."""
+        first: dict[str, tuple[OrderRequest, OrderOrigin]] = {}
+        for request, origin in wanted:
+            first.setdefault(request.client_order_id, (request, origin))  # the same order twice: once
+        existing = await self.orders.by_client_order_ids(list(first))
+        results: dict[str, ExecutionResult] = {}
+        new: list[tuple[OrderRequest, OrderOrigin]] = []
+        for client_order_id, (request, origin) in first.items():
+            order = existing.get(client_order_id)
+            if order is None:
+                new.append((request, origin))
+            elif order.status in _WAITING:
+                # A redelivered decision: finish what the first attempt started, never start again.
+                results[client_order_id] = ExecutionResult(await self._resolve_waiting(order, resend=True))
+            else:
+                results[client_order_id] = ExecutionResult(order)
+        intents, unstorable = await self._screen(new)
+        results.update(unstorable)
+        results.update(await self._record_and_send(intents))
+        return [results[request.client_order_id] for request, _origin in wanted]
+
+    async def _screen(
+        self, wanted: Sequence[tuple[OrderRequest, OrderOrigin]]
+    ) -> tuple[list[OrderIntent], dict[str, ExecutionResult]]:
+        """Each new request as an intent to send, or to record as refused with the reason; a request
+        no row can hold (no positive quantity) is refused without one."""
+        intents: list[OrderIntent] = []
+        unstorable: dict[str, ExecutionResult] = {}
+        if not wanted:
+            return intents, unstorable
+        gate = await self._gate_refusal()
+        state = await self.trading_state.current_state() if gate is None else None
+        held = await self._held_quantities() if state is TradingState.REDUCING else {}
+        assets: dict[str, BrokerAsset | None] = {}
+        for request, origin in wanted:
+            refusal: str | None = None
+            problems = request.problems()
+            if problems:
+                refusal = "refused before reaching the broker: " + "; ".join(problems)
+                if request.quantity <= 0:
+                    unstorable[request.client_order_id] = await self._refuse_unstorable(
+                        request.symbol, refusal
+                    )
+                    continue
+            elif gate is not None:
+                refusal = gate
+            elif state is TradingState.HALTED:
+                refusal = "trading state is HALTED: no new orders"
+            elif state is TradingState.REDUCING and not _reduces(request, held.get(request.symbol, ZERO)):
+                refusal = "trading state is REDUCING: only orders that shrink a position"
+            else:
+                if request.symbol not in assets:
+                    assets[request.symbol] = await self.broker.get_asset(request.symbol)
+                asset = assets[request.symbol]
+                if asset is None:
+                    refusal = f"unknown symbol {request.symbol}"
+                elif not asset.tradable:
+                    refusal = f"{request.symbol} is not tradable"
+            intents.append(_intent(request, origin, refusal))
+        return intents, unstorable
+
+    async def _gate_refusal(self) -> str | None:
+        """Maintenance mode makes the system read-only: no new orders (cancels still pass)."""
+        if self.maintenance is None:
+            return None
+        mode = await self.maintenance.current()
+        return f"maintenance mode (read-only): no new orders ({mode.reason})" if mode.enabled else None
+
+    async def _held_quantities(self) -> dict[str, Decimal]:
+        return {stored.symbol: stored.position.quantity for stored in await self.positions.all()}
+
+    async def _record_and_send(self, intents: Sequence[OrderIntent]) -> dict[str, ExecutionResult]:
+        """Persist every intent first (one transaction), then send the pending ones in order."""
+        if not intents:
+            return {}
+        stored = await self.orders.create_intents(
+            intents, broker=self.broker.name, created_at=self.clock.now()
+        )
+        results: dict[str, ExecutionResult] = {}
+        announced: list[tuple[StoredOrder, OrderStatus]] = []
+        to_send: list[StoredOrder] = []
+        for intent in intents:
+            request = intent.request
+            order, created = stored[request.client_order_id]
+            if intent.status is OrderStatus.REJECTED:
+                log.warning(
+                    "order %s %s %s refused: %s",
+                    request.side.value,
+                    request.quantity,
+                    request.symbol,
+                    intent.error_message,
                 )
-        state = await self.trading_state.current_state()
-        if state is TradingState.HALTED:
-            return await self._refuse(request, origin, "trading state is HALTED: no new orders")
-        if state is TradingState.REDUCING and not await self._reduces_position(request):
-            return await self._refuse(
-                request, origin, "trading state is REDUCING: only orders that shrink a position"
-            )
-        asset = await self.broker.get_asset(request.symbol)
-        if asset is None:
-            return await self._refuse(request, origin, f"unknown symbol {request.symbol}")
-        if not asset.tradable:
-            return await self._refuse(request, origin, f"{request.symbol} is not tradable")
-        order, created = await self._record_intent(request, origin)
-        if not created:
-            return ExecutionResult(await self._resolve_waiting(order, resend=True))
-        await self._publish(order, OrderStatus.PENDING)
-        return ExecutionResult(await self._submit(order))
-
-    async def _record_intent(
-        self,
-        request: OrderRequest,
-        origin: OrderOrigin,
-        *,
-        status: OrderStatus = OrderStatus.PENDING,
-        error_message: str | None = None,
-    ) -> tuple[StoredOrder, bool]:
-        return await self.orders.create_intent(
-            request,
-            broker=self.broker.name,
-            created_at=self.clock.now(),
-            strategy_name=origin.strategy_name,
-            decision_id=origin.decision_id,
-            signal_event_id=origin.signal_event_id,
-            status=status,
-            error_message=error_message,
-        )
-
-    async def _reduces_position(self, request: OrderRequest) -> bool:
-        stored = await self.positions.get(request.symbol)
-        held = Decimal(0) if stored is None else stored.position.quantity
-        if request.side is OrderSide.SELL:
-            return held > 0 and request.quantity <= held
-        return held < 0 and request.quantity <= -held
-
-    async def _refuse(self, request: OrderRequest, origin: OrderOrigin, message: str) -> ExecutionResult:
-        log.warning(
-            "order %s %s %s refused: %s", request.side.value, request.quantity, request.symbol, message
-        )
-        order, _created = await self._record_intent(
-            request, origin, status=OrderStatus.REJECTED, error_message=message
-        )
-        await self._publish(order, OrderStatus.PENDING)
-        return ExecutionResult(order, refusal=message)
+                announced.append((order, OrderStatus.PENDING))
+                results[request.client_order_id] = ExecutionResult(order, refusal=intent.error_message)
+            elif created:
+                announced.append((order, OrderStatus.PENDING))
+                to_send.append(order)
+            else:  # another worker recorded it between our look-up and our insert
+                results[request.client_order_id] = ExecutionResult(
+                    await self._resolve_waiting(order, resend=True)
+                )
+        await self._publish_many(announced)
+        answered: list[tuple[StoredOrder, BrokerOrder]] = []
+        for order in to_send:
+            outcome = await self._send(order)
+            if isinstance(outcome, BrokerOrder):
+                answered.append((order, outcome))
+            else:
+                results[order.client_order_id] = ExecutionResult(outcome)
+        for order in await self._apply_broker_orders(answered):
+            results[order.client_order_id] = ExecutionResult(order)
+        return results
 
     async def _refuse_unstorable(self, symbol: str, message: str) -> ExecutionResult:
         # A row needs a positive quantity and a known side; the refusal is logged and announced.
@@ -279,14 +362,22 @@ class TradeExecutor:
         return ExecutionResult(None, refusal=message)
 
     async def _submit(self, order: StoredOrder) -> StoredOrder:
+        outcome = await self._send(order)
+        if isinstance(outcome, BrokerOrder):
+            return await self._apply_broker_order(order, outcome)
+        return outcome
+
+    async def _send(self, order: StoredOrder) -> BrokerOrder | StoredOrder:
+        """Send a recorded order: the broker's copy to record, or the order as marked when the
+        broker refused it or its outcome stays unknown (never re-sent without a look-up)."""
         attempts = self.config.submit_attempts
         for attempt in range(1, attempts + 1):
             try:
-                answer = await self.broker.submit_order(order.to_request())
+                return await self.broker.submit_order(order.to_request())
             except DuplicateClientOrderIdError:
                 found = await self.broker.find_order(order.client_order_id)
                 if found is not None:
-                    return await self._apply_broker_order(order, found)
+                    return found
                 return await self._mark(
                     order, OrderStatus.SUBMITTED, "broker reports a duplicate it cannot find"
                 )
@@ -309,7 +400,7 @@ class TradeExecutor:
                         order, OrderStatus.SUBMITTED, f"outcome unknown, look-up failed: {lookup_error}"
                     )
                 if found is not None:
-                    return await self._apply_broker_order(order, found)
+                    return found
                 await asyncio.sleep(max(error.retry_after_seconds, self.config.retry_wait_seconds * attempt))
                 continue
             except BrokerAuthenticationError as error:
@@ -323,7 +414,6 @@ class TradeExecutor:
                 return await self._mark(
                     order, OrderStatus.SUBMITTED, f"broker error, outcome unknown: {error}"
                 )
-            return await self._apply_broker_order(order, answer)
         return await self._mark(
             order,
             OrderStatus.SUBMITTED,
@@ -362,7 +452,8 @@ class TradeExecutor:
             return await self.orders.update(current, at=self.clock.now(), **changes)
 
     async def _apply_broker_order(self, order: StoredOrder, broker_order: BrokerOrder) -> StoredOrder:
-        """Take the broker's truth for this order, then its fills."""
+        """Take the broker's truth for this order, then its fills: re-read and retried when the row
+        changes under us."""
         for _ in range(3):
             current = await self._fresh(order)
             try:
@@ -375,22 +466,52 @@ class TradeExecutor:
             if updated.status is not current.status:
                 await self._publish(updated, current.status)
             if broker_order.filled_quantity > 0:
-                await self._record_fills_of(updated)
+                await self._record_fills_of([updated])
             return updated
         raise ConcurrentUpdateError(f"order {order.client_order_id} kept changing under the executor")
 
-    async def _record_fills_of(self, order: StoredOrder) -> int:
-        if order.broker_order_id is None:
+    async def _apply_broker_orders(
+        self, answers: Sequence[tuple[StoredOrder, BrokerOrder]]
+    ) -> list[StoredOrder]:
+        """`_apply_broker_order` for orders read just now, in one transaction, then their fills;
+        an order that changed meanwhile (or that the broker moved illegally) goes the one-by-one way."""
+        if not answers:
+            return []
+        synced = await self.orders.sync_many_from_broker(answers, self.clock.now())
+        applied: list[StoredOrder] = []
+        changes: list[tuple[StoredOrder, OrderStatus]] = []
+        with_fills: list[StoredOrder] = []
+        for (order, broker_order), updated in zip(answers, synced, strict=True):
+            if updated is None:
+                applied.append(await self._apply_broker_order(order, broker_order))
+                continue
+            if updated.status is not order.status:
+                changes.append((updated, order.status))
+            if broker_order.filled_quantity > 0:
+                with_fills.append(updated)
+            applied.append(updated)
+        await self._publish_many(changes)
+        await self._record_fills_of(with_fills)
+        return applied
+
+    async def _record_fills_of(self, orders: Sequence[StoredOrder]) -> int:
+        """Record the broker's fills of these orders not yet in the books (one listing for all)."""
+        ids = {order.broker_order_id for order in orders if order.broker_order_id is not None}
+        if not ids:
             return 0
-        fills = await self.broker.list_fills(since=order.submitted_at or order.timestamp)
-        return await self._record_fills(
-            [fill for fill in fills if fill.broker_order_id == order.broker_order_id]
-        )
+        since = min(order.submitted_at or order.timestamp for order in orders)
+        fills = await self.broker.list_fills(since=since)
+        return await self._record_fills([fill for fill in fills if fill.broker_order_id in ids])
 
     async def _record_fills(self, fills: Sequence[BrokerFill]) -> int:
-        recorded = 0
+        """Record fills in the broker's order, each moving its position once; an order the books do
+        not hold (placed elsewhere) is imported first."""
+        if not fills:
+            return 0
+        owners = await self.orders.by_broker_order_ids({fill.broker_order_id for fill in fills})
+        executions: list[tuple[StoredOrder, BrokerFill]] = []
         for fill in fills:
-            order = await self.orders.by_broker_order_id(fill.broker_order_id)
+            order = owners.get(fill.broker_order_id)
             if order is None:
                 try:
                     broker_order = await self.broker.get_order(fill.broker_order_id)
@@ -401,10 +522,10 @@ class TradeExecutor:
                         fill.broker_order_id,
                     )
                     continue
-                order = await self._import(broker_order)
-            if await self.orders.record_fill(order, fill) is not None:
-                recorded += 1
-        return recorded
+                order = owners[fill.broker_order_id] = await self._import(broker_order)
+            executions.append((order, fill))
+        recorded = await self.orders.record_fills(executions)
+        return sum(position is not None for position in recorded)
 
     async def _import(self, broker_order: BrokerOrder) -> StoredOrder:
         parent_id = None
@@ -432,20 +553,29 @@ class TradeExecutor:
             self.metrics.orders_rejected.labels(broker, reason).inc()
 
     async def _publish(self, order: StoredOrder, previous: OrderStatus) -> None:
-        self._count(order, previous)
-        if self.bus is None:
+        await self._publish_many([(order, previous)])
+
+    async def _publish_many(self, changes: Sequence[tuple[StoredOrder, OrderStatus]]) -> None:
+        """Count and announce status changes (order, previous status), in order, in one round trip."""
+        for order, previous in changes:
+            self._count(order, previous)
+        if self.bus is None or not changes:
             return
-        await self.bus.publish(
+        now = self.clock.now()
+        await self.bus.publish_many(
             ORDERS,
-            OrderStatusChanged(
-                occurred_at=self.clock.now(),
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
-                previous_status=previous.value,
-                status=order.status.value,
-                filled_quantity=order.filled_quantity,
-                error_message=order.error_message,
-            ),
+            [
+                OrderStatusChanged(
+                    occurred_at=now,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    previous_status=previous.value,
+                    status=order.status.value,
+                    filled_quantity=order.filled_quantity,
+                    error_message=order.error_message,
+                )
+                for order, previous in changes
+            ],
         )
 
     def _note_error(self, message: str) -> None:
@@ -457,20 +587,22 @@ class TradeExecutor:
     async def sync_broker_orders(self, broker_order_ids: Collection[str]) -> bool:
         """Take the broker's truth for these orders and their fills (positions move with the fills).
 
-        What the simulated broker does on one bar touches a few orders; a full reconciliation per
-        bar reads every open order and position instead. Returns False when an id is unknown to
-        the books: only the full reconciliation imports foreign orders.
-        """
+        What the simulated broker does on a batch of bars touches a few orders; a full
+        reconciliation per batch reads every open order and position instead. Returns False,
+        having changed nothing, when an id is unknown to the books or the broker: only the full
+        reconciliation imports foreign orders."""
+        wanted = sorted(set(broker_order_ids))
         async with self._reconcile_lock:
-            for broker_order_id in sorted(set(broker_order_ids)):
-                order = await self.orders.by_broker_order_id(broker_order_id)
-                if order is None:
-                    return False
+            ours = await self.orders.by_broker_order_ids(wanted)
+            if len(ours) < len(wanted):
+                return False
+            answers: list[tuple[StoredOrder, BrokerOrder]] = []
+            for broker_order_id in wanted:
                 try:
-                    broker_order = await self.broker.get_order(broker_order_id)
+                    answers.append((ours[broker_order_id], await self.broker.get_order(broker_order_id)))
                 except OrderNotFoundError:
                     return False
-                await self._apply_broker_order(order, broker_order)
+            await self._apply_broker_orders(answers)
         return True
 
     async def reconcile(self, *, startup: bool = False) -> ReconciliationReport:
