@@ -14,11 +14,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.risk_manager.books import insert_daily_bars, insert_position, signal, wavy_closes
+from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.risk import DecisionRecord, History, RiskStore
 from trader.adapters.db.stores.signals import SignalRecord
 from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.db.tables import risk_decisions, signals
+from trader.core.broker import OrderRequest
 from trader.core.events import Event, SignalEmitted
+from trader.core.orders import OrderSide
 from trader.core.ports import MessageBus
 from trader.core.risk.decide import portfolio_snapshot
 from trader.core.risk.reasons import ReasonCode
@@ -256,3 +259,26 @@ class RacedStore(RiskStore):
 async def count(engine: AsyncEngine, table: Any) -> int:
     async with engine.connect() as connection:
         return int((await connection.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_an_approval_whose_order_is_recorded_after_the_reading_still_counts_as_a_trade(
+    manager: RiskManager, engine: AsyncEngine, now: datetime
+) -> None:
+    """The executor records a batch of orders while the risk manager reads its books as of `now`:
+    an order stamped after `now` is not placed yet at `now`, so its approval must count as one."""
+    (first,) = await manager.judge_batch([signal("AAPL", "buy", Decimal(100), now)])
+    assert first.decision is not None and first.decision.approved
+    request = OrderRequest(
+        client_order_id="recorded-late", symbol="AAPL", side=OrderSide.BUY, quantity=first.decision.quantity
+    )
+    await OrderStore(engine).create_intent(
+        request,
+        broker="simulated",
+        created_at=now + timedelta(seconds=1),
+        decision_id=first.decision.decision_id,
+    )
+
+    (second,) = await manager.judge_batch([signal("MSFT", "buy", Decimal(150), now)])
+
+    assert second.decision is not None
+    assert second.decision.snapshot["portfolio"]["trades_today"] == 1

@@ -528,7 +528,8 @@ class RiskStore:
 
     @staticmethod
     async def _trades_today(connection: AsyncConnection, day_started_at: datetime, at: datetime) -> int:
-        """Orders placed today, plus orders approved today that the executor has not recorded yet."""
+        """Orders placed today, plus orders approved today that the executor had not recorded by `at`
+        (an order recorded after `at` counts as approved, or it would be counted by neither)."""
         placed = (
             await connection.execute(
                 select(func.count())
@@ -544,7 +545,9 @@ class RiskStore:
                     risk_decisions.c.decision == APPROVED,
                     risk_decisions.c.timestamp >= day_started_at,
                     risk_decisions.c.timestamp <= at,
-                    ~exists().where(trades.c.risk_decision_id == risk_decisions.c.id),
+                    ~exists().where(
+                        trades.c.risk_decision_id == risk_decisions.c.id, trades.c.timestamp <= at
+                    ),
                 )
             )
         ).scalar_one()
