@@ -105,3 +105,24 @@ def test_a_signal_is_published_as_its_stored_record_and_received_back_as_it() ->
     assert signal_record(signal_event(unexplained)).reason is None
     # A received price is kept to the price column's scale.
     assert signal_record(replace(event, price=Decimal("187.123456784"))).price == Decimal("187.12345678")
+
+
+async def test_numbers_json_cannot_hold_are_stored_as_null_and_the_batch_with_them(
+    engine: AsyncEngine,
+) -> None:
+    """A model's probability can be NaN (too little history): PostgreSQL refuses NaN in JSON, and
+    one such row failed the whole batch of a minute's signals."""
+    odd = replace(
+        signal("e-odd", "AAPL"),
+        features={"probability_up": float("nan"), "ratios": [1.5, float("inf")], "n": {"x": -float("inf")}},
+    )
+    store = SignalStore(engine)
+
+    stored = await store.record_many([signal("e-fine", "MSFT"), odd])
+
+    assert [created for _record, created in stored] == [True, True]
+    async with engine.connect() as connection:
+        features = (
+            await connection.execute(select(signals.c.features).where(signals.c.event_id == "e-odd"))
+        ).scalar_one()
+    assert features == {"probability_up": None, "ratios": [1.5, None], "n": {"x": None}}
