@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -297,3 +298,77 @@ async def test_a_backtest_job_runs_on_stored_bars(resources: Resources, series: 
         failed = (await http.get(f"/backtests/{missing.json()['id']}")).json()
         assert failed["status"] == "failed" and "ZZZZ" in failed["error_message"]
         assert (await http.get("/backtests/no-such-run")).status_code == 404
+
+
+FRAGILE = """
+from dataclasses import dataclass
+import numpy as np
+from trader.core.strategies import Signals
+
+
+@dataclass(frozen=True)
+class Fragile:
+    '''Always long; divides by zero on prices over 1,000 (a bug of its author's).'''
+
+    @property
+    def name(self):
+        return "fragile"
+
+    @property
+    def lookback_bars(self):
+        return 2
+
+    def parameters(self):
+        return {}
+
+    def generate(self, bars):
+        if bars.close[-1] > 1000:
+            1 / 0
+        return Signals(entries=np.ones(len(bars), bool), exits=np.zeros(len(bars), bool))
+
+
+STRATEGY = Fragile
+"""
+
+
+async def test_a_strategy_that_raises_on_one_bar_costs_only_its_own_signal(
+    resources: Resources, series: BarSeries, caplog: pytest.LogCaptureFixture
+) -> None:
+    strategies_dir = resources.settings.strategies_dir
+    strategies_dir.mkdir(parents=True, exist_ok=True)
+    (strategies_dir / "fragile.py").write_text(FRAGILE)
+    engine: StrategyEngine = create_app(resources).state.strategy_engine
+    await engine.seed_default()
+    now = datetime.now(UTC)
+    fragile = StrategyConfig(
+        name="fragile",
+        strategy_type="fragile",
+        parameters={},
+        symbols=["AAPL", "MSFT"],
+        timeframe=Timeframe.DAY1.value,
+        enabled=True,
+        updated_by="test",
+    )
+    await engine.configs.create(fragile, now)
+    signals = SmaCrossover(5, 20).generate(series)
+    signal_bar = max(i for i in range(len(series)) if signals.direction_at(i) is not SignalDirection.FLAT)
+    aapl = _bars("AAPL", series)
+    # MSFT trades at twenty times AAPL's prices: the same crossovers, over 1,000 a share.
+    msft = [
+        replace(
+            bar, symbol="MSFT", open=bar.open * 20, high=bar.high * 20, low=bar.low * 20, close=bar.close * 20
+        )
+        for bar in aapl
+    ]
+    await MarketDataStore(resources.engine).upsert_bars(aapl[: signal_bar + 1] + msft[: signal_bar + 1])
+
+    emitted = await engine.on_bars([_closed(msft[signal_bar], now), _closed(aapl[signal_bar], now)])
+
+    assert [(record.strategy_name, record.symbol) for record in emitted] == [
+        ("default", "MSFT"),
+        ("default", "AAPL"),
+        ("fragile", "AAPL"),
+    ]
+    failure = next(record for record in caplog.records if "failed on MSFT" in record.getMessage())
+    assert failure.getMessage().startswith("strategy fragile failed on MSFT")
+    assert failure.exc_info is not None and failure.exc_info[0] is ZeroDivisionError

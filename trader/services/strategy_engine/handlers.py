@@ -248,6 +248,17 @@ class StrategyEngine:
             except (ValueError, LookupError) as error:
                 log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, error)
                 continue
+            except Exception:
+                # A strategy's own bug (user strategies are loaded from a folder) costs its signal on
+                # this bar only: raised, it would fail the batch, and a batch retried for ever would
+                # stall every symbol of every minute after it.
+                log.exception(
+                    "strategy %s failed on %s %s; no signal from it for this bar",
+                    config.name,
+                    bar.symbol,
+                    bar.bar_at.isoformat(),
+                )
+                continue
             if signal is not None:
                 proposed.append(signal)
         # One transaction for the batch; a bar already signalled finds its stored row.
