@@ -132,8 +132,9 @@ def _evaluate_chunk(
 
 
 @contextmanager
-def cluster_executor(address: str) -> Iterator[Executor]:
-    """A `concurrent.futures` executor on an existing Dask cluster (the optional `cluster` extra)."""
+def cluster_executor(address: str, *, connect_timeout_seconds: float = 10) -> Iterator[Executor]:
+    """A `concurrent.futures` executor on an existing Dask cluster (the optional `cluster` extra).
+    Dask keeps retrying a refused connection until the timeout."""
     try:
         from distributed import Client
     except ImportError as error:
@@ -141,7 +142,7 @@ def cluster_executor(address: str) -> Iterator[Executor]:
             "a cluster needs the optional extra: pip install 'full-ai-trader[cluster]'"
         ) from error
     try:
-        client = Client(address, timeout="10s")  # type: ignore[no-untyped-call]
+        client = Client(address, timeout=f"{connect_timeout_seconds}s")  # type: ignore[no-untyped-call]
     except OSError as error:
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {error}") from error
     try:

@@ -27,6 +27,6 @@ def test_a_dask_cluster_runs_the_same_search() -> None:
 def test_an_unreachable_scheduler_is_said_plainly() -> None:
     with (
         pytest.raises(ValueError, match="cannot reach the Dask scheduler"),
-        cluster_executor("tcp://127.0.0.1:9"),
+        cluster_executor("tcp://127.0.0.1:9", connect_timeout_seconds=1),
     ):
         pass
