@@ -3,14 +3,19 @@ and each order or fill still counted exactly once when part of a batch was recor
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from trader.adapters.db.engine import create_engine
 from trader.adapters.db.stores.orders import OrderIntent, OrderStore, StoredOrder
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.tables import fills
@@ -170,3 +175,72 @@ async def test_orders_and_signal_times_are_read_by_many_ids(engine: AsyncEngine)
     assert sorted(by_client) == ["id-0", "id-2"]
     assert list(by_broker) == ["b-id-1"] and by_broker["b-id-1"] == synced[1]
     assert await store.signal_bar_times(["no-such-signal"]) == {}
+
+
+async def test_a_batch_of_fills_moves_each_position_as_the_fills_one_by_one_would(
+    engine: AsyncEngine,
+) -> None:
+    store = OrderStore(engine)
+    stored = await store.create_intents([intent("a"), intent("m", "MSFT")], broker="simulated", created_at=AT)
+    a, m = stored["a"][0], stored["m"][0]
+    await store.record_fill(m, fill_of(m, "m-1", "4", "300"))  # MSFT held before the batch
+    fills_in_order = [
+        fill_of(a, "a-1", "10", "100"),
+        replace(fill_of(a, "a-2", "10", "110"), side=OrderSide.SELL, filled_at=AT + timedelta(minutes=2)),
+        replace(fill_of(a, "a-3", "5", "120"), filled_at=AT + timedelta(minutes=3)),  # opened again
+        replace(fill_of(m, "m-2", "4", "310"), side=OrderSide.SELL, filled_at=AT + timedelta(minutes=3)),
+    ]
+
+    after = await store.record_fills([(a if f.symbol == "AAPL" else m, f) for f in fills_in_order])
+
+    assert [(p.symbol, p.quantity) for p in after if p is not None] == [
+        ("AAPL", Decimal(10)),
+        ("AAPL", Decimal(0)),
+        ("AAPL", Decimal(5)),
+        ("MSFT", Decimal(0)),
+    ]
+    books = {p.symbol: p for p in await PositionStore(engine).all(include_flat=True)}
+    aapl, msft = books["AAPL"], books["MSFT"]
+    assert (aapl.position.quantity, aapl.position.average_cost, aapl.position.realized_pnl) == (
+        Decimal(5),
+        Decimal(120),
+        Decimal(100),
+    )
+    assert aapl.opened_at == AT + timedelta(minutes=3) and aapl.updated_at == AT + timedelta(minutes=3)
+    assert (msft.position.quantity, msft.position.realized_pnl) == (Decimal(0), Decimal(40))
+    assert msft.opened_at == AT + timedelta(minutes=1)  # when it opened; closing keeps it
+
+
+async def test_on_sqlite_an_order_changed_between_reading_and_writing_a_batch_is_not_overwritten(
+    sqlite_url: str,
+) -> None:
+    """SQLite takes no row locks: another connection can commit between the batch reading its
+    versions and writing. The batch then falls back to one version-checked update per order."""
+    engine = create_engine(sqlite_url)
+    store = OrderStore(engine)
+    stored = await store.create_intents([intent("a"), intent("b")], broker="simulated", created_at=AT)
+    a, b = stored["a"][0], stored["b"][0]
+    path = make_url(sqlite_url).database
+    assert path is not None
+
+    raced: list[str] = []
+
+    def another_writer_first(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("UPDATE trades") and not raced:
+            raced.append(statement)
+            with sqlite3.connect(path) as other:  # reconciliation, say, in another process
+                other.execute(
+                    "UPDATE trades SET version = version + 1, error_message = 'other' WHERE id = ?", (b.id,)
+                )
+
+    event.listen(engine.sync_engine, "before_cursor_execute", another_writer_first)
+    try:
+        synced = await store.sync_many_from_broker(
+            [(a, at_broker(a, OrderStatus.ACCEPTED)), (b, at_broker(b, OrderStatus.ACCEPTED))], AT
+        )
+        assert raced and synced[0] is not None and synced[0].status is OrderStatus.ACCEPTED
+        assert synced[1] is None
+        kept = await store.get(b.id)
+        assert kept is not None and kept.error_message == "other" and kept.status is OrderStatus.PENDING
+    finally:
+        await engine.dispose()

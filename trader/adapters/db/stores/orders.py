@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from trader.adapters.db.stores.positions import apply_fill_to_position
+from trader.adapters.db.stores.positions import FillMove, apply_fills_to_positions
 from trader.adapters.db.tables import fills, risk_decisions, signals, trades
 from trader.core.broker import BrokerFill, BrokerOrder, OrderClass, OrderRequest
 from trader.core.money import to_price
@@ -235,6 +235,68 @@ async def _update_at_version(connection: AsyncConnection, order: StoredOrder, va
     return bool(result.rowcount == 1)
 
 
+class _ChangedMeanwhileError(Exception):
+    """A batch update found a row changed after its versions were read; the batch is rolled back."""
+
+
+# Every column a broker sync writes, one statement for many orders (executemany).
+_SYNC_COLUMNS = (
+    "status",
+    "broker_order_id",
+    "broker_status",
+    "filled_quantity",
+    "average_fill_price",
+    "submitted_at",
+    "filled_at",
+    "canceled_at",
+    "updated_at",
+    "version",
+)
+_SYNC_UPDATE = (
+    update(trades)
+    .where(trades.c.id == bindparam("_id"), trades.c.version == bindparam("_version"))
+    .values({name: bindparam(name) for name in _SYNC_COLUMNS})
+)
+
+
+async def _write_many_at_version(
+    connection: AsyncConnection, to_write: Sequence[tuple[StoredOrder, dict[str, Any]]]
+) -> set[int]:
+    """Write broker syncs in one statement, to the rows still at the versions they were read at;
+    returns the ids written. The rows are locked as their versions are read (PostgreSQL), so
+    none can change before the write; SQLite takes no row locks, so there the statement's row
+    count proves that no row changed in between (or the batch is rolled back)."""
+    if not to_write:
+        return set()
+    wanted = sorted(order.id for order, _values in to_write)
+    versions: dict[int, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        query = (
+            select(trades.c.id, trades.c.version)
+            .where(trades.c.id.in_(wanted[start : start + _CHUNK]))
+            .with_for_update()
+        )
+        versions.update((order_id, version) for order_id, version in await connection.execute(query))
+    ready = [(order, values) for order, values in to_write if versions.get(order.id) == order.version]
+    if not ready:
+        return set()
+    parameters = [
+        {
+            "_id": order.id,
+            "_version": order.version,
+            **{name: values.get(name, getattr(order, name)) for name in _SYNC_COLUMNS},
+        }
+        for order, values in ready
+    ]
+    for row in parameters:
+        if isinstance(row["status"], OrderStatus):
+            row["status"] = row["status"].value
+    result = await connection.execute(_SYNC_UPDATE, parameters)
+    if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(parameters):
+        raise _ChangedMeanwhileError
+    return {order.id for order, _values in ready}
+
+
 def _broker_changes(order: StoredOrder, broker_order: BrokerOrder, at: datetime) -> dict[str, Any] | None:
     """What taking the broker's copy changes in our row; None when nothing does."""
     unchanged = (
@@ -267,22 +329,32 @@ async def _rows_by_id(connection: AsyncConnection, order_ids: Collection[int]) -
     return found
 
 
-async def _record_fill(connection: AsyncConnection, order: StoredOrder, fill: BrokerFill) -> Position:
+async def _record_fills(
+    connection: AsyncConnection, executions: Sequence[tuple[StoredOrder, BrokerFill]]
+) -> list[Position]:
+    """The executions' rows in one statement, then the positions they move (each row once)."""
     await connection.execute(
         insert(fills),
-        {
-            "trade_id": order.id,
-            "execution_id": fill.execution_id,
-            "symbol": fill.symbol,
-            "side": fill.side.value,
-            "quantity": fill.quantity,
-            "price": fill.price,
-            "commission": fill.commission,
-            "timestamp": fill.filled_at,
-        },
+        [
+            {
+                "trade_id": order.id,
+                "execution_id": fill.execution_id,
+                "symbol": fill.symbol,
+                "side": fill.side.value,
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "commission": fill.commission,
+                "timestamp": fill.filled_at,
+            }
+            for order, fill in executions
+        ],
     )
-    return await apply_fill_to_position(
-        connection, fill.symbol, fill.side, fill.quantity, fill.price, fill.commission, fill.filled_at
+    return await apply_fills_to_positions(
+        connection,
+        [
+            FillMove(fill.symbol, fill.side, fill.quantity, fill.price, fill.commission, fill.filled_at)
+            for _order, fill in executions
+        ],
     )
 
 
@@ -515,12 +587,19 @@ class OrderStore:
                 planned.append({} if changes is None else _changed_values(order, at, **changes))
             except IllegalTransitionError:
                 planned.append(None)
-        written: set[int] = set()
-        async with self._engine.begin() as connection:
-            for (order, _broker_order), values in zip(pairs, planned, strict=True):
-                if values and await _update_at_version(connection, order, values):
-                    written.add(order.id)
-            rows = await _rows_by_id(connection, written)
+        to_write = [(order, values) for (order, _), values in zip(pairs, planned, strict=True) if values]
+        try:
+            async with self._engine.begin() as connection:
+                written = await _write_many_at_version(connection, to_write)
+                rows = await _rows_by_id(connection, written)
+        except _ChangedMeanwhileError:
+            # Another writer got in between (SQLite): each order on its own, each version checked.
+            written = set()
+            async with self._engine.begin() as connection:
+                for order, order_values in to_write:
+                    if await _update_at_version(connection, order, order_values):
+                        written.add(order.id)
+                rows = await _rows_by_id(connection, written)
         synced: list[StoredOrder | None] = []
         for (order, _broker_order), values in zip(pairs, planned, strict=True):
             if values is None or (values and order.id not in written):
@@ -541,9 +620,11 @@ class OrderStore:
         """Record executions in order, each moving its position, in one transaction; same order as
         `executions`, None for an execution already recorded. When one was (a fill seen twice),
         the batch falls back to one transaction per fill, so the others still count once."""
+        if not executions:
+            return []
         try:
             async with self._engine.begin() as connection:
-                return [await _record_fill(connection, order, fill) for order, fill in executions]
+                return list(await _record_fills(connection, executions))
         except IntegrityError as error:
             if len(executions) == 1:
                 await self._raise_unless_recorded(executions[0][1], error)
@@ -552,7 +633,7 @@ class OrderStore:
         for order, fill in executions:
             try:
                 async with self._engine.begin() as connection:
-                    recorded.append(await _record_fill(connection, order, fill))
+                    recorded.extend(await _record_fills(connection, [(order, fill)]))
             except IntegrityError as error:
                 await self._raise_unless_recorded(fill, error)
                 recorded.append(None)

@@ -6,11 +6,13 @@ transaction that records the fill, so a fill is counted in the books exactly onc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from trader.adapters.db.tables import positions
@@ -65,12 +67,7 @@ async def _write(
     *,
     market_price: Decimal | None = None,
 ) -> None:
-    values = {
-        "quantity": position.quantity,
-        "average_cost": to_price(position.average_cost),
-        "realized_pnl": to_cash(position.realized_pnl),
-        "updated_at": at,
-    }
+    values = _columns(position, at)
     if market_price is not None:
         values["market_price"] = market_price
     if existing is None:
@@ -82,21 +79,88 @@ async def _write(
     await connection.execute(update(positions).where(positions.c.id == existing["id"]).values(**values))
 
 
-async def apply_fill_to_position(
-    connection: AsyncConnection,
-    symbol: str,
-    side: OrderSide,
-    quantity: Decimal,
-    price: Decimal,
-    commission: Decimal,
-    at: datetime,
-) -> Position:
-    """Move the symbol's position by one fill on `connection` (the caller's transaction)."""
-    existing = await _locked_row(connection, symbol)
-    current = Position(symbol) if existing is None else _from_row(existing).position
-    moved = current.apply_fill(side, quantity, price, commission)
-    await _write(connection, existing, moved, at)
-    return moved
+@dataclass(frozen=True, slots=True)
+class FillMove:
+    """One execution as it moves its symbol's position."""
+
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    at: datetime
+
+
+async def apply_fills_to_positions(connection: AsyncConnection, moves: Sequence[FillMove]) -> list[Position]:
+    """Move positions by fills, in order, on `connection` (the caller's transaction): the symbols'
+    rows read once (locked), each fill applied in memory, each row written once. Returns the
+    position after each fill, in the same order."""
+    if not moves:
+        return []
+    symbols = sorted({move.symbol for move in moves})
+    query = select(positions).where(positions.c.symbol.in_(symbols)).with_for_update()
+    existing = {row["symbol"]: row for row in (await connection.execute(query)).mappings()}
+    current = {
+        symbol: _from_row(existing[symbol]).position if symbol in existing else Position(symbol)
+        for symbol in symbols
+    }
+    opened_at = {symbol: row["opened_at"] for symbol, row in existing.items()}
+    updated_at: dict[str, datetime] = {}
+    after: list[Position] = []
+    for move in moves:
+        before = current[move.symbol]
+        moved = before.apply_fill(move.side, move.quantity, move.price, move.commission)
+        if before.is_flat and not moved.is_flat:
+            opened_at[move.symbol] = move.at  # opened (again) by this fill
+        current[move.symbol] = moved
+        updated_at[move.symbol] = move.at
+        after.append(moved)
+    new_rows = [
+        {
+            **_columns(current[symbol], updated_at[symbol]),
+            "symbol": symbol,
+            "opened_at": opened_at.get(symbol),
+        }
+        for symbol in symbols
+        if symbol not in existing
+    ]
+    changed_rows = [
+        {
+            **_columns(current[symbol], updated_at[symbol]),
+            "_id": existing[symbol]["id"],
+            "opened_at": opened_at[symbol],
+        }
+        for symbol in symbols
+        if symbol in existing
+    ]
+    if new_rows:
+        await connection.execute(insert(positions), new_rows)
+    if changed_rows:
+        await connection.execute(_UPDATE_BY_ID, changed_rows)
+    return after
+
+
+def _columns(position: Position, at: datetime) -> dict[str, Any]:
+    return {
+        "quantity": position.quantity,
+        "average_cost": to_price(position.average_cost),
+        "realized_pnl": to_cash(position.realized_pnl),
+        "updated_at": at,
+    }
+
+
+# Many rows, one statement (executemany): a batch of fills writes each symbol's row once.
+_UPDATE_BY_ID = (
+    update(positions)
+    .where(positions.c.id == bindparam("_id"))
+    .values(
+        quantity=bindparam("quantity"),
+        average_cost=bindparam("average_cost"),
+        realized_pnl=bindparam("realized_pnl"),
+        updated_at=bindparam("updated_at"),
+        opened_at=bindparam("opened_at"),
+    )
+)
 
 
 class PositionStore:
