@@ -202,6 +202,10 @@ class Settings(BaseSettings):
     )
     strategy_default_timeframe: str = "1day"
     strategy_lookahead_bars: int = Field(1500, ge=200)  # synthetic bars a user strategy is checked on
+    # Bars a strategy worker takes per read, evaluated together (one configuration read, one window
+    # query, one signals transaction; the risk manager then judges a minute on fewer readings of
+    # its books). With N workers sharing the consumer group, about 500/N spreads a minute across them.
+    strategy_read_batch: int = Field(500, ge=1, le=5000)
     llm_enabled: bool = False  # the optional advisor may veto or annotate signals, never place one
     llm_advisor_url: str = "http://127.0.0.1:11434"  # an OpenAI-compatible or Ollama server
     llm_api_style: str = "openai"  # "openai" (/v1/chat/completions) or "ollama" (/api/chat)

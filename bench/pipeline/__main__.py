@@ -1,6 +1,6 @@
 """The whole live loop in one process, timed: bar stored -> signal -> decision -> order -> fill -> position.
 
-`python -m bench.pipeline [--symbols 500] [--cycles 10] [--backend embedded|postgres|both]`
+`python -m bench.pipeline [--symbols 500] [--cycles 10] [--backend embedded|postgres|both] [--busy]`
 
 The real services run in this process: the strategy engine, risk manager and trade executor apps
 (`create_app` + their lifespans, so their bus workers run exactly as in `trader up`), on the
@@ -9,6 +9,12 @@ embedded default (SQLite + in-process bus) or on PostgreSQL + Redis, with the da
 Synthetic 1-minute bars (`trader.adapters.replay.synthetic`) for the first N S&P 500 names of the
 sample sector map; the strategy is an SMA(2)/SMA(5) crossover on 1min, so many symbols cross
 every minute and orders, fills and positions are exercised.
+
+With the default risk limits the first minute opens the positions the limits allow and the
+next fills them; later minutes are mostly denied (cooldown, no shorting). `--busy` loosens the
+limits (RISK_MAX_OPEN_POSITIONS 500, RISK_SIGNAL_COOLDOWN_SECONDS 0, RISK_MAX_TRADES_PER_DAY
+10000) so that every minute both places orders and fills the previous minute's, and the books
+grow by some 80 positions a minute.
 
 A cycle is one minute of N bars: from the moment the collector starts storing them to the moment
 every consumer group is drained (every bar evaluated, every signal judged, every approved
@@ -71,6 +77,11 @@ GROUPS = (
     (topics.DECISIONS, "trade_executor"),
 )
 GOAL_SECONDS = 1.0
+BUSY_LIMITS = {
+    "RISK_MAX_OPEN_POSITIONS": "500",
+    "RISK_SIGNAL_COOLDOWN_SECONDS": "0",
+    "RISK_MAX_TRADES_PER_DAY": "10000",
+}
 # How often the bench looks whether the groups are drained: a cycle is measured to within this.
 POLL_SECONDS = 0.005
 
@@ -327,7 +338,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--backend", choices=("embedded", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--busy", action="store_true", help="risk limits that let orders through every minute"
+    )
     options = parser.parse_args(argv)
+    if options.busy:
+        os.environ.update(BUSY_LIMITS)  # the risk manager reads its limits from RISK_* variables
     backends = ["embedded", "postgres"] if options.backend == "both" else [options.backend]
     results = []
     for backend in backends:

@@ -57,6 +57,7 @@ def create_app(resources: Resources) -> FastAPI:
             engine,
             consumer_name(SERVICE),
             stale_after_ms=resources.settings.bus_claim_stale_ms,
+            batch=resources.settings.strategy_read_batch,
             metrics=strategy_metrics(metrics),
         )
 

@@ -503,6 +503,7 @@ async def consume_bars(
     *,
     block_ms: int = 1000,
     stale_after_ms: int = 60_000,
+    batch: int = 500,
     metrics: StrategyMetrics | None = None,
 ) -> None:
     """The worker: read BarClosed, evaluate, ack. A failure leaves the message pending for a retry.
@@ -516,7 +517,7 @@ async def consume_bars(
     while True:
         try:
             claimed = await bus.claim_stale(
-                topics.BARS, CONSUMER_GROUP, consumer, min_idle_ms=stale_after_ms, count=50
+                topics.BARS, CONSUMER_GROUP, consumer, min_idle_ms=stale_after_ms, count=batch
             )
             if claimed:
                 log.info("claimed %d bars another worker left unacknowledged", len(claimed))
@@ -524,7 +525,7 @@ async def consume_bars(
                     metrics.strategy_bars_claimed.inc(len(claimed))
             deliveries = [
                 *claimed,
-                *await bus.read(topics.BARS, CONSUMER_GROUP, consumer, count=50, block_ms=block_ms),
+                *await bus.read(topics.BARS, CONSUMER_GROUP, consumer, count=batch, block_ms=block_ms),
             ]
             # The batch's bars are evaluated together (one configuration read, one window query),
             # then acknowledged together; a failure leaves them all pending, and a redelivered bar
