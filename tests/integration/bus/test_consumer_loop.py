@@ -106,20 +106,23 @@ async def test_a_batch_is_handled_together_and_a_failing_batch_one_by_one(bus: M
             raise ValueError("bad event")
         singles.append(received.reason)
 
-    await bus.publish_many("state", [event("a"), event("b")])
-    task = asyncio.create_task(
-        consume(
-            bus,
-            "state",
-            "workers",
-            one,
-            batch_handler=together,
-            consumer="w1",
-            block_ms=50,
-            stale_after_ms=10,
-            max_deliveries=2,
+    def start() -> asyncio.Task[None]:
+        return asyncio.create_task(
+            consume(
+                bus,
+                "state",
+                "workers",
+                one,
+                batch_handler=together,
+                consumer="w1",
+                block_ms=50,
+                stale_after_ms=10,
+                max_deliveries=2,
+            )
         )
-    )
+
+    await bus.publish_many("state", [event("a"), event("b")])
+    task = start()
 
     async def first_batch_done() -> bool:
         return batches == [["a", "b"]] and await bus.pending_count("state", "workers") == 0
@@ -128,19 +131,7 @@ async def test_a_batch_is_handled_together_and_a_failing_batch_one_by_one(bus: M
     assert singles == []  # handled together, acknowledged together
 
     await bus.publish_many("state", [event("c"), event("poison"), event("d")])
-    task = asyncio.create_task(
-        consume(
-            bus,
-            "state",
-            "workers",
-            one,
-            batch_handler=together,
-            consumer="w1",
-            block_ms=50,
-            stale_after_ms=10,
-            max_deliveries=2,
-        )
-    )
+    task = start()
 
     async def poison_dropped() -> bool:
         return await bus.pending_count("state", "workers") == 0 and "d" in singles

@@ -64,6 +64,19 @@ def _closed(bar: Bar, now: datetime) -> BarClosed:
     )
 
 
+def daily_config(name: str, strategy_type: str, parameters: dict[str, object]) -> StrategyConfig:
+    """An enabled configuration trading AAPL and MSFT on daily bars."""
+    return StrategyConfig(
+        name=name,
+        strategy_type=strategy_type,
+        parameters=parameters,
+        symbols=["AAPL", "MSFT"],
+        timeframe=Timeframe.DAY1.value,
+        enabled=True,
+        updated_by="test",
+    )
+
+
 @pytest.fixture
 async def resources(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Resources]:
     settings = Settings(
@@ -191,16 +204,7 @@ async def test_a_configuration_without_its_model_skips_every_bar_after_one_regis
     engine: StrategyEngine = create_app(resources).state.strategy_engine
     await engine.seed_default()
     now = datetime.now(UTC)
-    ml = StrategyConfig(
-        name="ml",
-        strategy_type="ml_classifier",
-        parameters={"model_name": "unregistered"},
-        symbols=["AAPL", "MSFT"],
-        timeframe=Timeframe.DAY1.value,
-        enabled=True,
-        updated_by="test",
-    )
-    await engine.configs.create(ml, now)
+    await engine.configs.create(daily_config("ml", "ml_classifier", {"model_name": "unregistered"}), now)
     signals = SmaCrossover(5, 20).generate(series)
     signal_bar = max(i for i in range(len(series)) if signals.direction_at(i) is not SignalDirection.FLAT)
     aapl, msft = _bars("AAPL", series), _bars("MSFT", series)
@@ -340,16 +344,7 @@ async def test_a_strategy_that_raises_on_one_bar_costs_only_its_own_signal(
     engine: StrategyEngine = create_app(resources).state.strategy_engine
     await engine.seed_default()
     now = datetime.now(UTC)
-    fragile = StrategyConfig(
-        name="fragile",
-        strategy_type="fragile",
-        parameters={},
-        symbols=["AAPL", "MSFT"],
-        timeframe=Timeframe.DAY1.value,
-        enabled=True,
-        updated_by="test",
-    )
-    await engine.configs.create(fragile, now)
+    await engine.configs.create(daily_config("fragile", "fragile", {}), now)
     signals = SmaCrossover(5, 20).generate(series)
     signal_bar = max(i for i in range(len(series)) if signals.direction_at(i) is not SignalDirection.FLAT)
     aapl = _bars("AAPL", series)
