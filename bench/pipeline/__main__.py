@@ -57,6 +57,7 @@ from trader.core import topics
 from trader.core.market import Bar
 from trader.core.ports import MessageBus
 from trader.runtime.bootstrap import open_resources
+from trader.runtime.heap import freeze_startup_objects
 from trader.services.common.resources import Resources
 from trader.services.data_collector.app import build_collector
 from trader.services.risk_manager.app import create_app as create_risk_manager
@@ -258,6 +259,7 @@ async def run_backend(backend: str, symbol_count: int, cycle_count: int) -> Resu
                     app = create(resources)
                     await stack.enter_async_context(app.router.lifespan_context(app))
                 await wait_for_groups(resources.bus, resources.redis)
+                freeze_startup_objects()  # as `trader up` and `trader serve` do once every service is up
                 cycles: list[Cycle] = []
                 closes: dict[datetime, datetime] = {}
                 before = await counts(resources)

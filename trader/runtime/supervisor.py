@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Sequence
 import uvicorn
 
 from trader.runtime.bootstrap import open_resources, prepare_schema
+from trader.runtime.heap import freeze_startup_objects
 from trader.services.common.logs import configure_logging
 from trader.services.registry import app_factory
 from trader.settings import SERVICE_NAMES, Settings
@@ -95,10 +96,12 @@ async def run_services(
                 break
             await asyncio.sleep(0.05)
         else:
+            frozen = freeze_startup_objects()
             log.info(
-                "all %d services up: %s",
+                "all %d services up: %s (%d start-up objects kept out of garbage collection)",
                 len(servers),
                 ", ".join(f"{name}:{settings.port_of(name)}" for name in services),
+                frozen,
             )
             if on_ready is not None:
                 on_ready()
