@@ -7,13 +7,13 @@ the loser gets `ConcurrentUpdateError` and re-reads.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -145,6 +145,25 @@ _UNSET: Any = object()
 _CHUNK = 500
 
 
+async def _select_in(
+    connection: AsyncConnection, query: Select[Any], column: Any, values: Iterable[Any]
+) -> list[Any]:
+    """`query`'s rows (SQLAlchemy Rows) where `column` is one of `values`: one statement per _CHUNK
+    distinct values."""
+    wanted = list(dict.fromkeys(values))
+    rows: list[Any] = []
+    for start in range(0, len(wanted), _CHUNK):
+        rows.extend(await connection.execute(query.where(column.in_(wanted[start : start + _CHUNK]))))
+    return rows
+
+
+async def _pairs_in(
+    connection: AsyncConnection, query: Select[Any], column: Any, values: Iterable[Any]
+) -> dict[Any, Any]:
+    """First column -> second column of `_select_in`'s rows."""
+    return {row[0]: row[1] for row in await _select_in(connection, query, column, values)}
+
+
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """An order about to be recorded: the request, where it came from, and PENDING (to be sent)
@@ -167,20 +186,14 @@ class _Links:
 
 
 async def _links(connection: AsyncConnection, intents: Sequence[OrderIntent]) -> _Links:
-    signal_ids = sorted({intent.signal_event_id for intent in intents if intent.signal_event_id})
-    decision_ids = sorted({intent.decision_id for intent in intents if intent.decision_id})
-    found = _Links({}, {})
-    for start in range(0, len(signal_ids), _CHUNK):
-        query = select(signals.c.event_id, signals.c.id).where(
-            signals.c.event_id.in_(signal_ids[start : start + _CHUNK])
-        )
-        found.signals.update((key, value) for key, value in await connection.execute(query))
-    for start in range(0, len(decision_ids), _CHUNK):
-        query = select(risk_decisions.c.decision_id, risk_decisions.c.id).where(
-            risk_decisions.c.decision_id.in_(decision_ids[start : start + _CHUNK])
-        )
-        found.decisions.update((key, value) for key, value in await connection.execute(query))
-    return found
+    signal_ids = {intent.signal_event_id for intent in intents if intent.signal_event_id}
+    decision_ids = {intent.decision_id for intent in intents if intent.decision_id}
+    by_event = select(signals.c.event_id, signals.c.id)
+    by_decision = select(risk_decisions.c.decision_id, risk_decisions.c.id)
+    return _Links(
+        signals=await _pairs_in(connection, by_event, signals.c.event_id, signal_ids),
+        decisions=await _pairs_in(connection, by_decision, risk_decisions.c.decision_id, decision_ids),
+    )
 
 
 def _intent_values(intent: OrderIntent, broker: str, created_at: datetime, links: _Links) -> dict[str, Any]:
@@ -268,29 +281,23 @@ async def _write_many_at_version(
     count proves that no row changed in between (or the batch is rolled back)."""
     if not to_write:
         return set()
-    wanted = sorted(order.id for order, _values in to_write)
-    versions: dict[int, int] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        query = (
-            select(trades.c.id, trades.c.version)
-            .where(trades.c.id.in_(wanted[start : start + _CHUNK]))
-            .with_for_update()
-        )
-        versions.update((order_id, version) for order_id, version in await connection.execute(query))
+    locked = select(trades.c.id, trades.c.version).with_for_update()
+    versions: dict[int, int] = await _pairs_in(
+        connection, locked, trades.c.id, sorted(o.id for o, _ in to_write)
+    )
     ready = [(order, values) for order, values in to_write if versions.get(order.id) == order.version]
     if not ready:
         return set()
+    # A broker sync writes every column of _SYNC_COLUMNS but the status when it stays the same.
     parameters = [
         {
+            **values,
+            "status": values.get("status", order.status.value),
             "_id": order.id,
             "_version": order.version,
-            **{name: values.get(name, getattr(order, name)) for name in _SYNC_COLUMNS},
         }
         for order, values in ready
     ]
-    for row in parameters:
-        if isinstance(row["status"], OrderStatus):
-            row["status"] = row["status"].value
     result = await connection.execute(_SYNC_UPDATE, parameters)
     if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(parameters):
         raise _ChangedMeanwhileError
@@ -321,12 +328,8 @@ def _broker_changes(order: StoredOrder, broker_order: BrokerOrder, at: datetime)
 
 
 async def _rows_by_id(connection: AsyncConnection, order_ids: Collection[int]) -> dict[int, StoredOrder]:
-    wanted = sorted(order_ids)
-    found: dict[int, StoredOrder] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        query = select(trades).where(trades.c.id.in_(wanted[start : start + _CHUNK]))
-        found.update((row["id"], _order(row)) for row in (await connection.execute(query)).mappings())
-    return found
+    rows = await _select_in(connection, select(trades), trades.c.id, sorted(order_ids))
+    return {row.id: _order(row._mapping) for row in rows}
 
 
 async def _record_fills(
@@ -484,24 +487,16 @@ class OrderStore:
         return {order.broker_order_id: order for order in found if order.broker_order_id is not None}
 
     async def _many(self, column: Any, values: Collection[Any]) -> list[StoredOrder]:
-        wanted = list(dict.fromkeys(values))
-        found: list[StoredOrder] = []
         async with self._engine.connect() as connection:
-            for start in range(0, len(wanted), _CHUNK):
-                query = select(trades).where(column.in_(wanted[start : start + _CHUNK]))
-                found.extend(_order(row) for row in (await connection.execute(query)).mappings())
-        return found
+            rows = await _select_in(connection, select(trades), column, values)
+        return [_order(row._mapping) for row in rows]
 
     async def known_broker_order_ids(self, broker_order_ids: Collection[str]) -> set[str]:
         """Which of these broker order ids our books already hold (one query per 500 ids)."""
-        wanted = list(broker_order_ids)
-        known: set[str] = set()
+        column = trades.c.broker_order_id
         async with self._engine.connect() as connection:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                query = select(trades.c.broker_order_id).where(trades.c.broker_order_id.in_(chunk))
-                known.update((await connection.execute(query)).scalars().all())
-        return known
+            rows = await _select_in(connection, select(column), column, broker_order_ids)
+        return {row[0] for row in rows}
 
     async def recent(
         self,
@@ -594,18 +589,21 @@ class OrderStore:
                 rows = await _rows_by_id(connection, written)
         except _ChangedMeanwhileError:
             # Another writer got in between (SQLite): each order on its own, each version checked.
-            written = set()
             async with self._engine.begin() as connection:
-                for order, order_values in to_write:
-                    if await _update_at_version(connection, order, order_values):
-                        written.add(order.id)
+                written = {
+                    order.id
+                    for order, order_values in to_write
+                    if await _update_at_version(connection, order, order_values)
+                }
                 rows = await _rows_by_id(connection, written)
         synced: list[StoredOrder | None] = []
         for (order, _broker_order), values in zip(pairs, planned, strict=True):
-            if values is None or (values and order.id not in written):
+            if values is None:  # the broker's status cannot follow ours
                 synced.append(None)
-            else:
-                synced.append(rows[order.id] if values else order)
+            elif not values:  # nothing to take
+                synced.append(order)
+            else:  # None when the order changed since it was read
+                synced.append(rows.get(order.id))
         return synced
 
     async def record_fill(self, order: StoredOrder, fill: BrokerFill) -> Position | None:
@@ -695,12 +693,6 @@ class OrderStore:
 
     async def signal_bar_times(self, signal_event_ids: Collection[str]) -> dict[str, datetime]:
         """event id -> bar time of the signals behind decisions, for those the strategy engine recorded."""
-        wanted = sorted(set(signal_event_ids))
-        found: dict[str, datetime] = {}
+        query = select(signals.c.event_id, signals.c.bar_timestamp)
         async with self._engine.connect() as connection:
-            for start in range(0, len(wanted), _CHUNK):
-                query = select(signals.c.event_id, signals.c.bar_timestamp).where(
-                    signals.c.event_id.in_(wanted[start : start + _CHUNK])
-                )
-                found.update((key, value) for key, value in await connection.execute(query))
-        return found
+            return await _pairs_in(connection, query, signals.c.event_id, signal_event_ids)
