@@ -25,9 +25,11 @@ from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
 AT = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
 
 
-def intent(client_order_id: str, symbol: str = "AAPL", quantity: str = "10", **extra: object) -> OrderIntent:
+def intent(
+    client_order_id: str, symbol: str = "AAPL", quantity: str = "10", refusal: str | None = None
+) -> OrderIntent:
     request = OrderRequest(client_order_id, symbol, OrderSide.BUY, Decimal(quantity))
-    return OrderIntent(request, **extra)  # type: ignore[arg-type]
+    return OrderIntent(request, refusal=refusal)
 
 
 def at_broker(
@@ -69,7 +71,7 @@ async def test_a_batch_of_intents_is_recorded_and_says_which_are_new(engine: Asy
         [
             intent("first"),
             intent("second", "MSFT"),
-            intent("refused", status=OrderStatus.REJECTED, error_message="no"),
+            intent("refused", refusal="no"),
         ],
         broker="simulated",
         created_at=AT,

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.risk_manager.books import insert_daily_bars, insert_position, signal, wavy_closes
-from trader.adapters.db.stores.orders import OrderStore
+from trader.adapters.db.stores.orders import OrderOrigin, OrderStore
 from trader.adapters.db.stores.risk import DecisionRecord, History, RiskStore
 from trader.adapters.db.stores.signals import SignalRecord
 from trader.adapters.db.stores.system_flags import BarsAppliedStore
@@ -275,7 +275,7 @@ async def test_an_approval_whose_order_is_recorded_after_the_reading_still_count
         request,
         broker="simulated",
         created_at=now + timedelta(seconds=1),
-        decision_id=first.decision.decision_id,
+        origin=OrderOrigin(decision_id=first.decision.decision_id),
     )
 
     (second,) = await manager.judge_batch([signal("MSFT", "buy", Decimal(150), now)])

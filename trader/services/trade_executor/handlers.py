@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trader.adapters.db.stores.orders import ConcurrentUpdateError, OrderIntent, OrderStore, StoredOrder
+from trader.adapters.db.stores.orders import (
+    ConcurrentUpdateError,
+    OrderIntent,
+    OrderOrigin,
+    OrderStore,
+    StoredOrder,
+)
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.system_flags import MaintenanceGate
 from trader.adapters.db.stores.trading_state import TradingStateStore
@@ -51,7 +57,6 @@ alerts = logging.getLogger("trader.alerts")
 
 ACTOR = "trade_executor"
 _WAITING = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +79,6 @@ class ExecutionResult:
         return self.refusal is not None or (
             self.order is not None and self.order.status is OrderStatus.REJECTED
         )
-
-
-@dataclass(frozen=True, slots=True)
-class OrderOrigin:
-    """Where an order came from, so its `trades` row links to the signal and the risk decision."""
-
-    strategy_name: str | None = None
-    decision_id: str | None = None
-    signal_event_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -130,17 +126,6 @@ class CloseAllReport:
 
 class OrderCancelRefusedError(Exception):
     """The order cannot be canceled (unknown or already final); the message says which."""
-
-
-def _intent(request: OrderRequest, origin: OrderOrigin, refusal: str | None) -> OrderIntent:
-    return OrderIntent(
-        request,
-        strategy_name=origin.strategy_name,
-        decision_id=origin.decision_id,
-        signal_event_id=origin.signal_event_id,
-        status=OrderStatus.PENDING if refusal is None else OrderStatus.REJECTED,
-        error_message=refusal,
-    )
 
 
 def _reduces(request: OrderRequest, held: Decimal) -> bool:
@@ -279,7 +264,9 @@ class TradeExecutor:
                 refusal = gate
             elif state is TradingState.HALTED:
                 refusal = "trading state is HALTED: no new orders"
-            elif state is TradingState.REDUCING and not _reduces(request, held.get(request.symbol, ZERO)):
+            elif state is TradingState.REDUCING and not _reduces(
+                request, held.get(request.symbol, Decimal(0))
+            ):
                 refusal = "trading state is REDUCING: only orders that shrink a position"
             else:
                 if request.symbol not in assets:
@@ -289,7 +276,7 @@ class TradeExecutor:
                     refusal = f"unknown symbol {request.symbol}"
                 elif not asset.tradable:
                     refusal = f"{request.symbol} is not tradable"
-            intents.append(_intent(request, origin, refusal))
+            intents.append(OrderIntent(request, origin, refusal))
         return intents, unstorable
 
     async def _gate_refusal(self) -> str | None:
@@ -321,10 +308,10 @@ class TradeExecutor:
                     request.side.value,
                     request.quantity,
                     request.symbol,
-                    intent.error_message,
+                    intent.refusal,
                 )
                 announced.append((order, OrderStatus.PENDING))
-                results[request.client_order_id] = ExecutionResult(order, refusal=intent.error_message)
+                results[request.client_order_id] = ExecutionResult(order, refusal=intent.refusal)
             elif created:
                 announced.append((order, OrderStatus.PENDING))
                 to_send.append(order)

@@ -165,16 +165,26 @@ async def _pairs_in(
 
 
 @dataclass(frozen=True, slots=True)
-class OrderIntent:
-    """An order about to be recorded: the request, where it came from, and PENDING (to be sent)
-    or REJECTED with the reason it never reached the broker."""
+class OrderOrigin:
+    """Where an order came from, so its `trades` row links to the signal and the risk decision."""
 
-    request: OrderRequest
     strategy_name: str | None = None
     decision_id: str | None = None
     signal_event_id: str | None = None
-    status: OrderStatus = OrderStatus.PENDING
-    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order about to be recorded: to be sent (PENDING), or REJECTED with the refusal that
+    kept it from the broker."""
+
+    request: OrderRequest
+    origin: OrderOrigin = OrderOrigin()
+    refusal: str | None = None
+
+    @property
+    def status(self) -> OrderStatus:
+        return OrderStatus.PENDING if self.refusal is None else OrderStatus.REJECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +196,8 @@ class _Links:
 
 
 async def _links(connection: AsyncConnection, intents: Sequence[OrderIntent]) -> _Links:
-    signal_ids = {intent.signal_event_id for intent in intents if intent.signal_event_id}
-    decision_ids = {intent.decision_id for intent in intents if intent.decision_id}
+    signal_ids = {intent.origin.signal_event_id for intent in intents if intent.origin.signal_event_id}
+    decision_ids = {intent.origin.decision_id for intent in intents if intent.origin.decision_id}
     by_event = select(signals.c.event_id, signals.c.id)
     by_decision = select(risk_decisions.c.decision_id, risk_decisions.c.id)
     return _Links(
@@ -197,7 +207,7 @@ async def _links(connection: AsyncConnection, intents: Sequence[OrderIntent]) ->
 
 
 def _intent_values(intent: OrderIntent, broker: str, created_at: datetime, links: _Links) -> dict[str, Any]:
-    request = intent.request
+    request, origin = intent.request, intent.origin
     return {
         "client_order_id": request.client_order_id,
         "broker": broker,
@@ -211,11 +221,11 @@ def _intent_values(intent: OrderIntent, broker: str, created_at: datetime, links
         "stop_price": request.stop_price,
         "trail_percent": request.trail_percent,
         "status": intent.status.value,
-        "error_message": intent.error_message,
-        "strategy_name": intent.strategy_name,
+        "error_message": intent.refusal,
+        "strategy_name": origin.strategy_name,
         # The decision and signal rows, when the order came through the risk manager.
-        "risk_decision_id": links.decisions.get(intent.decision_id or ""),
-        "signal_id": links.signals.get(intent.signal_event_id or ""),
+        "risk_decision_id": links.decisions.get(origin.decision_id or ""),
+        "signal_id": links.signals.get(origin.signal_event_id or ""),
         "timestamp": created_at,
         "updated_at": created_at,
         "version": 0,
@@ -371,15 +381,12 @@ class OrderStore:
         *,
         broker: str,
         created_at: datetime,
-        strategy_name: str | None = None,
-        decision_id: str | None = None,
-        signal_event_id: str | None = None,
-        status: OrderStatus = OrderStatus.PENDING,
-        error_message: str | None = None,
+        origin: OrderOrigin = OrderOrigin(),
+        refusal: str | None = None,
     ) -> tuple[StoredOrder, bool]:
         """Persist the intent before anything is sent. Returns (order, created); an existing
         client_order_id returns the order already recorded and False."""
-        intent = OrderIntent(request, strategy_name, decision_id, signal_event_id, status, error_message)
+        intent = OrderIntent(request, origin, refusal)
         stored = await self.create_intents([intent], broker=broker, created_at=created_at)
         return stored[request.client_order_id]
 
