@@ -50,15 +50,16 @@ async def consume(
     event, as every handler here is: each finds what an earlier attempt recorded)."""
     await bus.ensure_group(topic, group)
     while True:
-        try:
-            stale = await bus.claim_stale(topic, group, consumer, min_idle_ms=stale_after_ms, count=batch)
-            deliveries = [*stale, *await bus.read(topic, group, consumer, count=batch, block_ms=block_ms)]
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the bus is down: say so and try again, never spin
-            log.exception("cannot read %s for %s; retrying in %ss", topic, group, retry_pause_seconds)
-            await asyncio.sleep(retry_pause_seconds)
-            continue
+        deliveries = await next_deliveries(
+            bus,
+            topic,
+            group,
+            consumer,
+            count=batch,
+            block_ms=block_ms,
+            stale_after_ms=stale_after_ms,
+            retry_pause_seconds=retry_pause_seconds,
+        )
         if batch_handler is not None and deliveries:
             try:
                 await batch_handler([delivery.event for delivery in deliveries])
@@ -76,6 +77,31 @@ async def consume(
                 continue
         for delivery in deliveries:
             await _handle(bus, topic, group, handler, delivery, max_deliveries)
+
+
+async def next_deliveries(
+    bus: MessageBus,
+    topic: str,
+    group: str,
+    consumer: str,
+    *,
+    count: int,
+    block_ms: int = 1000,
+    stale_after_ms: int = 60_000,
+    retry_pause_seconds: float = 1.0,
+) -> list[Delivery]:
+    """What a consumer handles next: messages a silent consumer left pending for `stale_after_ms`
+    first, then new ones. When the bus cannot be read this says so, pauses and answers nothing,
+    so a consumer loop never spins."""
+    try:
+        stale = await bus.claim_stale(topic, group, consumer, min_idle_ms=stale_after_ms, count=count)
+        return [*stale, *await bus.read(topic, group, consumer, count=count, block_ms=block_ms)]
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("cannot read %s for %s; retrying in %ss", topic, group, retry_pause_seconds)
+        await asyncio.sleep(retry_pause_seconds)
+        return []
 
 
 async def _handle(

@@ -77,24 +77,18 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
                     "reconciliation failed; retrying in %ss", settings.executor_reconcile_interval_seconds
                 )
 
-    async def handle_approval(event: Event) -> None:
-        if not isinstance(event, OrderApproved):
-            return
-        try:
-            await executor.execute_approved(event)
-        except BrokerError as error:
-            # Left pending: redelivered, and the persisted intent makes the retry safe.
-            executor.last_error = f"{type(error).__name__}: {error}"
-            raise
-
     async def handle_approvals(events: Sequence[Event]) -> None:
         try:
             await executor.execute_approved_batch(
                 [event for event in events if isinstance(event, OrderApproved)]
             )
         except BrokerError as error:
+            # Left pending: redelivered, and the persisted intents make the retry safe.
             executor.last_error = f"{type(error).__name__}: {error}"
             raise
+
+    async def handle_approval(event: Event) -> None:
+        await handle_approvals([event])
 
     async def approved_orders() -> None:
         await ready.wait()

@@ -178,6 +178,8 @@ class TradeExecutor:
         A read batch of decisions shares one reading of the books and one transaction for its
         intents, all committed before the first order is sent; the broker's answers are recorded
         together after the last. A decision delivered twice maps to the same client_order_id."""
+        if not approvals:
+            return []
         bar_times = await self.orders.signal_bar_times([approved.signal_event_id for approved in approvals])
         results: dict[int, ExecutionResult] = {}
         wanted: dict[int, tuple[OrderRequest, OrderOrigin]] = {}

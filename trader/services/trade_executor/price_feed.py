@@ -19,6 +19,7 @@ from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.events import BarClosed, bar_from_event
 from trader.core.topics import BARS
+from trader.services.common.consumers import next_deliveries
 from trader.services.common.resources import Resources
 from trader.services.trade_executor.handlers import TradeExecutor
 
@@ -78,15 +79,7 @@ async def consume_bars(
     bus = resources.bus
     await bus.ensure_group(BARS, PRICE_GROUP)
     while True:
-        try:
-            stale = await bus.claim_stale(BARS, PRICE_GROUP, consumer, min_idle_ms=60_000, count=batch)
-            deliveries = [*stale, *await bus.read(BARS, PRICE_GROUP, consumer, count=batch, block_ms=1000)]
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the bus is down: say so and try again, never spin
-            log.exception("cannot read %s for %s; retrying in 1s", BARS, PRICE_GROUP)
-            await asyncio.sleep(1.0)
-            continue
+        deliveries = await next_deliveries(bus, BARS, PRICE_GROUP, consumer, count=batch)
         done: list[str] = []
         applied: dict[str, datetime] = {}
         for delivery in deliveries:
