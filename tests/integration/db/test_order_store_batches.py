@@ -115,7 +115,7 @@ async def test_broker_answers_are_taken_together_and_a_changed_order_is_left_to_
         [
             (a, at_broker(a, OrderStatus.ACCEPTED)),
             (b, at_broker(b, OrderStatus.ACCEPTED)),  # read at a version that is gone
-            (c, at_broker(c, OrderStatus.PENDING)),  # nothing to take... but the broker id is new
+            (c, at_broker(c, OrderStatus.PENDING)),  # same status: only the broker's id is new
         ],
         AT,
     )
