@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.tables import account_snapshots, fills, job_runs, trades
+
+MARKET_ZONE = ZoneInfo("America/New_York")
 
 
 def _plain(value: Any) -> Any:
@@ -30,6 +34,23 @@ def drawdowns(equities: list[Decimal]) -> list[Decimal]:
     return result
 
 
+def day_returns(moments: Sequence[datetime], equities: Sequence[Decimal]) -> list[Decimal]:
+    """Return since the market day began at each point: against the last equity of the day
+    before (the first of the day when there is none), as the daily-loss limit counts it."""
+    result = []
+    day = None
+    day_start = Decimal(0)
+    previous: Decimal | None = None
+    for moment, equity in zip(moments, equities, strict=True):
+        market_day = moment.astimezone(MARKET_ZONE).date()
+        if market_day != day:
+            day = market_day
+            day_start = previous if previous is not None else equity
+        result.append(equity / day_start - 1 if day_start > 0 else Decimal(0))
+        previous = equity
+    return result
+
+
 async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
     query = (
         select(account_snapshots.c.timestamp, account_snapshots.c.equity, account_snapshots.c.cash)
@@ -40,6 +61,7 @@ async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
         rows = list(reversed((await connection.execute(query)).all()))
     equities = [row.equity for row in rows]
     downs = drawdowns(equities)
+    days = day_returns([row.timestamp for row in rows], equities)
     return {
         "points": [
             {
@@ -47,8 +69,9 @@ async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
                 "equity": str(row.equity),
                 "cash": str(row.cash),
                 "drawdown": str(round(down, 6)),
+                "day_return": str(round(day, 6)),
             }
-            for row, down in zip(rows, downs, strict=True)
+            for row, down, day in zip(rows, downs, days, strict=True)
         ],
         "max_drawdown": str(round(min(downs), 6)) if downs else None,
         "latest_equity": str(equities[-1]) if equities else None,
