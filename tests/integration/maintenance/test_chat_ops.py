@@ -48,8 +48,14 @@ def services_fake(cancel_calls: list[str]) -> FastAPI:
 
     @fake.get("/risk/current-metrics")
     async def metrics() -> dict[str, Any]:
-        return {"equity": "100012.30", "cash": "98507.30", "daily_pnl": "-45.1", "daily_return_pct": "-0.000451",
-                "drawdown_pct": "0.0012", "peak_equity": "100100"}  # fmt: skip
+        return {
+            "equity": "100012.30",
+            "cash": "98507.30",
+            "daily_pnl": "-45.1",
+            "daily_return_pct": "-0.000451",
+            "drawdown_pct": "0.0012",
+            "peak_equity": "100100",
+        }
 
     return fake
 
