@@ -11,12 +11,15 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from trader.core.strategies.overlays import Overlay
 from trader.core.strategies.series import BarSeries
 
 NANOSECONDS = 1_000_000_000
+MARKET_ZONE = ZoneInfo("America/New_York")
 
 
 def epoch_seconds(moment: datetime) -> int:
@@ -126,3 +129,48 @@ def chart_payload(
         "markers": marker_rows(markers, locator),
         "levels": list(levels),
     }
+
+
+def drawdowns(equities: Sequence[Decimal]) -> list[Decimal]:
+    """Fraction below the running peak at each point (0 at a new high, negative below it)."""
+    result = []
+    peak: Decimal | None = None
+    for equity in equities:
+        peak = equity if peak is None or equity > peak else peak
+        result.append(equity / peak - 1 if peak > 0 else Decimal(0))
+    return result
+
+
+def day_returns(moments: Sequence[datetime], equities: Sequence[Decimal]) -> list[Decimal]:
+    """Return since the market day began at each point: against the last equity of the day
+    before (the first of the day when there is none), as the daily-loss limit counts it."""
+    result = []
+    day = None
+    day_start = Decimal(0)
+    previous: Decimal | None = None
+    for moment, equity in zip(moments, equities, strict=True):
+        market_day = moment.astimezone(MARKET_ZONE).date()
+        if market_day != day:
+            day = market_day
+            day_start = previous if previous is not None else equity
+        result.append(equity / day_start - 1 if day_start > 0 else Decimal(0))
+        previous = equity
+    return result
+
+
+def equity_points(
+    moments: Sequence[datetime], equities: Sequence[Decimal], cash: Sequence[Decimal] | None = None
+) -> list[dict[str, str]]:
+    """The equity chart's points: equity, drawdown from the peak and the day's return, as text."""
+    downs = drawdowns(equities)
+    days = day_returns(moments, equities)
+    return [
+        {
+            "timestamp": moment.isoformat(),
+            "equity": str(equity),
+            **({} if cash is None else {"cash": str(cash[index])}),
+            "drawdown": str(round(downs[index], 6)),
+            "day_return": str(round(days[index], 6)),
+        }
+        for index, (moment, equity) in enumerate(zip(moments, equities, strict=True))
+    ]

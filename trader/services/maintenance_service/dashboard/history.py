@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.tables import account_snapshots, fills, job_runs, trades
-
-MARKET_ZONE = ZoneInfo("America/New_York")
+from trader.charts.payload import equity_points
 
 
 def _plain(value: Any) -> Any:
@@ -22,33 +19,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
-
-
-def drawdowns(equities: list[Decimal]) -> list[Decimal]:
-    """Fraction below the running peak at each point (0 at a new high, negative below it)."""
-    result = []
-    peak: Decimal | None = None
-    for equity in equities:
-        peak = equity if peak is None or equity > peak else peak
-        result.append(equity / peak - 1 if peak > 0 else Decimal(0))
-    return result
-
-
-def day_returns(moments: Sequence[datetime], equities: Sequence[Decimal]) -> list[Decimal]:
-    """Return since the market day began at each point: against the last equity of the day
-    before (the first of the day when there is none), as the daily-loss limit counts it."""
-    result = []
-    day = None
-    day_start = Decimal(0)
-    previous: Decimal | None = None
-    for moment, equity in zip(moments, equities, strict=True):
-        market_day = moment.astimezone(MARKET_ZONE).date()
-        if market_day != day:
-            day = market_day
-            day_start = previous if previous is not None else equity
-        result.append(equity / day_start - 1 if day_start > 0 else Decimal(0))
-        previous = equity
-    return result
 
 
 async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
@@ -60,20 +30,10 @@ async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
     async with engine.connect() as connection:
         rows = list(reversed((await connection.execute(query)).all()))
     equities = [row.equity for row in rows]
-    downs = drawdowns(equities)
-    days = day_returns([row.timestamp for row in rows], equities)
+    points = equity_points([row.timestamp for row in rows], equities, [row.cash for row in rows])
     return {
-        "points": [
-            {
-                "timestamp": row.timestamp.isoformat(),
-                "equity": str(row.equity),
-                "cash": str(row.cash),
-                "drawdown": str(round(down, 6)),
-                "day_return": str(round(day, 6)),
-            }
-            for row, down, day in zip(rows, downs, days, strict=True)
-        ],
-        "max_drawdown": str(round(min(downs), 6)) if downs else None,
+        "points": points,
+        "max_drawdown": min((point["drawdown"] for point in points), key=Decimal, default=None),
         "latest_equity": str(equities[-1]) if equities else None,
     }
 
