@@ -110,7 +110,11 @@ def test_html_report_is_self_contained(bars: BarSeries) -> None:
     strategy = SmaCrossover(10, 30)
     result = run_backtest(strategy, bars)
     page = render_report(
-        result, title="SMA <test>", lookahead=check_lookahead(strategy, bars), series=[bars], strategy=strategy
+        result,
+        title="SMA <test>",
+        lookahead=check_lookahead(strategy, bars),
+        series=[bars],
+        strategy=strategy,
     )
     assert page.startswith("<!DOCTYPE html>")
     # The dashboard's charts, drawn by the inlined library; plain SVG plots where scripts do not run.
