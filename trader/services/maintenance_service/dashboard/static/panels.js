@@ -129,6 +129,14 @@
     global.TraderCharts.equity(document.getElementById("equity-chart"), points, limits);
   }
 
+  // A stream's own state when it reports one; a polled source's from its circuit and last answer.
+  function streamState(row) {
+    if (row.state || row.status) return row.state || row.status;
+    if (!row.circuit) return row.kind === "data" ? "replaying" : null;
+    if (row.circuit.state === "open" || (row.last_error && !row.active)) return "failing";
+    return row.active ? "active" : "standby";
+  }
+
   // Streams: what each source, the collector and the executor report about their streams.
   function streams(body, data) {
     const sources = data.sources || {};
@@ -143,8 +151,8 @@
     body.appendChild(W.table([
       { label: "stream", kind: "text", value: (row) => row.name + (row.role ? " (" + row.role + ")" : "") },
       { label: "owner", kind: "text", key: "kind" },
-      { label: "state", kind: "badge", value: (row) => row.state || row.status || (row.kind === "data" ? "polling" : null) },
-      { label: "last message", kind: "time", value: (row) => row.last_message_at || null },
+      { label: "state", kind: "badge", value: streamState },
+      { label: "last message", kind: "time", value: (row) => row.last_message_at || row.last_success_at || null },
       { label: "last bar age", kind: "node", value: (row) => W.nested(row.last_bar_age_seconds || row.last_bar_age || null) },
       { label: "rejected", kind: "node", value: (row) => W.nested(row.rejected_by_reason || null) },
     ], rows, { emptyText: "No stream reported yet." }));

@@ -142,7 +142,7 @@
     }
     if (typeof value === "boolean") return element("span", value ? "yes" : "no");
     if (typeof value === "number") return element("span", F.count(value));
-    if (/^-?\d+\.\d+$/.test(String(value))) return element("span", F.quantity(value));
+    if (/^-?\d+\.\d+$/.test(String(value))) return element("span", Number(value).toLocaleString("en-US", { maximumFractionDigits: 4 }));
     if (/^\d{4}-\d{2}-\d{2}T/.test(String(value))) return show("time", value);
     return element("span", String(value));
   }
