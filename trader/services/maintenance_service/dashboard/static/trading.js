@@ -10,13 +10,15 @@
     "pending_cancel", "pending_replace", "suspended"]);
   const TIMEFRAMES = ["1min", "5min", "15min", "30min", "1h", "1day"];
   const params = new URLSearchParams(global.location.search);
-  const chosen = { symbol: (params.get("symbol") || "").toUpperCase(), timeframe: params.get("timeframe") || "" };
+  const chosen = { symbol: (params.get("symbol") || "").toUpperCase(), timeframe: params.get("timeframe") || "",
+    bars: params.get("bars") || "" };
   let refreshChart = null;
 
   function chartSources() {
     const sources = { symbols: S + "data-status" };
     if (chosen.symbol) {
       const query = new URLSearchParams({ symbol: chosen.symbol, timeframe: chosen.timeframe || "1day" });
+      if (chosen.bars) query.set("limit", chosen.bars);
       sources.chart = "/api/dashboard/chart?" + query.toString();
     }
     return sources;
