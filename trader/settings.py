@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     smtp_from: str = ""
     smtp_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
     notification_cooldown_seconds: float = Field(300.0, ge=0)
+    # Chat ops: with a bot token, the maintenance service runs a Telegram bot that answers the
+    # chat ids listed here (anyone else is refused and audited) and pushes the notifications.
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_api_url: str = ""  # empty: Telegram's own; else a Bot API server (e.g. a local one)
+    telegram_poll_timeout_seconds: int = Field(30, ge=0, le=60)
 
     # Export and maintenance
     backup_dir: Path = Path("backups")
@@ -227,6 +233,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("telegram_chat_ids", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return [int(item) for item in value.replace(" ", "").split(",") if item]
+            except ValueError:
+                raise ValueError("TELEGRAM_CHAT_IDS must be comma-separated chat ids (integers)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _telegram_has_chats(self) -> Settings:
+        if self.telegram_bot_token is not None and not self.telegram_chat_ids:
+            raise ValueError(
+                "TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_IDS is not: the bot would answer no one"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod
