@@ -21,6 +21,9 @@ STRENGTH_PLACES = 6
 class ClosingSignal:
     direction: SignalDirection
     strength: Decimal
+    # Protective levels for an entry (the llm strategy gives them); None: the strategy gives none.
+    stop_price: Decimal | None = None
+    target_price: Decimal | None = None
 
 
 def closing_signal(strategy: Strategy, series: BarSeries) -> ClosingSignal | None:
