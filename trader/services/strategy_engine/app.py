@@ -8,14 +8,19 @@ import logging
 
 from fastapi import FastAPI
 
+from trader.adapters.db.stores.llm_calls import LlmCallStore
 from trader.adapters.llm.advisor import LlmAdvisor
+from trader.adapters.llm.panel import LlmPanel
+from trader.adapters.llm.providers import ChatModel, build_model
 from trader.adapters.strategy_loader import discover_strategies
+from trader.core.llm.strategy import llm_strategy_type
 from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consumer_name
 from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
+from trader.services.strategy_engine.llm_signals import LlmSignals
 from trader.services.strategy_engine.routes import build_router
 from trader.services.strategy_engine.training import TrainingJobs, build_training_router
 
@@ -29,6 +34,7 @@ def build_engine(resources: Resources) -> StrategyEngine:
         settings.strategies_dir, check_bars=settings.strategy_lookahead_bars
     )
     catalog.register(ml_strategy_type())
+    catalog.register(llm_strategy_type())
     advisor = None
     if settings.llm_enabled:
         advisor = LlmAdvisor(
@@ -40,7 +46,21 @@ def build_engine(resources: Resources) -> StrategyEngine:
             fallback=settings.llm_fallback,
             api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
         )
-    return StrategyEngine(resources, catalog, report, advisor)
+    return StrategyEngine(resources, catalog, report, advisor, build_llm_signals(resources))
+
+
+def build_llm_signals(resources: Resources) -> LlmSignals:
+    """The llm strategy's panel of LLM_MODELS; a model that cannot be built is left out, loudly
+    (a configuration naming it then logs 'unknown LLM model' for each bar it would evaluate)."""
+    settings = resources.settings
+    anthropic_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+    models: list[ChatModel] = []
+    for spec in settings.effective_llm_models:
+        try:
+            models.append(build_model(spec, resources.http, anthropic_key))
+        except ValueError as error:
+            log.error("LLM model %s left out: %s", spec.name, error)
+    return LlmSignals(resources, LlmPanel(models, LlmCallStore(resources.engine)))
 
 
 def create_app(resources: Resources) -> FastAPI:
