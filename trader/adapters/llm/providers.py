@@ -10,6 +10,8 @@ or the record).
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,7 +19,9 @@ import anthropic
 import httpx
 
 from trader.core.llm.decision import DECISION_SCHEMA
-from trader.settings import LlmModelSettings, LlmProvider
+from trader.settings import LlmModelSettings, LlmProvider, Settings
+
+log = logging.getLogger("trader.adapters.llm")
 
 
 class CallFailure(enum.StrEnum):
@@ -203,3 +207,17 @@ def build_model(spec: LlmModelSettings, http: httpx.AsyncClient, anthropic_key: 
     if not key:
         raise ValueError(f"LLM model {spec.name} (anthropic) needs an api_key or ANTHROPIC_API_KEY")
     return AnthropicModel(spec, key)
+
+
+def build_models(settings: Settings, http: httpx.AsyncClient) -> list[ChatModel]:
+    """The llm strategy's panel from LLM_MODELS; a model that cannot be built is left out, loudly
+    (a configuration naming it then fails with 'unknown LLM model' wherever it is used)."""
+    anthropic_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+    models: list[ChatModel] = []
+    specs: Sequence[LlmModelSettings] = settings.effective_llm_models
+    for spec in specs:
+        try:
+            models.append(build_model(spec, http, anthropic_key))
+        except ValueError as error:
+            log.error("LLM model %s left out: %s", spec.name, error)
+    return models
