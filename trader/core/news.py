@@ -12,14 +12,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from trader.core.market import require_aware_utc
+from trader.core.market import is_aware_utc
 
 HEADLINE_CHARACTERS = 500
 SUMMARY_CHARACTERS = 2000
 
 
 class InvalidNewsError(ValueError):
-    """An article that cannot be stored: the message says which field is wrong."""
+    """An article that cannot be stored: `reason` is a short code, the message says which field."""
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +37,18 @@ class NewsItem:
     updated_at: datetime
 
     def __post_init__(self) -> None:
-        require_aware_utc(self.created_at, "news created_at")
-        require_aware_utc(self.updated_at, "news updated_at")
+        for name in ("created_at", "updated_at"):
+            if not is_aware_utc(getattr(self, name)):
+                raise InvalidNewsError(f"article {self.article_id}: {name} is not aware UTC", "naive_time")
         if self.article_id <= 0:
-            raise InvalidNewsError(f"article id must be positive, got {self.article_id}")
+            raise InvalidNewsError(f"article id must be positive, got {self.article_id}", "bad_id")
         if not self.headline.strip():
-            raise InvalidNewsError(f"article {self.article_id} has no headline")
+            raise InvalidNewsError(f"article {self.article_id} has no headline", "no_headline")
         if self.updated_at < self.created_at:
             raise InvalidNewsError(
                 f"article {self.article_id} updated ({self.updated_at.isoformat()}) before it was created "
-                f"({self.created_at.isoformat()})"
+                f"({self.created_at.isoformat()})",
+                "updated_before_created",
             )
         object.__setattr__(self, "headline", self.headline.strip()[:HEADLINE_CHARACTERS])
         object.__setattr__(self, "summary", self.summary.strip()[:SUMMARY_CHARACTERS])
