@@ -3,7 +3,10 @@ backtest jobs and the model registry."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+
+from fastapi import FastAPI
 
 from trader.adapters.db.stores.llm_calls import LlmCallStore
 from trader.adapters.llm.advisor import LlmAdvisor
@@ -12,9 +15,14 @@ from trader.adapters.llm.providers import build_models
 from trader.adapters.strategy_loader import discover_strategies
 from trader.core.llm.strategy import llm_strategy_type
 from trader.ml.strategy import ml_strategy_type
+from trader.services.common.app_factory import build_service_app
+from trader.services.common.consumers import consumer_name
+from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.resources import Resources
-from trader.services.strategy_engine.handlers import StrategyEngine
+from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
 from trader.services.strategy_engine.llm_signals import LlmSignals
+from trader.services.strategy_engine.routes import build_router
+from trader.services.strategy_engine.training import TrainingJobs, build_training_router
 
 SERVICE = "strategy_engine"
 log = logging.getLogger("trader.services.strategy_engine")
@@ -45,3 +53,41 @@ def build_llm_signals(resources: Resources) -> LlmSignals:
     """The llm strategy's panel of LLM_MODELS, recording its calls in this system's database."""
     models = build_models(resources.settings, resources.http)
     return LlmSignals(resources, LlmPanel(models, LlmCallStore(resources.engine)))
+
+
+def create_app(resources: Resources) -> FastAPI:
+    engine = build_engine(resources)
+    training_jobs = TrainingJobs(resources)
+    metrics = ServiceMetrics(SERVICE)
+
+    async def strategy_worker() -> None:
+        try:
+            await engine.seed_default()
+        except Exception:  # a bad default (e.g. a typo in STRATEGY_DEFAULT_TYPE) must be seen, not fatal
+            log.exception("could not seed the default strategy configuration")
+        await consume_bars(
+            engine,
+            consumer_name(SERVICE),
+            stale_after_ms=resources.settings.bus_claim_stale_ms,
+            batch=resources.settings.strategy_read_batch,
+            metrics=strategy_metrics(metrics),
+        )
+
+    async def backtest_jobs() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await engine.wait_for_jobs()
+            await training_jobs.wait()
+
+    app = build_service_app(
+        SERVICE,
+        resources,
+        title="Strategy Engine",
+        routers=[build_router(), build_training_router()],
+        workers=[strategy_worker, backtest_jobs],
+        metrics=metrics,
+    )
+    app.state.strategy_engine = engine
+    app.state.training_jobs = training_jobs
+    return app
