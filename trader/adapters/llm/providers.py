@@ -59,7 +59,10 @@ def _status_failure(status: int) -> CallFailure:
 
 
 class _HttpChatModel:
-    """The JSON-over-HTTP providers (OpenAI-compatible and Ollama) share their error handling."""
+    """The JSON-over-HTTP providers (OpenAI-compatible and Ollama): the same request with each
+    one's path and options, the same error handling; each reads its own reply shape."""
+
+    path = ""
 
     def __init__(self, http: httpx.AsyncClient, spec: LlmModelSettings) -> None:
         self._http = http
@@ -73,8 +76,22 @@ class _HttpChatModel:
         key = self._spec.api_key
         return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
 
-    async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        url = f"{self._spec.url.rstrip('/')}{path}"
+    def _options(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _read(self, payload: Any) -> ModelReply:
+        raise NotImplementedError
+
+    async def complete(self, system: str, user: str) -> ModelReply:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        payload = await self._post({"model": self._spec.model, "messages": messages, **self._options()})
+        try:
+            return self._read(payload)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise ModelCallError(CallFailure.BAD_RESPONSE, f"unexpected reply shape: {error!r}") from None
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        url = f"{self._spec.url.rstrip('/')}{self.path}"
         try:
             response = await self._http.post(
                 url, json=body, headers=self._headers(), timeout=self._spec.timeout_seconds
@@ -96,48 +113,41 @@ class _HttpChatModel:
 
 
 class OpenAICompatibleModel(_HttpChatModel):
-    async def complete(self, system: str, user: str) -> ModelReply:
-        payload = await self._post(
-            "/v1/chat/completions",
-            {
-                "model": self._spec.model,
-                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                "temperature": 0,
-                "max_tokens": self._spec.max_output_tokens,
-                "response_format": {"type": "json_object"},
-            },
+    path = "/v1/chat/completions"
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "temperature": 0,
+            "max_tokens": self._spec.max_output_tokens,
+            "response_format": {"type": "json_object"},
+        }
+
+    def _read(self, payload: Any) -> ModelReply:
+        usage = payload.get("usage") or {}
+        return ModelReply(
+            str(payload["choices"][0]["message"]["content"]),
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
         )
-        try:
-            text = payload["choices"][0]["message"]["content"]
-            usage = payload.get("usage") or {}
-            return ModelReply(
-                str(text), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-            )
-        except (KeyError, IndexError, TypeError, ValueError) as error:
-            raise ModelCallError(CallFailure.BAD_RESPONSE, f"unexpected reply shape: {error!r}") from None
 
 
 class OllamaModel(_HttpChatModel):
-    async def complete(self, system: str, user: str) -> ModelReply:
-        payload = await self._post(
-            "/api/chat",
-            {
-                "model": self._spec.model,
-                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                "stream": False,
-                # Ollama constrains the reply to a JSON schema given as `format`.
-                "format": DECISION_SCHEMA,
-                "options": {"temperature": 0, "num_predict": self._spec.max_output_tokens},
-            },
+    path = "/api/chat"
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "stream": False,
+            # Ollama constrains the reply to a JSON schema given as `format`.
+            "format": DECISION_SCHEMA,
+            "options": {"temperature": 0, "num_predict": self._spec.max_output_tokens},
+        }
+
+    def _read(self, payload: Any) -> ModelReply:
+        return ModelReply(
+            str(payload["message"]["content"]),
+            int(payload.get("prompt_eval_count", 0)),
+            int(payload.get("eval_count", 0)),
         )
-        try:
-            return ModelReply(
-                str(payload["message"]["content"]),
-                int(payload.get("prompt_eval_count", 0)),
-                int(payload.get("eval_count", 0)),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ModelCallError(CallFailure.BAD_RESPONSE, f"unexpected reply shape: {error!r}") from None
 
 
 # Structured outputs take types and enums but not numeric bounds; parse_decision checks those.

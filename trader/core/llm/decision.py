@@ -87,7 +87,8 @@ class Decision:
         }
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
+    """The one JSON object a model answered (a markdown fence around it is dropped)."""
     stripped = text.strip()
     if stripped.startswith("```"):
         # Models often fence JSON in markdown even when told not to; the fence carries no meaning.
@@ -135,7 +136,7 @@ def _horizon(value: object) -> int:
 
 def parse_decision(text: str, price: Decimal) -> Decision:
     """The decision in a model's answer for a symbol last traded at `price`, or DecisionRefusedError."""
-    payload = _json_object(text)
+    payload = json_object(text)
     missing = [name for name in REQUIRED_FIELDS if name not in payload]
     if missing:
         raise DecisionRefusedError(RefusalCode.MISSING_FIELD, f"missing {', '.join(missing)}")
