@@ -125,6 +125,9 @@ async def test_a_budget_of_n_calls_stops_calling_at_n_then_falls_back(
     assert (paid["calls"], paid["answered"], paid["over_budget"], paid["input_tokens"]) == (5, 5, True, 600)
     assert Decimal(paid["cost_usd"]) == Decimal("0.06") and Decimal(paid["budget_left_usd"]) == 0
     assert paid["since_start"]["over_budget"] == 15
+    health = await _get(engine, "/health")
+    assert health["status"] == "degraded", health
+    assert "paid: daily budget 0.06 USD spent" in str(health)
     # The fallback (hold) gave no signal once the budget was spent; what was asked kept its signals.
     asked = {bar.timestamp for bar in aapl[60:65]}
     assert all(signal.bar_timestamp in asked for signal in first)

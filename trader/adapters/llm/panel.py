@@ -120,6 +120,8 @@ class LlmPanel:
     replay_only: bool = False
     # Since start, per (model, source or status): what /llm/usage shows beside the recorded calls.
     counters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Each model's state after its last answer: what the service's health shows (empty: all well).
+    troubles: dict[str, str] = field(default_factory=dict)
 
     def chosen(self, names: Sequence[str]) -> list[ChatModel]:
         """The models named (all when none are), or UnknownModelError naming the missing ones."""
@@ -132,6 +134,14 @@ class LlmPanel:
                 f"unknown LLM model {', '.join(missing)}; LLM_MODELS defines {', '.join(by_name) or 'none'}"
             )
         return [by_name[name] for name in names]
+
+    async def health(self) -> str:
+        """For /health: raises naming each model in trouble (failing or over budget)."""
+        if self.troubles:
+            raise RuntimeError(
+                "; ".join(f"{name}: {trouble}" for name, trouble in sorted(self.troubles.items()))
+            )
+        return f"{len(self.models)} models"
 
     def knowledge_cutoffs(self, names: Sequence[str]) -> dict[str, date | None]:
         return {model.spec.name: model.spec.knowledge_cutoff for model in self.chosen(names)}
@@ -162,6 +172,7 @@ class LlmPanel:
             spent = await self.calls.spent_since(name, datetime.combine(now.date(), day_time(0), tzinfo=UTC))
             if spent >= budget:
                 self.counters[(name, OVER_BUDGET)] += 1
+                self.troubles[name] = f"daily budget {budget} USD spent"
                 log.warning(
                     "LLM model %s not asked: spent %s of its %s USD budget today", name, spent, budget
                 )
@@ -217,6 +228,10 @@ class LlmPanel:
         call = _with(call, latency_ms=round((time.perf_counter() - started) * 1000, 1))
         call_id = await self.calls.record(call)
         self.counters[(spec.name, call.status)] += 1
+        if call.status == FAILED:
+            self.troubles[spec.name] = f"last call failed: {call.error_message}"
+        else:
+            self.troubles.pop(spec.name, None)
         note = call.error_message or ""
         return ModelAnswer(spec.name, ASKED, call.status, decision, call_id, note)
 

@@ -158,7 +158,10 @@ def create_app(
         resources,
         title="Data Collector",
         routers=[router, news_router, universe_router],
-        components=[ComponentCheck("market_data_providers", provider_circuits, critical=False)],
+        components=[
+            ComponentCheck("market_data_providers", provider_circuits, critical=False),
+            *([ComponentCheck("news", news.collector.health, critical=False)] if news.collector else []),
+        ],
         workers=workers,
     )
     app.state.collector = collector

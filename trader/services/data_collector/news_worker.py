@@ -85,6 +85,12 @@ class NewsCollector:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await streaming
 
+    async def health(self) -> str:
+        """For /health: raises with the last catch-up error (the stream reconnects by itself)."""
+        if self.last_error:
+            raise RuntimeError(f"news catch-up failing: {self.last_error}")
+        return f"{self.stored} article versions stored"
+
     def status(self) -> dict[str, Any]:
         return {
             "enabled": True,

@@ -17,6 +17,7 @@ from trader.core.llm.strategy import llm_strategy_type
 from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consumer_name
+from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
@@ -87,6 +88,10 @@ def create_app(resources: Resources) -> FastAPI:
         routers=[build_router(), build_training_router()],
         workers=[strategy_worker, backtest_jobs],
         metrics=metrics,
+        # An LLM model failing or over its budget degrades the service (its strategy falls back).
+        components=[ComponentCheck("llm_models", engine.llm.panel.health, critical=False)]
+        if engine.llm
+        else [],
     )
     app.state.strategy_engine = engine
     app.state.training_jobs = training_jobs
