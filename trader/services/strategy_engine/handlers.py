@@ -209,12 +209,14 @@ class StrategyEngine:
     async def data_status(self) -> dict[str, Any]:
         freshness = {row.symbol: row for row in await self.bars.freshness()}
         rows = []
-        for config in await self.configs.list():
+        configs = await self.configs.list()
+        universe, held = await self._universe(configs)
+        for config in configs:
             try:
                 needed = int(self.validate(config.strategy_type, config.parameters).lookback_bars)
             except Exception:
                 needed = -1
-            for symbol in config.symbols:
+            for symbol in sorted(self._traded(config, universe, held)):
                 known = freshness.get(symbol)
                 available = known.bar_count if known else 0
                 rows.append(
