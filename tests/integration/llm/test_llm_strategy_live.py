@@ -128,6 +128,10 @@ async def test_a_budget_of_n_calls_stops_calling_at_n_then_falls_back(
     health = await _get(engine, "/health")
     assert health["status"] == "degraded", health
     assert "paid: daily budget 0.06 USD spent" in str(health)
+    async with _client(engine) as http:
+        scraped = (await http.get("/metrics")).text
+    assert 'llm_panel_answers_total{model="paid",outcome="over_budget"} 15.0' in scraped
+    assert 'llm_panel_answers_total{model="paid",outcome="answered"} 5.0' in scraped
     # The fallback (hold) gave no signal once the budget was spent; what was asked kept its signals.
     asked = {bar.timestamp for bar in aapl[60:65]}
     assert all(signal.bar_timestamp in asked for signal in first)
@@ -140,9 +144,12 @@ async def test_a_budget_of_n_calls_stops_calling_at_n_then_falls_back(
         assert signal.stop_price < signal.price < signal.target_price
 
 
+def _client(engine: StrategyEngine) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=APPS[id(engine)]), base_url="http://s")
+
+
 async def _get(engine: StrategyEngine, path: str) -> Any:
-    app = APPS[id(engine)]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as http:
+    async with _client(engine) as http:
         response = await http.get(path)
     assert response.status_code == 200, response.text
     return response.json()

@@ -17,12 +17,15 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from trader.adapters.db.stores.llm_calls import ANSWERED, FAILED, REFUSED, LlmCall, LlmCallStore
 from trader.adapters.llm.providers import ChatModel, ModelCallError
@@ -238,3 +241,24 @@ class LlmPanel:
 
 def _with(call: LlmCall, **changes: Any) -> LlmCall:
     return replace(call, **changes)
+
+
+class LlmMetricsCollector(Collector):
+    """`llm_panel_answers_total{model, outcome}` read from the panel's counters at scrape time:
+    outcome is answered, refused, failed (calls made), replayed, over_budget or not_recorded."""
+
+    def __init__(self, panel: LlmPanel) -> None:
+        self._panel = panel
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        answers = CounterMetricFamily(
+            "llm_panel_answers",
+            "LLM panel answers since start, by model and outcome.",
+            labels=["model", "outcome"],
+        )
+        for (model, outcome), count in sorted(self._panel.counters.items()):
+            answers.add_metric([model, outcome], count)
+        yield answers
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return iter(())

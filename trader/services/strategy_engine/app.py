@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from trader.adapters.db.stores.llm_calls import LlmCallStore
 from trader.adapters.llm.advisor import LlmAdvisor
-from trader.adapters.llm.panel import LlmPanel
+from trader.adapters.llm.panel import LlmMetricsCollector, LlmPanel
 from trader.adapters.llm.providers import build_models
 from trader.adapters.strategy_loader import discover_strategies
 from trader.core.llm.strategy import llm_strategy_type
@@ -94,5 +94,7 @@ def create_app(resources: Resources) -> FastAPI:
         else [],
     )
     app.state.strategy_engine = engine
+    if engine.llm is not None:
+        metrics.registry.register(LlmMetricsCollector(engine.llm.panel))
     app.state.training_jobs = training_jobs
     return app
