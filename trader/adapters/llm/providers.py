@@ -224,7 +224,11 @@ def build_models(settings: Settings, http: httpx.AsyncClient) -> list[ChatModel]
     (a configuration naming it then fails with 'unknown LLM model' wherever it is used)."""
     anthropic_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
     models: list[ChatModel] = []
-    specs: Sequence[LlmModelSettings] = settings.effective_llm_models
+    try:
+        specs: Sequence[LlmModelSettings] = settings.effective_llm_models
+    except ValueError as error:  # LLM_API_STYLE names no provider: the llm strategy has no model
+        log.error("no LLM model: %s", error)
+        return models
     for spec in specs:
         try:
             models.append(build_model(spec, http, anthropic_key))
