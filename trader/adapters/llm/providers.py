@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import anthropic
 import httpx
 
 from trader.core.llm.decision import DECISION_SCHEMA
@@ -168,6 +167,10 @@ class AnthropicModel:
     temperature, is what makes a backtest repeat itself."""
 
     def __init__(self, spec: LlmModelSettings, api_key: str) -> None:
+        # Imported here: the SDK's types take seconds to import, which every strategy engine
+        # would pay at start even with no Anthropic model configured.
+        import anthropic
+
         self._spec = spec
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
@@ -181,6 +184,8 @@ class AnthropicModel:
         return self._spec
 
     async def complete(self, system: str, user: str) -> ModelReply:
+        import anthropic
+
         try:
             message = await self._client.messages.create(
                 model=self._spec.model,
