@@ -56,6 +56,14 @@ def build_llm_signals(resources: Resources) -> LlmSignals:
     return LlmSignals(resources, LlmPanel(models, LlmCallStore(resources.engine)))
 
 
+def _llm_health(engine: StrategyEngine, resources: Resources) -> list[ComponentCheck]:
+    """With LLM_MODELS configured, a model failing or over its budget degrades the service (its
+    strategy falls back); without, there is nothing of the panel's to watch."""
+    if engine.llm is None or not resources.settings.llm_models:
+        return []
+    return [ComponentCheck("llm_models", engine.llm.panel.health, critical=False)]
+
+
 def create_app(resources: Resources) -> FastAPI:
     engine = build_engine(resources)
     training_jobs = TrainingJobs(resources)
@@ -88,10 +96,7 @@ def create_app(resources: Resources) -> FastAPI:
         routers=[build_router(), build_training_router()],
         workers=[strategy_worker, backtest_jobs],
         metrics=metrics,
-        # An LLM model failing or over its budget degrades the service (its strategy falls back).
-        components=[ComponentCheck("llm_models", engine.llm.panel.health, critical=False)]
-        if engine.llm
-        else [],
+        components=_llm_health(engine, resources),
     )
     app.state.strategy_engine = engine
     if engine.llm is not None:
