@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE_NAMES: tuple[str, ...] = (
@@ -27,6 +27,7 @@ SERVICE_NAMES: tuple[str, ...] = (
 )
 DEFAULT_PORTS: dict[str, int] = dict(zip(SERVICE_NAMES, range(8001, 8008), strict=True))
 MIN_SECRET_LENGTH = 32
+SCREENER_SOURCES = ("most_actives", "movers", "gap", "relative_volume", "breakout")
 _PLACEHOLDER_MARKERS = ("change", "placeholder", "your_", "your-", "example", "xxxx", "secret_here", "todo")
 
 
@@ -46,6 +47,32 @@ class MarketDataSource(enum.StrEnum):
 class BrokerKind(enum.StrEnum):
     SIMULATED = "simulated"
     ALPACA = "alpaca"
+
+
+class LlmProvider(enum.StrEnum):
+    OPENAI = "openai"  # any OpenAI-compatible server (/v1/chat/completions)
+    OLLAMA = "ollama"  # Ollama's /api/chat
+    ANTHROPIC = "anthropic"  # Anthropic's Messages API, through its official SDK
+
+
+class LlmModelSettings(BaseModel):
+    """One model of the `llm` strategy's panel (an item of LLM_MODELS, a JSON list)."""
+
+    name: str = Field(min_length=1, max_length=64)  # what configurations and the record call it
+    provider: LlmProvider
+    model: str = Field(min_length=1)  # the provider's own model id
+    url: str = ""  # server base URL; empty for Anthropic means the SDK's own host
+    api_key: SecretStr | None = None  # Anthropic falls back to ANTHROPIC_API_KEY
+    weight: Decimal = Field(Decimal(1), gt=0)
+    # The last day the model's training data covers: a backtest over earlier bars is refused unless
+    # the configuration allows it (the model may have learnt what happened next). None: unknown,
+    # which a backtest treats as "after every bar".
+    knowledge_cutoff: date | None = None
+    input_usd_per_million_tokens: Decimal = Field(Decimal(0), ge=0)
+    output_usd_per_million_tokens: Decimal = Field(Decimal(0), ge=0)
+    daily_budget_usd: Decimal | None = Field(None, ge=0)  # None: no budget (a local model)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    max_output_tokens: int = Field(400, ge=16, le=8192)
 
 
 class SettingsError(ValueError):
@@ -226,8 +253,36 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = Field(5.0, gt=0, le=120)
     llm_fallback: str = "allow"  # when the advisor fails or times out: "allow" or "veto" the signal
+    # The `llm` strategy's models (JSON list of LlmModelSettings). Empty: one model made of
+    # LLM_ADVISOR_URL, LLM_API_STYLE, LLM_MODEL and LLM_API_KEY, named after LLM_MODEL.
+    llm_models: list[LlmModelSettings] = Field(default_factory=list)
+    anthropic_api_key: SecretStr | None = None
 
-    @field_validator("cors_origins", "rate_limit_bypass_ips", "smtp_to", mode="before")
+    # Screener: when on, the `universe_refresh` job replaces the watchlist with the ranked screen
+    # (Alpaca's most actives and movers, and scans over stored bars), keeping held symbols on it.
+    screener_enabled: bool = False
+    screener_max_symbols: int = Field(20, ge=1, le=500)
+    screener_sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(SCREENER_SOURCES))
+    screener_alpaca_top: int = Field(20, ge=1, le=50)  # symbols asked of each Alpaca screener list
+    screener_gap_percent: Decimal = Field(Decimal("3"), gt=0)
+    screener_relative_volume: Decimal = Field(Decimal("2"), gt=0)
+    screener_volume_bars: int = Field(20, ge=2, le=500)  # bars behind the average volume
+    screener_breakout_bars: int = Field(20, ge=2, le=500)  # a close above the prior N bars' high
+    screener_pinned: Annotated[list[str], NoDecode] = Field(default_factory=list)  # always in the universe
+
+    # News (Alpaca's News API): REST backfill for the watchlist and the news websocket live.
+    news_enabled: bool = False
+    news_backfill_days: int = Field(3, ge=1, le=365)
+    alpaca_news_stream_url: str = ""  # empty: alpaca-py's own news stream host
+
+    @field_validator(
+        "cors_origins",
+        "rate_limit_bypass_ips",
+        "smtp_to",
+        "screener_sources",
+        "screener_pinned",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -286,6 +341,22 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _llm_and_screener_are_consistent(self) -> Settings:
+        names = [model.name for model in self.llm_models]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"LLM_MODELS names must be unique; repeated: {', '.join(repeated)}")
+        for model in self.llm_models:
+            if model.provider is not LlmProvider.ANTHROPIC and not model.url:
+                raise ValueError(f"LLM_MODELS {model.name}: a {model.provider.value} model needs its url")
+        unknown = sorted(set(self.screener_sources) - set(SCREENER_SOURCES))
+        if unknown:
+            raise ValueError(
+                f"SCREENER_SOURCES: unknown {', '.join(unknown)}; known: {', '.join(SCREENER_SOURCES)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment is not Environment.PRODUCTION:
             return self
@@ -314,6 +385,22 @@ class Settings(BaseSettings):
         return self
 
     # Derived values
+
+    @property
+    def effective_llm_models(self) -> list[LlmModelSettings]:
+        """LLM_MODELS, or the one model the advisor settings describe."""
+        if self.llm_models:
+            return list(self.llm_models)
+        return [
+            LlmModelSettings(
+                name=self.llm_model,
+                provider=LlmProvider(self.llm_api_style),
+                model=self.llm_model,
+                url=self.llm_advisor_url,
+                api_key=self.llm_api_key,
+                timeout_seconds=self.llm_timeout_seconds,
+            )
+        ]
 
     @property
     def effective_database_url(self) -> str:

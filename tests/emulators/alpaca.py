@@ -70,6 +70,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.emulators.alpaca_news import NewsAndScreener
 from tests.emulators.faults import FaultableEmulator
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -390,6 +391,8 @@ class AlpacaEmulator(FaultableEmulator):
             Route("/v2/stocks/{symbol}/quotes/latest", guarded(self._single_latest_quote)),
             Route("/v2/stocks/{symbol}/trades/latest", guarded(self._single_latest_trade)),
         ]
+        self.news = NewsAndScreener()  # /v1beta1/news and the screener lists (alpaca_news.py)
+        routes += self.news.routes(guarded)
         self._serve(routes, self._default_error_body)
 
     # ================================================================== test controls

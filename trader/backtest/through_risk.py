@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from trader.core.broker import Broker, BrokerFill, OrderRejectedError, OrderRequest
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.events import SignalEmitted, new_event_id
+from trader.core.llm.context import Holding
 from trader.core.market import Bar, Timeframe
 from trader.core.money import to_cash, to_price
 from trader.core.orders import OrderSide, OrderType
@@ -49,7 +50,7 @@ from trader.core.risk.market_figures import market_session
 from trader.core.risk.state import TradingState, apply_breakers
 from trader.core.sessions import MarketCalendar, bucket_end
 from trader.core.strategies.base import Strategy
-from trader.core.strategies.closing import closing_signal
+from trader.core.strategies.closing import ClosingSignal, ClosingSignalSource, closing_signal
 from trader.core.strategies.series import BarSeries
 
 APPROVED = "approved"
@@ -115,7 +116,8 @@ class FillRecord:
 
 @dataclass(frozen=True, slots=True)
 class ThroughRiskConfig:
-    strategy: Strategy
+    # A vectorised strategy, or one decided bar by bar (the llm strategy), shown the position too.
+    strategy: Strategy | ClosingSignalSource
     symbols: tuple[str, ...]
     # Bars that closed at or before `replay_from` are history (stored, never announced); the later
     # ones are replayed up to and including the session closing at `replay_until`.
@@ -286,7 +288,7 @@ def run_through_risk(
             window = stored.until(bar.symbol, bar.timestamp, config.strategy.lookback_bars)
             if len(window) < config.strategy.lookback_bars:
                 continue
-            latest = closing_signal(config.strategy, BarSeries.from_bars(window))
+            latest = _closing(config, window, books, stored, close_at)
             if latest is None:
                 continue
             emitted.append(
@@ -301,6 +303,8 @@ def run_through_risk(
                     strength=latest.strength,
                     price=to_price(bar.close),
                     reason="",
+                    stop_price=latest.stop_price,
+                    target_price=latest.target_price,
                 )
             )
         signals += len(emitted)
@@ -317,6 +321,36 @@ def run_through_risk(
         positions=held,
         marks={symbol: last[symbol] for symbol in held},
         trading_state=state.value,
+    )
+
+
+def _closing(
+    config: ThroughRiskConfig, window: list[Bar], books: _Books, stored: _Stored, at: datetime
+) -> ClosingSignal | None:
+    strategy = config.strategy
+    if isinstance(strategy, ClosingSignalSource):
+        return strategy.closing_signal_at(window, _holding(books, stored, window[-1].symbol, at), at)
+    return closing_signal(strategy, BarSeries.from_bars(window))
+
+
+def _holding(books: _Books, stored: _Stored, symbol: str, at: datetime) -> Holding:
+    """The symbol's position and the book's gross exposure over its equity, at the stored marks."""
+    held = books.held()
+    marks = _marks(stored, [position.symbol for position in held], at)
+    values = [
+        abs(p.quantity) * (marks[p.symbol].price if p.symbol in marks else p.average_cost) for p in held
+    ]
+    equity = books.cash + sum(
+        (p.quantity * (marks[p.symbol].price if p.symbol in marks else p.average_cost) for p in held),
+        Decimal(0),
+    )
+    gross = sum(values, Decimal(0))
+    mine = books.positions.get(symbol)
+    return Holding(
+        quantity=mine.quantity if mine else Decimal(0),
+        average_cost=mine.average_cost if mine and mine.quantity else None,
+        gross_exposure=(gross / equity).quantize(Decimal("0.0001")) if equity > 0 else Decimal(0),
+        positions_open=len(held),
     )
 
 

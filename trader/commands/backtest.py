@@ -158,6 +158,13 @@ def backtest(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="with --through-risk: write the orders and fills here")
     ] = None,
+    llm_replay_only: Annotated[
+        bool,
+        typer.Option(
+            "--llm-replay-only",
+            help="the llm strategy: never ask a model; prompts never answered before get no vote",
+        ),
+    ] = False,
     history_until: Annotated[
         str | None,
         typer.Option(
@@ -167,6 +174,12 @@ def backtest(
     ] = None,
 ) -> None:
     """Backtest one strategy; print its metrics and write an HTML report with equity and drawdown."""
+    if strategy_type == "llm":
+        from trader.commands.llm_backtest import backtest_llm
+
+        # Asked bar by bar, the llm strategy has no vectorised form: it always runs through risk.
+        backtest_llm(param, symbols, start, end, json_path, history_until, replay_only=llm_replay_only)
+        return
     if through_risk:
         _backtest_through_risk(
             strategy_type, param, symbols, start, end, strategies_dir, json_path, history_until
@@ -418,6 +431,15 @@ def _backtest_through_risk(
         )
     except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
         raise _fail(str(error)) from None
+    print_through_risk(result)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result_as_dict(result), indent=2), encoding="utf-8")
+        console.print(f"orders and fills written to {json_path}")
+
+
+def print_through_risk(result: Any) -> None:
+    """The orders, fills and final books of a through-risk run, as tables."""
     orders = Table(
         title=f"orders through the risk manager ({result.approved} approved, {result.denied} denied)"
     )
@@ -452,7 +474,3 @@ def _backtest_through_risk(
         f"{result.sessions} sessions, {result.signals} signals; final cash {result.cash}, positions {held}; "
         f"final equity {result.equity} (trading state {result.trading_state})"
     )
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result_as_dict(result), indent=2), encoding="utf-8")
-        console.print(f"orders and fills written to {json_path}")

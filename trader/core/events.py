@@ -117,6 +117,10 @@ class SignalEmitted(Event):
     strength: Decimal
     price: Decimal
     reason: str = ""
+    # An entry's protective levels, when its strategy gives them (the llm strategy does): the stop
+    # below and the target above the price, for the entry's bracket legs. None: none given.
+    stop_price: Decimal | None = None
+    target_price: Decimal | None = None
 
 
 @register_event

@@ -97,6 +97,10 @@ signals = Table(
     Column("reason", Text()),
     Column("features", JSON()),
     Column("timestamp", UTCDateTime(), nullable=False),
+    # Protective levels an entry signal carries (the llm strategy's stop and target), for the
+    # entry's bracket legs; null when the strategy gives none.
+    Column("stop_price", Amount(*PRICE)),
+    Column("target_price", Amount(*PRICE)),
     CheckConstraint("direction IN ('buy', 'sell', 'flat')", name="direction"),
     Index("idx_signals_timestamp", "timestamp"),
     Index("idx_signals_strategy_symbol", "strategy_name", "symbol", "bar_timestamp"),
@@ -369,4 +373,63 @@ system_flags = Table(
     Column("reason", Text(), nullable=False),
     Column("changed_by", String(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# News articles, one row per version (an edit is a new row with its own updated_at), so a decision
+# at t can be shown what was published by t. `id` is the provider's article id.
+news = Table(
+    "news",
+    metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("updated_at", UTCDateTime(), primary_key=True),
+    Column("headline", Text(), nullable=False),
+    Column("summary", Text(), nullable=False),
+    Column("symbols", JSON(), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("idx_news_created_at", "created_at"),
+)
+
+# Which symbols each article version names: the look-up by symbol on both back ends.
+news_symbols = Table(
+    "news_symbols",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("news_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("news_updated_at", UTCDateTime(), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("idx_news_symbols_symbol_created_at", "symbol", "created_at"),
+)
+
+# Every model call of the llm strategy: what was asked (prompt and its hash), what it cost, what
+# came back and what became of it. Answered and refused rows are also the answer cache a backtest
+# replays (by model and prompt hash); failed calls are recorded but never replayed.
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    _id(),
+    Column("called_at", UTCDateTime(), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("provider_model", String(128), nullable=False),
+    Column("prompt_hash", String(64), nullable=False),
+    Column("prompt", Text(), nullable=False),
+    Column("strategy_name", String(64)),
+    Column("symbol", String(16), nullable=False),
+    Column("bar_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("refusal_code", String(32)),
+    Column("error_message", Text()),
+    Column("answer", Text()),
+    Column("decision", JSON()),
+    Column("input_tokens", Integer(), nullable=False, server_default="0"),
+    Column("output_tokens", Integer(), nullable=False, server_default="0"),
+    Column("cost_usd", Amount(14, 8), nullable=False, server_default="0"),
+    Column("latency_ms", Float(), nullable=False, server_default="0"),
+    Column("signal_event_id", String(36)),
+    CheckConstraint("status IN ('answered', 'refused', 'failed')", name="status"),
+    Index("idx_llm_calls_model_prompt_hash", "model", "prompt_hash"),
+    Index("idx_llm_calls_model_called_at", "model", "called_at"),
+    Index("idx_llm_calls_signal_event_id", "signal_event_id"),
 )

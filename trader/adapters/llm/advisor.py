@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from trader.core.llm.decision import DecisionRefusedError, json_object
+
 log = logging.getLogger(__name__)
 
 ALLOW = "allow"
@@ -55,15 +57,10 @@ class AdvisorAnswerError(ValueError):
 
 
 def parse_verdict(content: str) -> tuple[str, str]:
-    text = content.strip()
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise AdvisorAnswerError(f"answer is not JSON: {content[:80]!r}") from error
-    if not isinstance(payload, dict):
-        raise AdvisorAnswerError("answer is not a JSON object")
+        payload = json_object(content)
+    except DecisionRefusedError as error:
+        raise AdvisorAnswerError(str(error)) from None
     decision = str(payload.get("decision", "")).strip().lower()
     if decision not in (ALLOW, VETO):
         raise AdvisorAnswerError(f"decision must be allow or veto, got {payload.get('decision')!r}")

@@ -25,7 +25,10 @@ from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import market_data_metrics
 from trader.services.common.resources import Resources
 from trader.services.data_collector.handlers import DataCollector
+from trader.services.data_collector.news_routes import router as news_router
 from trader.services.data_collector.routes import router
+from trader.services.data_collector.universe_routes import router as universe_router
+from trader.services.data_collector.wiring import build_news_collector, build_universe
 from trader.services.data_collector.worker import run_live, run_replay
 from trader.settings import MarketDataSource, Settings
 
@@ -146,15 +149,24 @@ def create_app(
             return ", ".join(f"{slot.name}={slot.breaker.state.value}" for slot in source.slots)
         return "replay"
 
+    news = build_news_collector(resources)
+    workers = [collect_bars] if run_workers else []
+    if news.collector is not None and run_workers:
+        workers.append(news.collector.run)
     app = build_service_app(
         SERVICE,
         resources,
         title="Data Collector",
-        routers=[router],
-        components=[ComponentCheck("market_data_providers", provider_circuits, critical=False)],
-        workers=[collect_bars] if run_workers else [],
+        routers=[router, news_router, universe_router],
+        components=[
+            ComponentCheck("market_data_providers", provider_circuits, critical=False),
+            *([ComponentCheck("news", news.collector.health, critical=False)] if news.collector else []),
+        ],
+        workers=workers,
     )
     app.state.collector = collector
+    app.state.news_store, app.state.news_collector = news.store, news.collector
+    app.state.universe = build_universe(resources, collector)
     collector.attach_metrics(market_data_metrics(app.state.metrics))
     if isinstance(source, FailoverRouter):
         router_source = source

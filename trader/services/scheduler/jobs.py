@@ -102,6 +102,8 @@ def _default_cadences(settings: Settings) -> dict[str, Cadence]:
         "data_retention": DailyAt(time(2, 30)),
         "database_maintenance": DailyAt(time(3, 0), frozenset({SUNDAY})),
         "model_retraining": DailyAt(time(6, 0), frozenset({SATURDAY})),
+        # After the day's bars are stored: the universe traded from the next session on.
+        "universe_refresh": AtSessionEvent("close", timedelta(minutes=5)),
     }
 
 
@@ -349,7 +351,31 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
             "delivered_to": list(outcome.sent),
         }
 
-    return [
+    async def universe_refresh() -> dict[str, Any]:
+        answer = await post("universe refresh", "data_collector", "/universe/refresh", timeout=600)
+        if answer.get("errors"):
+            log.warning("universe refresh: sources failed: %s", answer["errors"])
+        return {
+            key: answer.get(key) for key in ("refreshed_at", "added", "removed", "candidates", "errors")
+        } | {"universe": [item["symbol"] for item in answer.get("universe", [])]}
+
+    screener = (
+        [
+            JobDefinition(
+                name="universe_refresh",
+                description="screen (Alpaca's lists, gaps, relative volume, breakouts); the watchlist "
+                "becomes the ranked universe plus the symbols still held",
+                cadence=cadence["universe_refresh"],
+                action=universe_refresh,
+                missed_policy=MissedRunPolicy.RUN_ONCE,
+                max_attempts=2,
+                retry_base_seconds=60,
+            )
+        ]
+        if settings.screener_enabled
+        else []
+    )
+    jobs = [
         JobDefinition(
             name="collect_bars",
             description="catch-up: collect the watchlist symbols that fell behind the last closed bar",
@@ -434,3 +460,4 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
             min_wall_interval_seconds=heavy,
         ),
     ]
+    return [*jobs, *screener]

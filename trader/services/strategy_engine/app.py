@@ -8,14 +8,20 @@ import logging
 
 from fastapi import FastAPI
 
+from trader.adapters.db.stores.llm_calls import LlmCallStore
 from trader.adapters.llm.advisor import LlmAdvisor
+from trader.adapters.llm.panel import LlmMetricsCollector, LlmPanel
+from trader.adapters.llm.providers import build_models
 from trader.adapters.strategy_loader import discover_strategies
+from trader.core.llm.strategy import llm_strategy_type
 from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consumer_name
+from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
+from trader.services.strategy_engine.llm_signals import LlmSignals
 from trader.services.strategy_engine.routes import build_router
 from trader.services.strategy_engine.training import TrainingJobs, build_training_router
 
@@ -29,6 +35,7 @@ def build_engine(resources: Resources) -> StrategyEngine:
         settings.strategies_dir, check_bars=settings.strategy_lookahead_bars
     )
     catalog.register(ml_strategy_type())
+    catalog.register(llm_strategy_type())
     advisor = None
     if settings.llm_enabled:
         advisor = LlmAdvisor(
@@ -40,7 +47,21 @@ def build_engine(resources: Resources) -> StrategyEngine:
             fallback=settings.llm_fallback,
             api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
         )
-    return StrategyEngine(resources, catalog, report, advisor)
+    return StrategyEngine(resources, catalog, report, advisor, build_llm_signals(resources))
+
+
+def build_llm_signals(resources: Resources) -> LlmSignals:
+    """The llm strategy's panel of LLM_MODELS, recording its calls in this system's database."""
+    models = build_models(resources.settings, resources.http)
+    return LlmSignals(resources, LlmPanel(models, LlmCallStore(resources.engine)))
+
+
+def _llm_health(engine: StrategyEngine, resources: Resources) -> list[ComponentCheck]:
+    """With LLM_MODELS configured, a model failing or over its budget degrades the service (its
+    strategy falls back); without, there is nothing of the panel's to watch."""
+    if engine.llm is None or not resources.settings.llm_models:
+        return []
+    return [ComponentCheck("llm_models", engine.llm.panel.health, critical=False)]
 
 
 def create_app(resources: Resources) -> FastAPI:
@@ -75,7 +96,10 @@ def create_app(resources: Resources) -> FastAPI:
         routers=[build_router(), build_training_router()],
         workers=[strategy_worker, backtest_jobs],
         metrics=metrics,
+        components=_llm_health(engine, resources),
     )
     app.state.strategy_engine = engine
+    if engine.llm is not None:
+        metrics.registry.register(LlmMetricsCollector(engine.llm.panel))
     app.state.training_jobs = training_jobs
     return app

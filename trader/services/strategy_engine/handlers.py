@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from trader.adapters.db.stores.backtests import BacktestRunStore
-from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.market_data import MarketDataStore, WatchlistStore
 from trader.adapters.db.stores.models import ModelRegistryStore, ModelVersion
+from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.signals import SignalRecord, SignalStore, signal_event
 from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
 from trader.adapters.llm.advisor import LlmAdvisor
@@ -34,6 +35,7 @@ from trader.backtest.optimize import metrics_as_dict
 from trader.core import topics
 from trader.core.events import BarClosed, new_event_id
 from trader.core.fills import Commission, FillModel, FillRule, Slippage
+from trader.core.llm.strategy import LlmStrategySettings
 from trader.core.lookahead import check_lookahead
 from trader.core.market import Timeframe, normalize_symbol
 from trader.core.money import to_price
@@ -48,10 +50,13 @@ from trader.ml.model import MlModel
 from trader.ml.strategy import MlStrategy, MlStrategySettings
 from trader.services.common.metrics import StrategyMetrics
 from trader.services.common.resources import Resources
+from trader.services.strategy_engine.llm_signals import LlmSignals
 
 log = logging.getLogger("trader.services.strategy_engine")
 CONSUMER_GROUP = "strategy_engine"
 DEFAULT_CONFIG_NAME = "default"
+# A configuration whose symbols are ["*"] trades the watchlist (the screener's universe, when on).
+FOLLOWS_WATCHLIST = "*"
 
 
 class ModelUnavailableError(LookupError):
@@ -65,6 +70,7 @@ class _Proposed:
 
     record: SignalRecord
     proposed_direction: str
+    llm_call_ids: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -79,6 +85,7 @@ class StrategyEngine:
     catalog: StrategyCatalog
     discovery: DiscoveryReport = field(default_factory=DiscoveryReport)
     advisor: LlmAdvisor | None = None
+    llm: LlmSignals | None = None
     _built: dict[str, _Built] = field(default_factory=dict)
     _models: dict[tuple[str, int], MlModel] = field(default_factory=dict)
     _jobs: set[asyncio.Task[None]] = field(default_factory=set)
@@ -90,6 +97,8 @@ class StrategyEngine:
         self.bars = MarketDataStore(engine)
         self.backtests = BacktestRunStore(engine)
         self.models = ModelRegistryStore(engine)
+        self.watchlist = WatchlistStore(engine)
+        self.positions = PositionStore(engine)
 
     @property
     def models_dir(self) -> Path:
@@ -103,6 +112,8 @@ class StrategyEngine:
     async def seed_default(self) -> int:
         settings = self.resources.settings
         symbols = [normalize_symbol(s) for s in settings.data_watchlist.split(",") if s.strip()]
+        if settings.screener_enabled:
+            symbols = [FOLLOWS_WATCHLIST]
         default = StrategyConfig(
             name=DEFAULT_CONFIG_NAME,
             strategy_type=settings.strategy_default_type,
@@ -126,6 +137,8 @@ class StrategyEngine:
 
     @staticmethod
     def normalize_symbols(symbols: Sequence[str]) -> list[str]:
+        if list(symbols) == [FOLLOWS_WATCHLIST]:
+            return [FOLLOWS_WATCHLIST]
         return sorted({normalize_symbol(symbol) for symbol in symbols})
 
     async def strategy_for(self, config: StrategyConfig) -> Strategy:
@@ -196,12 +209,14 @@ class StrategyEngine:
     async def data_status(self) -> dict[str, Any]:
         freshness = {row.symbol: row for row in await self.bars.freshness()}
         rows = []
-        for config in await self.configs.list():
+        configs = await self.configs.list()
+        universe, held = await self._universe(configs)
+        for config in configs:
             try:
                 needed = int(self.validate(config.strategy_type, config.parameters).lookback_bars)
             except Exception:
                 needed = -1
-            for symbol in config.symbols:
+            for symbol in sorted(self._traded(config, universe, held)):
                 known = freshness.get(symbol)
                 available = known.bar_count if known else 0
                 rows.append(
@@ -234,7 +249,7 @@ class StrategyEngine:
         """`on_bar` for each bar in order, reading the configurations once, every bar's lookback
         window in one round trip, recording the batch's signals in one transaction and publishing
         them in one call."""
-        pairs = await self._pairs(bars)
+        pairs, exits_only = await self._pairs(bars)
         windows = await self.bars.window_series(
             [
                 (bar.symbol, bar.bar_at + timedelta(microseconds=1), strategy.lookback_bars)
@@ -259,17 +274,41 @@ class StrategyEngine:
                     bar.bar_at.isoformat(),
                 )
                 continue
-            if signal is not None:
-                proposed.append(signal)
+            if signal is None:
+                continue
+            if (
+                config.name,
+                bar.symbol,
+            ) in exits_only and signal.record.direction == SignalDirection.BUY.value:
+                log.info(
+                    "strategy %s: no entry in %s, which left the universe (exits only until flat)",
+                    config.name,
+                    bar.symbol,
+                )
+                continue
+            proposed.append(signal)
         # One transaction for the batch; a bar already signalled finds its stored row.
         stored = await self.signals.record_many([signal.record for signal in proposed])
+        if self.llm is not None:
+            for signal, (record, _) in zip(proposed, stored, strict=True):
+                await self.llm.calls.link(signal.llm_call_ids, record.event_id)
         return await self._publish(proposed, stored)
 
-    async def _pairs(self, bars: Sequence[BarClosed]) -> list[tuple[StrategyConfig, BarClosed, Strategy]]:
-        """(configuration, bar, strategy) for every enabled configuration that trades each bar."""
+    async def _pairs(
+        self, bars: Sequence[BarClosed]
+    ) -> tuple[list[tuple[StrategyConfig, BarClosed, Strategy]], set[tuple[str, str]]]:
+        """(configuration, bar, strategy) for every enabled configuration that trades each bar, and
+        the (configuration, symbol) pairs that may only exit: a held symbol that left the universe."""
         configs = await self.configs.list(enabled_only=True)
+        universe, held = await self._universe(configs)
         # A set per configuration: a 500-symbol list searched for each of 500 bars costs milliseconds.
-        traded = [(config, frozenset(config.symbols)) for config in configs]
+        traded = [(config, self._traded(config, universe, held)) for config in configs]
+        exits_only = {
+            (config.name, symbol)
+            for config, symbols in traded
+            if config.symbols == [FOLLOWS_WATCHLIST]
+            for symbol in symbols - universe
+        }
         # Each configuration's strategy once per batch, not per bar: building it validates its
         # parameters, and an ML one reads the registry's active model.
         resolved: dict[str, Strategy | ValueError | LookupError] = {}
@@ -287,7 +326,22 @@ class StrategyEngine:
                     log.error("strategy %s cannot evaluate %s: %s", config.name, bar.symbol, strategy)
                 else:
                     pairs.append((config, bar, strategy))
-        return pairs
+        return pairs, exits_only
+
+    async def _universe(self, configs: Sequence[StrategyConfig]) -> tuple[frozenset[str], frozenset[str]]:
+        """The watchlist (the screener's universe) and the held symbols, read only when a
+        configuration follows the watchlist."""
+        if not any(config.symbols == [FOLLOWS_WATCHLIST] for config in configs):
+            return frozenset(), frozenset()
+        held = {stored.symbol for stored in await self.positions.all() if stored.position.quantity}
+        return frozenset(await self.watchlist.symbols()), frozenset(held)
+
+    @staticmethod
+    def _traded(config: StrategyConfig, universe: frozenset[str], held: frozenset[str]) -> frozenset[str]:
+        if config.symbols == [FOLLOWS_WATCHLIST]:
+            # A symbol that left the universe is still managed until its position is flat.
+            return universe | held
+        return frozenset(config.symbols)
 
     async def _resolve(self, config: StrategyConfig) -> Strategy | ValueError | LookupError:
         """The configuration's strategy, or why it has none (logged for each bar it would evaluate)."""
@@ -311,6 +365,8 @@ class StrategyEngine:
             return None
         if series.timestamp_at(-1) != bar.bar_at:
             raise LookupError(f"bar {bar.symbol} {bar.bar_at.isoformat()} is not stored yet")
+        if isinstance(strategy, LlmStrategySettings):
+            return await self._llm_proposal(config, bar, strategy)
         latest = closing_signal(strategy, series)
         if latest is None:
             return None
@@ -331,7 +387,9 @@ class StrategyEngine:
                 }
             )
         direction = latest.direction.value
-        if self.advisor is not None:
+        # The advisor judges entries only: an exit (or a protective order) must never wait on a
+        # model, and with LLM_FALLBACK=veto an advisor outage would otherwise trap every position.
+        if self.advisor is not None and direction == SignalDirection.BUY.value:
             verdict = await self.advisor.review(
                 {
                     "strategy": config.name,
@@ -360,6 +418,16 @@ class StrategyEngine:
             features=features,
         )
         return _Proposed(record, latest.direction.value)
+
+    async def _llm_proposal(
+        self, config: StrategyConfig, bar: BarClosed, settings: LlmStrategySettings
+    ) -> _Proposed | None:
+        if self.llm is None:
+            raise LookupError("the llm strategy has no models (LLM_MODELS) in this strategy engine")
+        proposal = await self.llm.propose(config.name, settings, bar, config.timeframe, self.now())
+        if proposal.record is None:
+            return None
+        return _Proposed(proposal.record, proposal.record.direction, proposal.call_ids)
 
     async def _publish(
         self, proposed: Sequence[_Proposed], stored: Sequence[tuple[SignalRecord, bool]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -12,6 +14,7 @@ from trader.adapters.db.stores.strategies import (
     StrategyConfigExistsError,
     StrategyConfigNotFoundError,
 )
+from trader.core.llm.strategy import LLM_STRATEGY_TYPE_NAME
 from trader.core.market import InvalidSymbolError, Timeframe
 from trader.core.strategies.catalog import InvalidParametersError, UnknownStrategyTypeError
 from trader.services.common.security import Principal, require_scope
@@ -147,6 +150,12 @@ def build_router() -> APIRouter:
     ) -> JSONResponse:
         engine = _engine(request)
         _checked(engine, body.strategy_type, body.parameters)
+        if body.strategy_type == LLM_STRATEGY_TYPE_NAME:
+            raise HTTPException(
+                422,
+                detail="the llm strategy is asked bar by bar, not vectorised: backtest it through the risk "
+                "manager with `trader backtest llm --through-risk` (recorded answers are replayed)",
+            )
         payload = body.model_dump(mode="json")
         payload["symbols"] = _symbols(body.symbols)
         run = await engine.submit_backtest(payload)
@@ -192,7 +201,43 @@ def build_router() -> APIRouter:
         except (ModelUnavailableError, LookupError) as error:
             raise HTTPException(404, detail=str(error)) from None
 
+    @router.get(
+        "/llm/usage",
+        summary="LLM strategy usage for a day (UTC): per model calls, tokens, cost, budget, refusals",
+    )
+    async def llm_usage(
+        request: Request, day: date | None = Query(None, description="YYYY-MM-DD, default today (UTC)")
+    ) -> dict[str, Any]:
+        engine = _engine(request)
+        if engine.llm is None:
+            raise HTTPException(404, detail="no LLM models are configured")
+        return await engine.llm.usage(day or datetime.now(UTC).date())
+
+    @router.get("/llm/calls", summary="Recent LLM calls with the signal, risk decision and order each led to")
+    async def llm_calls(
+        request: Request, limit: int = Query(50, ge=1, le=500), model: str | None = None
+    ) -> list[dict[str, Any]]:
+        engine = _engine(request)
+        if engine.llm is None:
+            raise HTTPException(404, detail="no LLM models are configured")
+        return [_call_dict(row) for row in await engine.llm.calls.recent(limit=limit, model=model)]
+
     return router
+
+
+def _call_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """A recorded call as JSON; the prompt itself is left out of the list (its hash identifies it)."""
+    return {
+        key: (
+            value.isoformat()
+            if isinstance(value, datetime)
+            else str(value)
+            if isinstance(value, Decimal)
+            else value
+        )
+        for key, value in row.items()
+        if key != "prompt"
+    }
 
 
 async def _existing(engine: StrategyEngine, name: str) -> StrategyConfig:

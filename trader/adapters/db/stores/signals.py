@@ -31,6 +31,8 @@ class SignalRecord:
     reason: str | None = None
     features: dict[str, Any] | None = None
     id: int | None = None
+    stop_price: Decimal | None = None
+    target_price: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,8 @@ class SignalRecord:
             "reason": self.reason,
             "features": self.features,
             "timestamp": self.timestamp.isoformat(),
+            "stop_price": None if self.stop_price is None else str(self.stop_price),
+            "target_price": None if self.target_price is None else str(self.target_price),
         }
 
 
@@ -63,6 +67,8 @@ def _record(row: RowMapping) -> SignalRecord:
         reason=row["reason"],
         features=row["features"],
         timestamp=row["timestamp"],
+        stop_price=row["stop_price"],
+        target_price=row["target_price"],
     )
 
 
@@ -80,6 +86,8 @@ def signal_event(record: SignalRecord) -> SignalEmitted:
         strength=record.strength,
         price=record.price,
         reason=record.reason or "",
+        stop_price=record.stop_price,
+        target_price=record.target_price,
     )
 
 
@@ -96,6 +104,8 @@ def signal_record(event: SignalEmitted) -> SignalRecord:
         price=to_price(event.price),
         timestamp=event.occurred_at,
         reason=event.reason or None,
+        stop_price=event.stop_price,
+        target_price=event.target_price,
     )
 
 
@@ -123,6 +133,8 @@ def signal_row(record: SignalRecord) -> dict[str, Any]:
         "reason": record.reason,
         "features": record.features,
         "timestamp": record.timestamp,
+        "stop_price": record.stop_price,
+        "target_price": record.target_price,
     }
 
 
