@@ -232,12 +232,11 @@ async def test_actions_are_relayed_with_the_token_and_audited_on_both_sides(reso
     assert (close.success, close.details["upstream_status"]) == (False, 404)
 
 
-async def test_optional_sources_that_do_not_exist_yet_say_not_available(resources: Resources) -> None:
+async def test_model_cards_and_llm_usage_are_relayed_from_the_strategy_engine(resources: Resources) -> None:
     await resources.http.aclose()
     resources.http = by_port(resources, {"strategy_engine": create_strategy_engine(resources)})
     async with local(create_maintenance(resources)) as http:
         usage = await http.get("/api/dashboard/service/llm-usage")
         models = await http.get("/api/dashboard/service/models")
-    assert usage.status_code == 200 and usage.json()["available"] is False
-    assert "does not exist" in usage.json()["detail"]
+    assert usage.status_code == 200 and usage.json()["totals"]["calls"] == 0, usage.text
     assert models.status_code == 200 and models.json() == []

@@ -15,8 +15,6 @@ from trader.settings import Settings
 class ServiceSource:
     service: str
     path: str
-    # An endpoint other work adds later: its absence (HTTP 404) is "not available", not an error.
-    optional: bool = False
 
 
 # Only these are reachable through the proxy: it must not become an open relay.
@@ -43,8 +41,8 @@ SERVICE_SOURCES: dict[str, ServiceSource] = {
     "risk-denials": ServiceSource("risk_manager", "/risk/recent-decisions?decision=denied&limit=200"),
     "risk-state-history": ServiceSource("risk_manager", "/risk/trading-state?history=20"),
     "risk-limits": ServiceSource("risk_manager", "/risk/limits"),
-    "models": ServiceSource("strategy_engine", "/models", optional=True),
-    "llm-usage": ServiceSource("strategy_engine", "/llm/usage", optional=True),
+    "models": ServiceSource("strategy_engine", "/models"),
+    "llm-usage": ServiceSource("strategy_engine", "/llm/usage"),
 }
 
 MAX_ERROR_BODY = 600
@@ -76,8 +74,6 @@ async def fetch_source(http: httpx.AsyncClient, settings: Settings, name: str) -
             502,
         )
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-    if source.optional and response.status_code == 404:
-        return Fetched(True, {"available": False, "detail": f"{where} does not exist on this system"}, 200)
     if response.is_success:
         try:
             return Fetched(True, response.json(), 200)
