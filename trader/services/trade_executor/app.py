@@ -1,8 +1,10 @@
 """Trade Executor service (port 8004).
 
-Two workers: one consumes `OrderApproved` from the decisions topic (consumer group
-"trade_executor") and submits each exactly once; the other reconciles with the broker at start-up
-(before any new order is taken) and then every `executor_reconcile_interval_seconds`.
+Workers: one consumes `OrderApproved` from the decisions topic (consumer group "trade_executor")
+and submits each exactly once; one reconciles with the broker at start-up (before any new order is
+taken) and then every `executor_reconcile_interval_seconds`; the account recorder reads the broker's
+account (at start, every minute in the session, after fills) and its assets; one acts on commands
+(close everything when a breaker flattens); with the simulated broker, one applies the bars.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from trader.adapters.calendar import XNYSCalendar
+from trader.adapters.db.stores.audit import AuditStore
 from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.system_flags import BarsAppliedStore, MaintenanceGate, SystemFlagsStore
@@ -28,6 +32,8 @@ from trader.services.common.consumers import consume, consumer_name
 from trader.services.common.metrics import notification_metrics, order_metrics
 from trader.services.common.notifications import dispatcher_from_settings, reconciliation_drift
 from trader.services.common.resources import Resources
+from trader.services.trade_executor.account import AccountRecorder
+from trader.services.trade_executor.commands import CommandHandler
 from trader.services.trade_executor.handlers import ExecutorConfig, ReconciliationReport, TradeExecutor
 from trader.services.trade_executor.price_feed import SimulatedPriceFeed, consume_bars
 from trader.services.trade_executor.routes import build_router
@@ -103,14 +109,45 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
             stale_after_ms=STALE_DELIVERY_MS,
         )
 
-    workers = [reconciliation, approved_orders]
+    recorder = AccountRecorder(
+        broker=broker,
+        engine=resources.engine,
+        clock=resources.clock,
+        calendar=XNYSCalendar(),
+        interval=timedelta(seconds=settings.account_snapshot_seconds),
+        idle_interval=timedelta(seconds=settings.account_snapshot_idle_seconds),
+        default_symbols=[s.strip().upper() for s in settings.data_watchlist.split(",") if s.strip()],
+    )
+    commands = CommandHandler(
+        executor, TradingStateStore(resources.engine), AuditStore(resources.engine), resources.clock
+    )
+
+    async def account_readings() -> None:
+        await ready.wait()  # the simulated broker is restored from the books first
+        await recorder.run_periodic()
+
+    async def account_after_fills() -> None:
+        await ready.wait()
+        await recorder.consume_fills(resources.bus, consumer=consumer_name(SERVICE))
+
+    async def executor_commands() -> None:
+        await ready.wait()
+        await commands.run(resources.bus, consumer=consumer_name(SERVICE))
+
+    workers = [reconciliation, approved_orders, account_readings, account_after_fills, executor_commands]
     if isinstance(broker, SimulatedBroker):
         feed = SimulatedPriceFeed(broker, executor)
         bars_applied = BarsAppliedStore(resources.engine)
 
         async def price_feed() -> None:
             await ready.wait()
-            await consume_bars(resources, feed, bars_applied, consumer=consumer_name(SERVICE))
+            await consume_bars(
+                resources,
+                feed,
+                bars_applied,
+                consumer=consumer_name(SERVICE),
+                after_settle=lambda: recorder.record("bars applied"),
+            )
 
         workers.append(price_feed)
 
@@ -136,4 +173,5 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
     executor.on_drift = notify_drift
     executor.maintenance = MaintenanceGate(SystemFlagsStore(resources.engine))
     app.state.executor = executor
+    app.state.account_recorder = recorder
     return app
