@@ -420,7 +420,10 @@ class AlpacaEmulator(FaultableEmulator):
         `set_account(buying_power=Decimal(-500))`, `set_account(omit=["equity"])`."""
         with self._lock:
             self._account_overrides.update(
-                {name: _text(value) if isinstance(value, Decimal) else value for name, value in fields.items()}
+                {
+                    name: _text(value) if isinstance(value, Decimal) else value
+                    for name, value in fields.items()
+                }
             )
             self._account_omitted = set(omit)
 

@@ -32,6 +32,9 @@ from trader.services.risk_manager.worker import SignalWorker
 from trader.settings import BrokerKind, Settings, environment_file
 
 SERVICE = "risk_manager"
+# The breakers are checked at every account reading's pace, and on a replay clock at most this often
+# in wall time.
+BREAKER_WALL_GAP_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -100,6 +103,7 @@ def build_risk_manager(resources: Resources, environment: Mapping[str, str] | No
 def create_app(resources: Resources, manager: RiskManager | None = None) -> FastAPI:
     risk_manager = manager or build_risk_manager(resources)
     worker = SignalWorker(risk_manager, resources.bus)
+    simulated = resources.settings.broker is BrokerKind.SIMULATED
 
     async def judge_signals() -> None:
         while True:
@@ -112,8 +116,26 @@ def create_app(resources: Resources, manager: RiskManager | None = None) -> Fast
                 await asyncio.sleep(2)
         await worker.run()
 
+    async def watch_breakers() -> None:
+        while True:
+            await resources.clock.sleep_until(
+                resources.clock.now() + timedelta(seconds=resources.settings.account_snapshot_seconds)
+            )
+            await asyncio.sleep(BREAKER_WALL_GAP_SECONDS)
+            try:
+                await risk_manager.check_breakers()
+            except Exception:  # the database is down: the next check tries again
+                log.exception("checking the circuit breakers failed")
+
     app = build_service_app(
-        SERVICE, resources, title="Risk Manager", routers=[build_router()], workers=[judge_signals]
+        SERVICE,
+        resources,
+        title="Risk Manager",
+        routers=[build_router()],
+        # With the simulated broker the breakers are checked as the backtester checks them, before
+        # each signal is judged: on the replay clock a check between a session's bars and its fills
+        # would see books no backtest ever sees.
+        workers=[judge_signals] if simulated else [judge_signals, watch_breakers],
     )
     app.state.risk_manager = risk_manager
     risk_manager.metrics = risk_metrics(app.state.metrics)

@@ -348,6 +348,22 @@ class RiskManager:
         await self._record_state(change)
         return change
 
+    async def check_breakers(self) -> StateChange | None:
+        """Trip a breaker on the books now, without waiting for a signal (run on a timer, so a loss
+        on the broker's account moves the trading state while no strategy is signalling)."""
+        view = await self.view()
+        change = apply_breakers(
+            view.context.trading_state,
+            view.portfolio,
+            view.limits.limits,
+            view.context.evaluated_at,
+            self.breakers.policy,
+        )
+        if change is not None:
+            await self._record_state(change)
+            await self.breakers.tripped(change)
+        return change
+
     # Reading the books
 
     async def view(self, at: datetime | None = None) -> View:

@@ -40,6 +40,8 @@ ACCOUNT_GROUP = "trade_executor_account"
 # pass, periodic readings are at least this far apart in wall time.
 MIN_WALL_GAP_SECONDS = 1.0
 ASSET_REFRESH = timedelta(hours=6)
+AFTER_FILL_ATTEMPTS = 4
+AFTER_FILL_RETRY_SECONDS = 0.25
 
 
 class AccountRecorder:
@@ -164,9 +166,16 @@ class AccountRecorder:
             await asyncio.sleep(max(0.0, MIN_WALL_GAP_SECONDS - (time.monotonic() - started)))
 
     async def after_fills(self, events: Sequence[Event]) -> None:
-        """One reading per batch of order updates that holds a fill."""
-        if any(isinstance(e, OrderStatusChanged) and e.filled_quantity > Decimal(0) for e in events):
-            await self.record("after fill")
+        """One reading per batch of order updates that holds a fill. An order's new status may be
+        announced just before its fills are in the books: a reading out of step is taken again a
+        few times, a moment apart, so the one after the fill is in step when the books catch up."""
+        if not any(isinstance(e, OrderStatusChanged) and e.filled_quantity > Decimal(0) for e in events):
+            return
+        for attempt in range(AFTER_FILL_ATTEMPTS):
+            snapshot = await self.record("after fill")
+            if snapshot is None or snapshot.in_step or attempt == AFTER_FILL_ATTEMPTS - 1:
+                return
+            await asyncio.sleep(AFTER_FILL_RETRY_SECONDS)
 
     async def consume_fills(self, bus: MessageBus, *, consumer: str) -> None:
         async def one(event: Event) -> None:
