@@ -44,6 +44,10 @@ AFTER_FILL_ATTEMPTS = 4
 AFTER_FILL_RETRY_SECONDS = 0.25
 
 
+class AccountUnreadError(RuntimeError):
+    """The broker's account has not been read, or its last answer could not be used."""
+
+
 class AccountRecorder:
     def __init__(
         self,
@@ -110,6 +114,19 @@ class AccountRecorder:
                 "" if snapshot.in_step else " (not in step with the books)",
             )
             return snapshot
+
+    async def health(self) -> str:
+        """For /health: what the last reading said; raises (shows down) when the last attempt failed."""
+        if self.last_problem is not None:
+            raise AccountUnreadError(self.last_problem)
+        snapshot = self.last_snapshot
+        if snapshot is None:
+            return "no reading of the broker's account yet (one is taken at start)"
+        step = "" if snapshot.in_step else ", not in step with the books"
+        return (
+            f"read {snapshot.taken_at.isoformat()}: equity {snapshot.equity}, cash {snapshot.cash}, "
+            f"buying power {snapshot.buying_power}{step}"
+        )
 
     async def learn_assets(self) -> int:
         """What the broker says of every watched or held symbol; returns how many it knew."""

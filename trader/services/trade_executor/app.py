@@ -29,6 +29,7 @@ from trader.core.topics import DECISIONS
 from trader.runtime.brokers import build_broker, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consume, consumer_name
+from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import notification_metrics, order_metrics
 from trader.services.common.notifications import dispatcher_from_settings, reconciliation_drift
 from trader.services.common.resources import Resources
@@ -157,6 +158,8 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
         title="Trade Executor",
         routers=[build_router()],
         workers=workers,
+        # Degraded, not down: without a fresh reading the risk manager refuses new risk by itself.
+        components=[ComponentCheck("broker_account", recorder.health, critical=False)],
     )
     executor.metrics = order_metrics(app.state.metrics)
     dispatcher = dispatcher_from_settings(
