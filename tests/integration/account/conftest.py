@@ -73,7 +73,7 @@ class PaperSession:
             )
 
     async def wait_for(
-        self, condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 10
+        self, condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 60
     ) -> None:
         deadline = asyncio.get_running_loop().time() + seconds
         while not await condition():

@@ -66,7 +66,7 @@ async def test_the_assets_the_broker_knows_are_recorded_for_sizing(books: Books,
     venue.set_price("AAPL", Decimal(100))
     recorder = recorder_of(books)
 
-    assert await recorder.learn_assets() == 1
+    assert await recorder.learn_assets() == (1, 1)
 
     known = await recorder.assets.of(["AAPL", "ZZZZ"])
     assert list(known) == ["AAPL"] and known["AAPL"].tradable

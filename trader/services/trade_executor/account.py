@@ -40,6 +40,7 @@ ACCOUNT_GROUP = "trade_executor_account"
 # pass, periodic readings are at least this far apart in wall time.
 MIN_WALL_GAP_SECONDS = 1.0
 ASSET_REFRESH = timedelta(hours=6)
+ASSET_RETRY = timedelta(minutes=10)
 AFTER_FILL_ATTEMPTS = 4
 AFTER_FILL_RETRY_SECONDS = 0.25
 
@@ -128,10 +129,11 @@ class AccountRecorder:
             f"buying power {snapshot.buying_power}{step}"
         )
 
-    async def learn_assets(self) -> int:
-        """What the broker says of every watched or held symbol; returns how many it knew."""
+    async def learn_assets(self) -> tuple[int, int]:
+        """What the broker says of every watched or held symbol; returns how many it knew, of how many."""
         learned: list[BrokerAsset] = []
-        for symbol in await self._symbols():
+        symbols = await self._symbols()
+        for symbol in symbols:
             try:
                 asset = await self.broker.get_asset(symbol)
             except BrokerError as error:
@@ -140,7 +142,7 @@ class AccountRecorder:
             if asset is not None:
                 learned.append(asset)
         await self.assets.record_many(learned, broker=self.broker.name, at=self.clock.now())
-        return len(learned)
+        return len(learned), len(symbols)
 
     async def _symbols(self) -> list[str]:
         async with self._engine.connect() as connection:
@@ -161,26 +163,38 @@ class AccountRecorder:
         return opens if now < opens < moment else moment
 
     async def run_periodic(self) -> None:
-        """At start (assets too), then every interval of the clock until cancelled."""
-        assets_learned_at: datetime | None = None
+        """A reading at start, then every interval of the clock until cancelled; the assets after the
+        first reading, again every ASSET_REFRESH, and sooner while some symbol is not known yet (the
+        simulated broker knows a symbol once its first bar has come)."""
+        assets_due: datetime | None = None
         while True:
             started = time.monotonic()
+            # The next reading is due an interval after this one began, however long this one and
+            # the assets take.
             now = self.clock.now()
-            if assets_learned_at is None or now - assets_learned_at >= ASSET_REFRESH:
-                try:
-                    count = await self.learn_assets()
-                    assets_learned_at = now
-                    log.info("learned %d assets from the broker", count)
-                except Exception:
-                    log.exception("learning assets from the broker failed; retrying at the next reading")
+            due = self.next_reading_at(now)
             try:
                 await self.record("start" if self.last_snapshot is None else "periodic")
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database is down: say so, try at the next reading
                 log.exception("account snapshot failed")
-            await self.clock.sleep_until(self.next_reading_at(self.clock.now()))
+            if assets_due is None or now >= assets_due:
+                assets_due = now + await self._refresh_assets()
+            await self.clock.sleep_until(due)
             await asyncio.sleep(max(0.0, MIN_WALL_GAP_SECONDS - (time.monotonic() - started)))
+
+    async def _refresh_assets(self) -> timedelta:
+        """Learn the assets; how long until the next time."""
+        try:
+            known, asked = await self.learn_assets()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("learning assets from the broker failed; retrying in %s", ASSET_RETRY)
+            return ASSET_RETRY
+        log.info("learned %d of %d assets from the broker", known, asked)
+        return ASSET_REFRESH if known == asked else ASSET_RETRY
 
     async def after_fills(self, events: Sequence[Event]) -> None:
         """One reading per batch of order updates that holds a fill. An order's new status may be
