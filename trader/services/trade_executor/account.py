@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 alerts = logging.getLogger("trader.alerts")
 
 ACCOUNT_GROUP = "trade_executor_account"
-# The replay clock runs thousands of times faster than the wall: however fast simulated minutes
-# pass, periodic readings are at least this far apart in wall time.
+# A simulated clock may run thousands of times faster than the wall: however fast its minutes
+# pass, periodic readings are at least this far apart in wall time (see `min_wall_gap_seconds`).
 MIN_WALL_GAP_SECONDS = 1.0
 ASSET_REFRESH = timedelta(hours=6)
 ASSET_RETRY = timedelta(minutes=10)
@@ -60,8 +60,10 @@ class AccountRecorder:
         interval: timedelta = timedelta(seconds=60),
         idle_interval: timedelta = timedelta(seconds=240),
         default_symbols: Sequence[str] = (),
+        min_wall_gap_seconds: float = MIN_WALL_GAP_SECONDS,
     ) -> None:
         self.broker = broker
+        self.min_wall_gap_seconds = min_wall_gap_seconds
         self.store = AccountStore(engine)
         self.assets = BrokerAssetStore(engine)
         self._engine = engine
@@ -182,7 +184,7 @@ class AccountRecorder:
             if assets_due is None or now >= assets_due:
                 assets_due = now + await self._refresh_assets()
             await self.clock.sleep_until(due)
-            await asyncio.sleep(max(0.0, MIN_WALL_GAP_SECONDS - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, self.min_wall_gap_seconds - (time.monotonic() - started)))
 
     async def _refresh_assets(self) -> timedelta:
         """Learn the assets; how long until the next time."""

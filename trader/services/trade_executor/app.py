@@ -17,6 +17,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from trader.adapters.calendar import XNYSCalendar
+from trader.adapters.clock import WallClock
 from trader.adapters.db.stores.audit import AuditStore
 from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
@@ -118,6 +119,12 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
         interval=timedelta(seconds=settings.account_snapshot_seconds),
         idle_interval=timedelta(seconds=settings.account_snapshot_idle_seconds),
         default_symbols=[s.strip().upper() for s in settings.data_watchlist.split(",") if s.strip()],
+        # On the replay clock a simulated minute lasts milliseconds: the simulated account changes
+        # only as bars are applied (each read then) and fills come (each read then); the periodic
+        # reading keeps to one a minute of wall time, or the table would grow by one row a second.
+        min_wall_gap_seconds=0.0
+        if isinstance(resources.clock, WallClock)
+        else settings.account_snapshot_seconds,
     )
     commands = CommandHandler(
         executor, TradingStateStore(resources.engine), AuditStore(resources.engine), resources.clock
