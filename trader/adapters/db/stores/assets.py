@@ -8,6 +8,7 @@ neither.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -24,10 +25,16 @@ class BrokerAssetStore:
         self._engine = engine
 
     async def record_many(self, assets: Sequence[BrokerAsset], *, broker: str, at: datetime) -> None:
-        """Replace these symbols' rows in one transaction."""
-        if not assets:
+        """Replace the rows of these symbols whose facts changed, in one transaction (a refresh that
+        learns nothing new writes nothing)."""
+        known = await self.of([asset.symbol for asset in assets])
+        unique = {
+            asset.symbol.upper(): asset
+            for asset in assets
+            if known.get(asset.symbol.upper()) != replace(asset, symbol=asset.symbol.upper())
+        }
+        if not unique:
             return
-        unique = {asset.symbol.upper(): asset for asset in assets}
         async with self._engine.begin() as connection:
             symbols = sorted(unique)
             for start in range(0, len(symbols), _CHUNK):
