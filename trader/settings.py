@@ -11,7 +11,7 @@ import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     simulated_slippage_bps: Decimal = Field(Decimal("0"), ge=0)
     simulated_commission_per_share: Decimal = Field(Decimal("0"), ge=0)
     simulated_participation_rate: Decimal = Field(Decimal("0.1"), gt=0, le=1)
+    # Whether the simulated broker trades assets in fractions of a share (Alpaca says per asset).
+    simulated_fractionable: bool = False
+    # The executor reads the broker's account into account_snapshots at start, after fills, and
+    # every account_snapshot_seconds in the regular session (account_snapshot_idle_seconds outside it).
+    account_snapshot_seconds: float = Field(60.0, gt=0, le=3600)
+    account_snapshot_idle_seconds: float = Field(240.0, gt=0, le=86400)
 
     # Risk manager
     # Cash of the simulated account before its first snapshot (the simulated broker starts with it).
@@ -158,6 +164,13 @@ class Settings(BaseSettings):
     risk_target_volatility: Decimal = Field(Decimal("0.15"), gt=0)
     # Closes of the base timeframe behind volatility, correlation and VaR figures.
     risk_lookback_bars: int = Field(60, ge=21, le=2000)
+    # With a live broker, an order that adds risk is refused (ACCOUNT_STALE) when the newest reading
+    # of the broker's account in step with the books is older than this.
+    risk_account_max_age_seconds: float = Field(300.0, gt=0)
+    # What a tripped breaker does: the trading state it moves to, and whether it closes every position.
+    risk_daily_loss_state: Literal["reducing", "halted"] = "reducing"
+    risk_drawdown_state: Literal["reducing", "halted"] = "halted"
+    risk_breaker_flatten: bool = False
 
     # Security
     api_secret_key: SecretStr | None = None
@@ -353,6 +366,17 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(
                 f"SCREENER_SOURCES: unknown {', '.join(unknown)}; known: {', '.join(SCREENER_SOURCES)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _account_read_often_enough(self) -> Settings:
+        slowest = max(self.account_snapshot_seconds, self.account_snapshot_idle_seconds)
+        if slowest >= self.risk_account_max_age_seconds:
+            raise ValueError(
+                f"ACCOUNT_SNAPSHOT_SECONDS / ACCOUNT_SNAPSHOT_IDLE_SECONDS ({slowest:g}) must be below "
+                f"RISK_ACCOUNT_MAX_AGE_SECONDS ({self.risk_account_max_age_seconds:g}), or every order "
+                "would wait on a stale account"
             )
         return self
 

@@ -8,8 +8,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, func, select
 
 from tests.e2e.parity import Window, compare
+from trader.adapters.db.tables import account_snapshots, risk_decisions
 
 pytestmark = pytest.mark.e2e
 
@@ -34,3 +36,16 @@ def test_the_live_pipeline_and_the_backtest_through_the_risk_manager_agree_trade
     assert any(order["decision"] == "approved" for order in comparison.live_orders)
     assert comparison.live_fills
     assert comparison.mismatches == []
+    # The executor read the simulated account as it would Alpaca's (at start, as bars were applied,
+    # after fills), and every decision recorded the equity it was judged on.
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'trading_system.db'}")
+    try:
+        with engine.connect() as connection:
+            readings = connection.execute(select(account_snapshots.c.fills_through_id)).scalars().all()
+            without_equity = connection.execute(
+                select(func.count()).select_from(risk_decisions).where(risk_decisions.c.equity.is_(None))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert len(readings) > WINDOW.sessions and any(mark is not None for mark in readings)
+    assert without_equity == 0

@@ -362,6 +362,9 @@ class AlpacaEmulator(FaultableEmulator):
         self.account_id = uuid.uuid5(_NAMESPACE, f"account:{api_key}")
         self._cash = cash
         self._last_equity = cash
+        # Account fields a test states (day-trade figures, a negative buying power...) or leaves out.
+        self._account_overrides: dict[str, Any] = {}
+        self._account_omitted: set[str] = set()
         self._state = _State()
         guarded: Callable[[Callable[[Request], Awaitable[Response]]], Any] = self._guarded
         routes = [
@@ -413,6 +416,24 @@ class AlpacaEmulator(FaultableEmulator):
             for order in self._state.orders.values():
                 if order.is_open and order.asset.symbol == symbol and order.type == "trailing_stop":
                     self._track_high_water_mark(order, price)
+
+    def set_account(self, *, omit: Iterable[str] = (), **fields: Any) -> None:
+        """Answer GET /v2/account with these fields as given (Decimals as strings), without the
+        fields named in `omit`; e.g. `set_account(daytrade_count=3, pattern_day_trader=False)`,
+        `set_account(buying_power=Decimal(-500))`, `set_account(omit=["equity"])`."""
+        with self._lock:
+            self._account_overrides.update(
+                {
+                    name: _text(value) if isinstance(value, Decimal) else value
+                    for name, value in fields.items()
+                }
+            )
+            self._account_omitted = set(omit)
+
+    def set_cash(self, cash: Decimal, *, last_equity: Decimal | None = None) -> None:
+        with self._lock:
+            self._cash = cash
+            self._last_equity = cash if last_equity is None else last_equity
 
     def set_liquidity(self, symbol: str, qty_per_fill: Decimal | None) -> None:
         """Cap how much of an order one fill pass can execute (None: unlimited)."""
@@ -674,6 +695,9 @@ class AlpacaEmulator(FaultableEmulator):
                 "options_approved_level": 0,
                 "options_trading_level": 0,
             }
+            body.update(self._account_overrides)
+            for name in self._account_omitted:
+                body.pop(name, None)
         return JSONResponse(body)
 
     async def _clock(self, request: Request) -> Response:

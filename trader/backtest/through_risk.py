@@ -12,6 +12,12 @@ running system have done": for each session's close, in the order the replay ann
    stored closes, trades today, the last judged signal, the breakers' trading state), and an
    approved order is sent to the broker with the executor's client order id.
 
+The broker's account is read as the executor's recorder reads it in the running system: at the
+start and once a session's bars are applied (the high-water mark), and the day's starting equity is
+the broker's equity at the previous close (`last_equity`); what the broker says of an asset
+(shortable, fractionable) is asked of it, as the executor records it. A tripped breaker moves the
+state as `breakers` says and, when it flattens, closes every position through the broker.
+
 Nothing is re-implemented: the differences between this and the running system can only come
 from the inputs (bars, settings) or from timing in the running system.
 """
@@ -26,8 +32,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from trader.core.broker import Broker, BrokerFill, OrderRejectedError, OrderRequest
+from trader.core.broker import Broker, BrokerAccount, BrokerFill, OrderRejectedError, OrderRequest
 from trader.core.client_order_ids import make_client_order_id
+from trader.core.day_trades import DayFill, DayTrading, day_trading
 from trader.core.events import SignalEmitted, new_event_id
 from trader.core.llm.context import Holding
 from trader.core.market import Bar, Timeframe
@@ -36,7 +43,7 @@ from trader.core.orders import OrderSide, OrderType
 from trader.core.portfolio import Mark, Portfolio, trading_day_of
 from trader.core.positions import Position
 from trader.core.release import publication_order
-from trader.core.risk.context import RiskContext
+from trader.core.risk.context import AccountFacts, RiskContext
 from trader.core.risk.decide import (
     SizingSettings,
     decision_snapshot,
@@ -47,7 +54,7 @@ from trader.core.risk.decide import (
 )
 from trader.core.risk.limits import RiskLimits
 from trader.core.risk.market_figures import market_session
-from trader.core.risk.state import TradingState, apply_breakers
+from trader.core.risk.state import BreakerPolicy, TradingState, apply_breakers
 from trader.core.sessions import MarketCalendar, bucket_end
 from trader.core.strategies.base import Strategy
 from trader.core.strategies.closing import ClosingSignal, ClosingSignalSource, closing_signal
@@ -130,6 +137,7 @@ class ThroughRiskConfig:
     strategy_name: str = "default"
     timeframe: Timeframe = Timeframe.DAY1
     risk_lookback_bars: int = 60
+    breakers: BreakerPolicy = field(default_factory=BreakerPolicy)
 
 
 @dataclass(slots=True)
@@ -189,6 +197,8 @@ class _Books:
 
     def __init__(self, starting_cash: Decimal) -> None:
         self.starting_cash = starting_cash
+        self.peak_equity = starting_cash  # of the account readings (the start's is the cash)
+        self.fills: list[BrokerFill] = []
         self.spent = Decimal(0)
         self.positions: dict[str, Position] = {}
         self.orders_by_broker_id: dict[str, str] = {}
@@ -201,6 +211,7 @@ class _Books:
         return to_cash(self.starting_cash - self.spent)
 
     def record_fill(self, fill: BrokerFill) -> None:
+        self.fills.append(fill)
         signed = fill.quantity * fill.price if fill.side is OrderSide.BUY else -(fill.quantity * fill.price)
         self.spent += signed + fill.commission
         position = self.positions.get(fill.symbol, Position(fill.symbol))
@@ -212,6 +223,16 @@ class _Books:
         return [
             self.positions[symbol] for symbol in sorted(self.positions) if self.positions[symbol].quantity
         ]
+
+    def day_trading(self, at: datetime) -> DayTrading:
+        """Today's opened positions and day trades, from the fills (as the risk store reads them)."""
+        day = trading_day_of(at)
+        today = [
+            DayFill(f.symbol, f.side, f.quantity, f.filled_at, f.broker_order_id)
+            for f in self.fills
+            if trading_day_of(f.filled_at) == day and f.filled_at <= at
+        ]
+        return day_trading(today, {p.symbol: p.quantity for p in self.held()})
 
     def trades_on(self, at: datetime) -> int:
         day = trading_day_of(at)
@@ -281,6 +302,8 @@ def run_through_risk(
                         filled_at=fill.filled_at,
                     )
                 )
+        # The executor's reading once the bars are applied: the high-water mark moves with it.
+        books.peak_equity = max(books.peak_equity, _resolve(broker.get_account()).equity)
         emitted = []
         for bar in released:
             if bar.timeframe is not config.timeframe:
@@ -354,7 +377,9 @@ def _holding(books: _Books, stored: _Stored, symbol: str, at: datetime) -> Holdi
     )
 
 
-def _portfolio(config: ThroughRiskConfig, books: _Books, stored: _Stored, at: datetime) -> Portfolio:
+def _portfolio(
+    config: ThroughRiskConfig, books: _Books, stored: _Stored, at: datetime, account: BrokerAccount
+) -> Portfolio:
     held = books.held()
     return portfolio_from_books(
         at=at,
@@ -364,7 +389,10 @@ def _portfolio(config: ThroughRiskConfig, books: _Books, stored: _Stored, at: da
         trades_today=books.trades_on(at),
         last_signal_at=books.last_signal_at,
         starting_cash=config.starting_cash,
+        snapshot_peak_equity=books.peak_equity,
+        has_snapshots=True,
         first_decision_day_start_equity=books.first_day_start.get(trading_day_of(at)),
+        broker_day_start_equity=account.last_equity,
     )
 
 
@@ -379,15 +407,30 @@ def _judge(
     calendar: MarketCalendar,
     orders: list[OrderRecord],
 ) -> TradingState:
-    portfolio = _portfolio(config, books, stored, at)
-    change = apply_breakers(state, portfolio, config.limits, at)
+    account = _resolve(broker.get_account())
+    portfolio = _portfolio(config, books, stored, at, account)
+    change = apply_breakers(state, portfolio, config.limits, at, config.breakers)
     if change is not None:
         state = change.state
+        if config.breakers.flatten:
+            _flatten(broker, books)
+    asset = _resolve(broker.get_asset(signal.symbol))
+    day = books.day_trading(at)
     context = RiskContext(
         evaluated_at=at,
         session=market_session(calendar, at),
         trading_state=state,
         sectors=config.sectors,
+        account=AccountFacts(
+            read_at=None,
+            day_trading_equity=account.last_equity,
+            pattern_day_trader=account.pattern_day_trader,
+            day_trades=account.daytrade_count + day.made_after(None),
+            opened_today=day.opened,
+            shorting_enabled=account.shorting_enabled,
+        ),
+        shortable={} if asset is None else {signal.symbol: asset.shortable},
+        fractionable={} if asset is None else {signal.symbol: asset.fractionable},
     )
     symbols = sorted({signal.symbol, *(position.symbol for position in portfolio.open_positions)})
     count = config.risk_lookback_bars
@@ -428,6 +471,14 @@ def _judge(
         record = _submit(record, signal, broker, books)
     orders.append(record)
     return state
+
+
+def _flatten(broker: BarFedBroker, books: _Books) -> None:
+    """Close every position, as the executor's close-all does when a breaker flattens."""
+    _resolve(broker.cancel_all_orders())
+    for result in _resolve(broker.close_all_positions()):
+        if result.order is not None:
+            books.orders_by_broker_id[result.order.broker_order_id] = result.order.client_order_id
 
 
 def _submit(record: OrderRecord, signal: SignalEmitted, broker: BarFedBroker, books: _Books) -> OrderRecord:

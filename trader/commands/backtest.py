@@ -375,7 +375,7 @@ def run_through_risk_with_settings(
     from trader.backtest.through_risk import SteppedClock, ThroughRiskConfig, run_through_risk
     from trader.core.risk.limits import limits_from_environment
     from trader.runtime.brokers import build_broker
-    from trader.services.risk_manager.app import limits_environment, sizing_settings
+    from trader.services.risk_manager.app import breaker_policy, limits_environment, sizing_settings
 
     calendar = XNYSCalendar()
     start_at = replay_from or calendar.next_open(datetime.combine(first_day, time(0, 0), tzinfo=UTC))
@@ -398,6 +398,7 @@ def run_through_risk_with_settings(
         sizing=sizing_settings(settings),
         sectors=ensure_sector_map(settings.risk_sector_map_path),
         risk_lookback_bars=settings.risk_lookback_bars,
+        breakers=breaker_policy(settings),
     )
     bars = [bar for series in loaded.values() for bar in series]
     return run_through_risk(config, bars, broker=broker, clock=clock, calendar=calendar)

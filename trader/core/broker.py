@@ -11,6 +11,7 @@ are error classes that say what the caller must do next:
   attempt got through. Look it up; never send it again.
 - `BrokerUnavailableError`: a read could not be answered. Retry later; nothing changed.
 - `BrokerAuthenticationError`: the credentials were refused. Never retry; a person must fix them.
+- `InvalidAccountError`: the account answer lacks a field or holds no number. Trade nothing on it.
 """
 
 from __future__ import annotations
@@ -170,12 +171,25 @@ class BrokerPosition:
 
 @dataclass(frozen=True, slots=True)
 class BrokerAccount:
+    """The account as the broker states it (Alpaca's fields; the simulated broker computes them).
+
+    `short_market_value` is signed as the broker gives it (negative for a short book), so equity is
+    cash + long + short. `last_equity` is the equity at the previous session's close, from which the
+    day's loss is measured. `daytrade_count` is the day trades of the last five business days."""
+
     status: str
     currency: str
     cash: Decimal
     equity: Decimal
     buying_power: Decimal
     trading_blocked: bool = False
+    long_market_value: Decimal = Decimal(0)
+    short_market_value: Decimal = Decimal(0)
+    last_equity: Decimal | None = None
+    pattern_day_trader: bool = False
+    daytrade_count: int = 0
+    shorting_enabled: bool = False
+    multiplier: Decimal = Decimal(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +263,10 @@ class OrderNotCancelableError(BrokerError):
 
 class BrokerUnavailableError(BrokerError):
     """The broker could not answer a read; retry later."""
+
+
+class InvalidAccountError(BrokerError):
+    """The broker's account answer lacks a field or is not a number: nothing may be sized on it."""
 
 
 class BrokerAuthenticationError(BrokerError):

@@ -113,7 +113,7 @@ class SignalEmitted(Event):
     symbol: str
     timeframe: Timeframe
     bar_at: datetime
-    direction: str  # "buy" | "sell" | "flat"
+    direction: str  # "buy" (long) | "sell" (not long) | "short" | "flat": the position wanted
     strength: Decimal
     price: Decimal
     reason: str = ""
@@ -166,6 +166,16 @@ class TradingStateChanged(Event):
     state: str
     reason: str
     changed_by: str
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAllRequested(Event):
+    """A command to the executor: cancel every open order and close every position (a tripped
+    breaker configured to flatten). Acted on only while trading is still not ACTIVE."""
+
+    reason: str
+    requested_by: str
 
 
 def _encode_value(value: Any) -> Any:

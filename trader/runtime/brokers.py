@@ -41,6 +41,7 @@ def build_broker(settings: Settings, clock: Clock) -> Broker:
         starting_cash=settings.simulated_starting_cash,
         fill_model=model,
         participation_rate=settings.simulated_participation_rate,
+        fractionable=settings.simulated_fractionable,
     )
 
 

@@ -199,7 +199,8 @@ async def test_recent_decisions_filter_by_symbol_decision_and_reason(
     now = manager.clock.now()
     await insert_daily_bars(engine, "AAPL", wavy_closes(30), now - timedelta(days=1))
     await manager.judge(signal("AAPL", "buy", Decimal(100), now))
-    await manager.judge(signal("IBM", "sell", Decimal(150), now))
+    # A strategy asking for a short, with shorting off.
+    await manager.judge(signal("IBM", "short", Decimal(150), now))
 
     everything = (await http.get("/risk/recent-decisions")).json()
     approved = (await http.get("/risk/recent-decisions", params={"decision": "approved"})).json()

@@ -56,7 +56,7 @@ def mixed_signals(now: datetime) -> list[SignalEmitted]:
         signal("AAPL", "buy", Decimal(100), now, bar_minutes=0),  # within the cooldown: a duplicate
         signal("IBM", "sell", Decimal(200), now),  # closes the holding
         signal("XOM", "flat", Decimal(250), now),  # nothing held: nothing to do
-        signal("XOM", "sell", Decimal(250), now),  # a short sale
+        signal("XOM", "short", Decimal(250), now),  # a short sale (shorting is off)
         signal("MSFT", "buy", Decimal(150), now, strategy_name="other"),
     ]
 

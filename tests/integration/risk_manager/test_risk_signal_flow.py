@@ -88,8 +88,8 @@ async def test_a_redelivered_signal_gets_its_recorded_decision_again_not_a_secon
 async def test_every_reason_is_kept_and_filterable(manager: RiskManager, engine: AsyncEngine) -> None:
     now = manager.clock.now()
     await insert_daily_bars(engine, "IBM", wavy_closes(30, start=150), now - timedelta(days=1))
-    # A sell with nothing held is a short sale; an unknown symbol has no volatility.
-    short = await manager.judge(signal("IBM", "sell", Decimal(150), now))
+    # A short asked for with shorting off; an unknown symbol has no volatility.
+    short = await manager.judge(signal("IBM", "short", Decimal(150), now))
     unknown = await manager.judge(signal("ZZZZ", "buy", Decimal(20), now))
 
     assert short.decision is not None and not short.decision.approved

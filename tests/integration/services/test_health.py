@@ -89,7 +89,15 @@ async def test_redis_backed_services_are_healthy_with_redis(
     async with open_resources(settings) as resources, client_for("trade_executor", resources) as client:
         response = await client.get("/health")
     assert response.status_code == 200, response.text
-    assert set(response.json()["components"]) == {"database", "redis"}
+    # The executor also shows its reading of the broker's account (not critical: risk refuses alone).
+    components = response.json()["components"]
+    assert set(components) == {"database", "redis", "broker_account"}
+    assert components["broker_account"] == {
+        "status": "up",
+        "latency_ms": components["broker_account"]["latency_ms"],
+        "detail": "no reading of the broker's account yet (one is taken at start)",
+        "critical": False,
+    }
 
 
 def _services(down: set[str]) -> dict[str, dict[str, str]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.emulators.alpaca import AlpacaEmulator
 from tests.emulators.server import EmulatorServer
@@ -49,6 +50,7 @@ def venue(request: pytest.FixtureRequest, clock: SimulatedClock) -> Venue:
 class Books:
     executor: TradeExecutor
     bus: InMemoryBus
+    engine: AsyncEngine | None = None
 
 
 @pytest.fixture
@@ -64,6 +66,6 @@ async def books(sqlite_url: str, venue: Venue, clock: SimulatedClock) -> AsyncIt
         bus=bus,
         config=ExecutorConfig(stuck_after=timedelta(minutes=2), retry_wait_seconds=0.01),
     )
-    yield Books(executor, bus)
+    yield Books(executor, bus, engine)
     await bus.close()
     await engine.dispose()

@@ -99,12 +99,17 @@ def test_each_decision_is_judged_on_the_cash_after_the_fills_before_it() -> None
     assert result.equity == (result.cash + marked).quantize(result.equity)
 
 
-def test_a_flat_account_selling_is_denied_as_shorting_with_the_risk_managers_reason() -> None:
-    denied = [order for order in run().orders if order.decision != APPROVED]
-    assert denied
-    assert all(order.side == "sell" for order in denied)
-    assert all(order.reasons[0].startswith("SHORTING_NOT_ALLOWED:") for order in denied)
-    assert all(order.client_order_id is None for order in denied)
+def test_signals_are_targets_an_exit_when_flat_and_a_repeated_entry_make_no_order() -> None:
+    result = run()
+    assert result.orders and result.signals > len(result.orders)
+    for order in result.orders:
+        held = {p["symbol"]: Decimal(p["quantity"]) for p in order.portfolio["positions"]}
+        if order.side == "sell":
+            # Only ever the long held, closed whole: never a short, never a denial for one.
+            assert order.direction == "sell" and order.quantity == held[order.symbol], order
+        else:
+            assert order.direction == "buy" and order.symbol not in held, order
+    assert not any(r.startswith("SHORTING_NOT_ALLOWED") for o in result.orders for r in o.reasons)
 
 
 def test_the_daily_trade_limit_denies_the_second_opening_order_of_a_session() -> None:

@@ -127,3 +127,17 @@ def test_levels_by_atr_and_bad_requests() -> None:
         stop_loss_price(OrderSide.BUY, D("50"), percent=D("0.1"), atr=D("1"), atr_multiple=D("1"))
     with pytest.raises(ValueError, match="not a price"):
         stop_loss_price(OrderSide.BUY, D("50"), atr=D("30"), atr_multiple=D("2"))
+
+
+def test_a_fractionable_asset_is_sized_in_millionths_of_a_share_never_past_the_buying_power() -> None:
+    from trader.core.risk.sizing import FRACTIONAL_STEP, SizingInputs, SizingPolicy, size_position
+
+    policy = SizingPolicy(fraction=Decimal("0.05"))
+    whole = SizingInputs(equity=Decimal(30_000), price=Decimal(130), buying_power=Decimal(30_000))
+    fractional = SizingInputs(
+        equity=Decimal(30_000), price=Decimal(130), buying_power=Decimal(1_000), share_step=FRACTIONAL_STEP
+    )
+
+    assert size_position(policy, whole) == Decimal(11)
+    # 1,500 wanted, 1,000 to spend: 7.692307 shares (7.6923076... rounded down to the step).
+    assert size_position(policy, fractional) == Decimal("7.692307")

@@ -8,6 +8,7 @@ from tests.unit.risk.risk_builders import LOOSE, NOW, D, make_portfolio
 from trader.core.events import TradingStateChanged, decode_event, encode_event
 from trader.core.portfolio import reset_peak
 from trader.core.risk.state import (
+    BreakerPolicy,
     StateChangeError,
     TradingState,
     apply_breakers,
@@ -93,3 +94,18 @@ def test_reduce_only_is_a_manual_step() -> None:
     assert reduce_only(HALTED, "let closes through", "alice", NOW).state is REDUCING
     with pytest.raises(StateChangeError):
         reduce_only(REDUCING, "again", "alice", NOW)
+
+
+def test_the_breakers_move_trading_to_the_states_configured() -> None:
+    down_today = make_portfolio("95000", day_start="100000", peak="100000")
+    deep = make_portfolio("80000", day_start="80000", peak="100000")
+    both = make_portfolio("80000", day_start="100000", peak="100000")
+    halting_losses = BreakerPolicy(daily_loss_state=TradingState.HALTED, drawdown_state=TradingState.REDUCING)
+
+    assert breaker_state(down_today, LIMITS)[0] is TradingState.REDUCING
+    assert breaker_state(down_today, LIMITS, halting_losses)[0] is TradingState.HALTED
+    assert breaker_state(deep, LIMITS, halting_losses)[0] is TradingState.REDUCING
+    state, why = breaker_state(both, LIMITS, halting_losses)
+    assert state is TradingState.HALTED and why.startswith("DAILY_LOSS_LIMIT_REACHED")
+    with pytest.raises(ValueError, match="reducing or halted"):
+        BreakerPolicy(drawdown_state=TradingState.ACTIVE)

@@ -51,6 +51,7 @@ from trader.core.broker import (
     CancelResult,
     CloseResult,
     DuplicateClientOrderIdError,
+    InvalidAccountError,
     MarketClock,
     OrderClass,
     OrderNotCancelableError,
@@ -113,6 +114,49 @@ def order_from_json(raw: dict[str, Any]) -> BrokerOrder:
         updated_at=_time(raw.get("updated_at")),
         filled_at=_time(raw.get("filled_at")),
         canceled_at=_time(raw.get("canceled_at")),
+    )
+
+
+# What risk sizes and breaks on: an answer without one of them is refused, never guessed at.
+ACCOUNT_AMOUNTS = ("cash", "equity", "buying_power", "last_equity", "long_market_value", "short_market_value")
+
+
+def account_from_json(raw: dict[str, Any]) -> BrokerAccount:
+    """The account answer, field by field; a missing or non-numeric amount, or no day-trade
+    figures, raise InvalidAccountError naming every such field."""
+    amounts: dict[str, Decimal] = {}
+    problems: list[str] = []
+    for name in ACCOUNT_AMOUNTS:
+        try:
+            value = _decimal(raw.get(name))
+        except (ValueError, ArithmeticError):
+            value = None
+        if value is None:
+            problems.append(f"{name}={raw.get(name)!r}")
+        else:
+            amounts[name] = value
+    daytrades = raw.get("daytrade_count")
+    if isinstance(daytrades, bool) or not isinstance(daytrades, int) or daytrades < 0:
+        problems.append(f"daytrade_count={daytrades!r}")
+        daytrades = 0
+    if not isinstance(raw.get("pattern_day_trader"), bool):
+        problems.append(f"pattern_day_trader={raw.get('pattern_day_trader')!r}")
+    if problems:
+        raise InvalidAccountError(f"the broker's account answer is unusable: {', '.join(problems)}")
+    return BrokerAccount(
+        status=str(raw.get("status")),
+        currency=str(raw.get("currency") or "USD"),
+        cash=amounts["cash"],
+        equity=amounts["equity"],
+        buying_power=amounts["buying_power"],
+        trading_blocked=bool(raw.get("trading_blocked") or raw.get("account_blocked")),
+        long_market_value=amounts["long_market_value"],
+        short_market_value=amounts["short_market_value"],
+        last_equity=amounts["last_equity"],
+        pattern_day_trader=bool(raw["pattern_day_trader"]),
+        daytrade_count=int(daytrades),
+        shorting_enabled=bool(raw.get("shorting_enabled")),
+        multiplier=_decimal(raw.get("multiplier")) or Decimal(1),
     )
 
 
@@ -314,15 +358,7 @@ class AlpacaBroker:
         return results
 
     async def get_account(self) -> BrokerAccount:
-        raw = _as_dict(await self._read(self._client.get_account, "account"))
-        return BrokerAccount(
-            status=str(raw.get("status")),
-            currency=str(raw.get("currency") or "USD"),
-            cash=to_decimal(str(raw["cash"])),
-            equity=to_decimal(str(raw["equity"])),
-            buying_power=to_decimal(str(raw["buying_power"])),
-            trading_blocked=bool(raw.get("trading_blocked") or raw.get("account_blocked")),
-        )
+        return account_from_json(_as_dict(await self._read(self._client.get_account, "account")))
 
     async def get_clock(self) -> MarketClock:
         raw = _as_dict(await self._read(self._client.get_clock, "clock"))

@@ -101,7 +101,7 @@ signals = Table(
     # entry's bracket legs; null when the strategy gives none.
     Column("stop_price", Amount(*PRICE)),
     Column("target_price", Amount(*PRICE)),
-    CheckConstraint("direction IN ('buy', 'sell', 'flat')", name="direction"),
+    CheckConstraint("direction IN ('buy', 'sell', 'flat', 'short')", name="direction"),
     Index("idx_signals_timestamp", "timestamp"),
     Index("idx_signals_strategy_symbol", "strategy_name", "symbol", "bar_timestamp"),
 )
@@ -137,6 +137,8 @@ risk_decisions = Table(
     Column("risk_parameters_version", Integer()),
     Column("trading_state", String(10), nullable=False),
     Column("timestamp", UTCDateTime(), nullable=False),
+    # The account equity the decision sized and judged on.
+    Column("equity", Amount(*CASH)),
     CheckConstraint("decision IN ('approved', 'denied')", name="decision"),
     Index("idx_risk_decisions_timestamp", "timestamp"),
     # One decision per signal: a redelivered signal must find the first decision, never make a second.
@@ -232,7 +234,30 @@ account_snapshots = Table(
     Column("realized_pnl", Amount(*CASH), nullable=False),
     Column("unrealized_pnl", Amount(*CASH), nullable=False),
     Column("source", String(16), nullable=False),
+    # As the broker states them (short_market_value negative for a short book); last_equity is
+    # the equity at the previous session's close, from which the day's loss is measured.
+    Column("long_market_value", Amount(*CASH)),
+    Column("short_market_value", Amount(*CASH)),
+    Column("last_equity", Amount(*CASH)),
+    Column("pattern_day_trader", Boolean()),
+    Column("daytrade_count", Integer()),
+    Column("shorting_enabled", Boolean()),
+    # The newest fills.id the books held when the broker's positions equalled theirs: the reading
+    # then includes exactly those fills, and later ones move its cash. NULL when they differed.
+    Column("fills_through_id", Id),
     Index("idx_account_snapshots_timestamp", "timestamp"),
+)
+
+# What the executor learned from the broker about each symbol it may trade.
+broker_assets = Table(
+    "broker_assets",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("broker", String(16), nullable=False),
+    Column("tradable", Boolean(), nullable=False),
+    Column("shortable", Boolean(), nullable=False),
+    Column("fractionable", Boolean(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 trading_states = Table(

@@ -24,7 +24,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from trader.core.broker import (
@@ -47,6 +47,7 @@ from trader.core.fills import FillModel, FillRule
 from trader.core.market import Bar
 from trader.core.money import to_cash, to_price
 from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
+from trader.core.portfolio import trading_day_of
 from trader.core.ports import Clock
 from trader.core.positions import Position
 from trader.core.sessions import MarketCalendar
@@ -151,15 +152,20 @@ class SimulatedBroker:
         participation_rate: Decimal = Decimal("0.1"),
         allow_short: bool = False,
         symbols: Sequence[str] = (),
+        fractionable: bool = False,
     ) -> None:
         if not ZERO < participation_rate <= 1:
             raise ValueError(f"participation_rate must be in (0, 1], got {participation_rate}")
         self._clock = clock
         self._calendar = calendar
         self._cash = to_cash(starting_cash)
+        self._starting_equity = self._cash
+        # Per trading day, the equity after the latest price of that session (see get_account).
+        self._session_end_equity: dict[date, Decimal] = {}
         self._model = fill_model or FillModel()
         self._participation = participation_rate
         self._allow_short = allow_short
+        self._fractionable = fractionable
         self._known = {symbol.upper() for symbol in symbols}
         self._untradable: set[str] = set()
         self._orders: dict[str, _Order] = {}
@@ -196,6 +202,9 @@ class SimulatedBroker:
         self._last_price[symbol] = bar.close
         for order in self._matchable(symbol):
             self._track_high_water_mark(order, bar.high if order.side is OrderSide.SELL else bar.low)
+        self._note_session_equity(
+            trading_day_of(bar.timestamp) if bar.timeframe.is_intraday else bar.timestamp.date()
+        )
         return made
 
     def set_quote(
@@ -217,6 +226,7 @@ class SimulatedBroker:
         quote = Quote(bid, ask, bid_size, ask_size, moment)
         self._quotes[symbol] = quote
         self._last_price[symbol] = quote.mid
+        self._note_session_equity(trading_day_of(moment))
         self.expire_orders(moment)
         made: list[BrokerFill] = []
         for order in self._matchable(symbol):
@@ -257,6 +267,8 @@ class SimulatedBroker:
         ids are numbered past them, or they would repeat ids of the run before the restart."""
         self._cash = to_cash(cash)
         self._positions = {p.symbol.upper(): p for p in positions if not p.is_flat}
+        long_value, short_value = self._market_values()
+        self._starting_equity = to_cash(self._cash + long_value + short_value)
         self._known.update(self._positions)
         for restored in orders:
             current = restored.broker_order
@@ -395,16 +407,40 @@ class SimulatedBroker:
         return results
 
     async def get_account(self) -> BrokerAccount:
-        equity = self._cash + sum(
-            (p.quantity * self._last_price.get(s, p.average_cost) for s, p in self._positions.items()), ZERO
-        )
+        long_value, short_value = self._market_values()
+        equity = to_cash(self._cash + long_value + short_value)
+        today = trading_day_of(self._clock.now())
+        earlier = [day for day in self._session_end_equity if day < today]
         return BrokerAccount(
             status="ACTIVE",
             currency="USD",
             cash=self._cash,
-            equity=to_cash(equity),
+            equity=equity,
             buying_power=to_cash(self._cash - self._reserved_for_buys()),
+            long_market_value=to_cash(long_value),
+            short_market_value=to_cash(short_value),
+            # Equity at the close of the latest earlier session this broker priced (Alpaca's
+            # last_equity); before any, the equity it started from.
+            last_equity=self._session_end_equity[max(earlier)] if earlier else self._starting_equity,
+            shorting_enabled=self._allow_short,
         )
+
+    def _market_values(self) -> tuple[Decimal, Decimal]:
+        """Long and (negative) short market value at the last prices seen (cost when none yet)."""
+        long_value = short_value = ZERO
+        for symbol, position in self._positions.items():
+            value = position.quantity * self._last_price.get(symbol, position.average_cost)
+            if value >= 0:
+                long_value += value
+            else:
+                short_value += value
+        return long_value, short_value
+
+    def _note_session_equity(self, day: date) -> None:
+        """The account's equity after the latest price of session `day`: after its last bar, the
+        session's closing equity, which the next sessions report as `last_equity`."""
+        long_value, short_value = self._market_values()
+        self._session_end_equity[day] = to_cash(self._cash + long_value + short_value)
 
     async def get_clock(self) -> MarketClock:
         now = self._clock.now()
@@ -420,7 +456,10 @@ class SimulatedBroker:
         if symbol not in self._known:
             return None
         return BrokerAsset(
-            symbol, tradable=symbol not in self._untradable, shortable=self._allow_short, fractionable=True
+            symbol,
+            tradable=symbol not in self._untradable,
+            shortable=self._allow_short,
+            fractionable=self._fractionable,
         )
 
     # ------------------------------------------------------------------ order book

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.core.market import require_aware_utc
@@ -18,6 +18,29 @@ from trader.core.risk.correlation import Correlations
 from trader.core.risk.state import TradingState
 
 UNKNOWN_SECTOR = "Unknown"
+# FINRA's pattern-day-trader threshold: below it, at most three day trades in five business days.
+PATTERN_DAY_TRADER_EQUITY = Decimal(25_000)
+MAX_DAY_TRADES_UNDER_THRESHOLD = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountFacts:
+    """What the broker's latest account reading says, as the account rules read it.
+
+    `read_at` is when the reading the books are sized on was taken (None: there is none);
+    `max_age` how old it may be (None for the simulated broker, whose account is the books').
+    `problem` says why the broker's latest answer could not be used. `day_trades` counts the
+    last five business days: the broker's count plus the day trades the books made since.
+    `opened_today` holds (symbol, "long" | "short") for each position opened or grown today."""
+
+    read_at: datetime | None
+    max_age: timedelta | None = None
+    problem: str | None = None
+    day_trading_equity: Decimal | None = None
+    pattern_day_trader: bool = False
+    day_trades: int = 0
+    opened_today: frozenset[tuple[str, str]] = frozenset()
+    shorting_enabled: bool = True
 
 
 class MarketSession(enum.StrEnum):
@@ -45,6 +68,11 @@ class RiskContext:
     # a price from the latest finished session's close (`last_close_at`) is current.
     queued_for_open: bool = False
     last_close_at: datetime | None = None
+    # The broker's account (None: not checked, as in a backtest); per symbol, what the broker
+    # said of the asset (absent: not known, so no short and whole shares only).
+    account: AccountFacts | None = None
+    shortable: Mapping[str, bool] = field(default_factory=dict)
+    fractionable: Mapping[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_aware_utc(self.evaluated_at, "evaluated_at")

@@ -39,6 +39,7 @@ from trader.core.risk.market_figures import (
 from trader.core.risk.proposal import ProposedOrder
 from trader.core.risk.reasons import RiskDecision
 from trader.core.risk.sizing import (
+    FRACTIONAL_STEP,
     MissingSizingInputError,
     SizingInputs,
     SizingMethod,
@@ -156,6 +157,7 @@ def portfolio_from_books(
     baseline_equity: Decimal | None = None,
     previous_day_equity: Decimal | None = None,
     first_decision_day_start_equity: Decimal | None = None,
+    broker_day_start_equity: Decimal | None = None,
 ) -> Portfolio:
     """The books as a Portfolio: peak since the last drawdown baseline, today's starting equity."""
     return with_counts(
@@ -168,6 +170,7 @@ def portfolio_from_books(
         baseline_equity=baseline_equity,
         previous_day_equity=previous_day_equity,
         first_decision_day_start_equity=first_decision_day_start_equity,
+        broker_day_start_equity=broker_day_start_equity,
     )
 
 
@@ -196,6 +199,7 @@ def with_counts(
     baseline_equity: Decimal | None = None,
     previous_day_equity: Decimal | None = None,
     first_decision_day_start_equity: Decimal | None = None,
+    broker_day_start_equity: Decimal | None = None,
 ) -> Portfolio:
     """`holdings` (its cash, positions and marks) with the books' counts, peak and day start, as
     `portfolio_from_books` makes them. A decision moves only these, so the risk manager re-derives
@@ -209,7 +213,10 @@ def with_counts(
     elif not has_snapshots:
         # An account no snapshot has described yet started from the configured cash.
         peaks.append(starting_cash)
-    if previous_day_equity is not None:
+    if broker_day_start_equity is not None:
+        # The broker's equity at the previous session's close, as today's account readings state it.
+        day_start = broker_day_start_equity
+    elif previous_day_equity is not None:
         day_start = previous_day_equity
     elif first_decision_day_start_equity is not None:
         day_start = first_decision_day_start_equity
@@ -228,21 +235,34 @@ def with_counts(
 def side_and_quantity(
     direction: str, held: Decimal, target: Decimal | None
 ) -> tuple[OrderSide, Decimal] | None:
-    """What a signal asks of the position: buy/sell close an opposite position, otherwise open or
-    top up to `target` shares; flat closes. None when there is nothing to do."""
-    if direction == "flat":
+    """What a signal asks of the position held, read as a target: "buy" is long, "sell" is not long
+    (a long is closed), "short" is short, "flat" is flat. An opposite position is closed first (the
+    next signal opens the other side); a position already on the target's side is left as it is, so
+    a repeated entry adds nothing and an exit when flat sends nothing (None: nothing to do).
+    `target` is the size of a new position (under one step it is judged at one share, so the
+    decision names the limit that stops it instead of the signal silently vanishing)."""
+    if direction == "flat" or (direction == "sell" and held > 0):
         if held == 0:
             return None
         return (OrderSide.SELL, held) if held > 0 else (OrderSide.BUY, -held)
     if direction == "buy":
-        if held < 0:
-            return OrderSide.BUY, -held
-        wanted = (target or Decimal(0)) - held
-        return (OrderSide.BUY, max(wanted, _ONE_SHARE)) if held == 0 or wanted > 0 else None
-    if held > 0:
-        return OrderSide.SELL, held
-    wanted = (target or Decimal(0)) + held
-    return (OrderSide.SELL, max(wanted, _ONE_SHARE)) if held == 0 or wanted > 0 else None
+        if held != 0:
+            return (OrderSide.BUY, -held) if held < 0 else None
+        return OrderSide.BUY, _opening(target)
+    if direction == "short":
+        if held != 0:
+            return (OrderSide.SELL, held) if held > 0 else None
+        return OrderSide.SELL, _opening(target)
+    return None
+
+
+def opens_position(direction: str, held: Decimal) -> bool:
+    """Whether the signal asks to open a position (so it needs sizing)."""
+    return held == 0 and direction in ("buy", "short")
+
+
+def _opening(target: Decimal | None) -> Decimal:
+    return target if target is not None and target > 0 else _ONE_SHARE
 
 
 def market_context(
@@ -307,6 +327,7 @@ def target_quantity(
     """The position size the policy wants; records how it was sized in `facts["sizing"]`."""
     available = portfolio.cash if context.buying_power is None else context.buying_power
     atr = facts.get("atr")
+    fractional = context.fractionable.get(signal.symbol, False)
     inputs = SizingInputs(
         equity=portfolio.equity,
         price=signal.price,
@@ -314,6 +335,8 @@ def target_quantity(
         atr=None if atr is None else Decimal(atr),
         annual_volatility=context.volatilities.get(signal.symbol),
         confidence=_confidence(signal),
+        # A market DAY order (what risk proposes) may be fractional where the broker allows it.
+        share_step=FRACTIONAL_STEP if fractional else Decimal(1),
     )
     try:
         quantity = size_position(policy, inputs)
@@ -343,7 +366,7 @@ def propose(
 ) -> ProposedOrder | None:
     held = portfolio.position(signal.symbol).quantity
     target: Decimal | None = None
-    if signal.direction in ("buy", "sell"):
+    if opens_position(signal.direction, held):
         target = target_quantity(signal, portfolio, context, policy, facts)
     intent = side_and_quantity(signal.direction, held, target)
     if intent is None:

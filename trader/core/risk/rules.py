@@ -18,6 +18,12 @@ from decimal import Decimal
 
 from trader.core.orders import OrderType
 from trader.core.portfolio import Portfolio
+from trader.core.risk.account_rules import (
+    check_account_reading,
+    check_negative_buying_power,
+    check_pattern_day_trades,
+    short_refusal,
+)
 from trader.core.risk.context import MarketSession, RiskContext
 from trader.core.risk.formatting import format_money, format_number, format_percent
 from trader.core.risk.limits import RiskLimits
@@ -351,18 +357,23 @@ def check_duplicate_signal(
 def check_shorting(
     order: ProposedOrder, portfolio: Portfolio, limits: RiskLimits, context: RiskContext
 ) -> Denial | None:
-    if limits.allow_shorting:
-        return None
     projection = project(order, portfolio)
     if projection.quantity_after >= 0 or projection.quantity_after >= projection.quantity_before:
         return None
-    return Denial(
-        ReasonCode.SHORTING_NOT_ALLOWED,
-        f"{order.symbol} would go to {format_number(projection.quantity_after)} shares and shorting is off",
-    )
+    if not limits.allow_shorting:
+        return Denial(
+            ReasonCode.SHORTING_NOT_ALLOWED,
+            f"{order.symbol} would go to {format_number(projection.quantity_after)} shares"
+            " and shorting is off",
+        )
+    refusal = short_refusal(order, context)
+    return None if refusal is None else Denial(ReasonCode.SHORTING_NOT_ALLOWED, refusal)
 
 
 ALL_RULES: tuple[Rule, ...] = (
+    check_account_reading,
+    check_negative_buying_power,
+    check_pattern_day_trades,
     check_market_session,
     check_stale_price,
     check_duplicate_signal,

@@ -1,7 +1,8 @@
 """Position sizing and protective levels, shared by the risk manager and the backtester.
 
-Every quantity is a whole number of shares as a Decimal, rounded down, never negative, and
-never more than the buying power pays for at the given price.
+Every quantity is a whole number of shares as a Decimal (or, for an asset the broker trades in
+fractions, a multiple of `FRACTIONAL_STEP`), rounded down, never negative, and never more than the
+buying power pays for at the given price.
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from trader.core.orders import OrderSide
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 CENT = Decimal("0.01")
+# The finest fraction of a share sized (Alpaca takes nine decimals; a millionth is well below a cent
+# of any listed price).
+FRACTIONAL_STEP = Decimal("0.000001")
 
 
 class MissingSizingInputError(ValueError):
     """The chosen sizing method needs an input the caller did not give (ATR, volatility, odds)."""
 
 
-def whole_shares(amount: Decimal) -> Decimal:
-    """Round a share count down to a whole number, and never below zero."""
+def whole_shares(amount: Decimal, step: Decimal = _ONE) -> Decimal:
+    """Round a share count down to a multiple of `step` (a whole number by default), never below zero."""
     if amount <= 0:
         return _ZERO
-    return amount.to_integral_value(rounding=ROUND_FLOOR)
+    if step == _ONE:
+        return amount.to_integral_value(rounding=ROUND_FLOOR)
+    return (amount / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
 def _require_price(price: Decimal) -> Decimal:
@@ -36,26 +42,33 @@ def _require_price(price: Decimal) -> Decimal:
     return price
 
 
-def cap_to_buying_power(quantity: Decimal, price: Decimal, buying_power: Decimal) -> Decimal:
+def cap_to_buying_power(
+    quantity: Decimal, price: Decimal, buying_power: Decimal, step: Decimal = _ONE
+) -> Decimal:
     price = _require_price(price)
-    affordable = whole_shares(to_decimal(buying_power) / price)
-    return min(whole_shares(to_decimal(quantity)), affordable)
+    affordable = whole_shares(to_decimal(buying_power) / price, step)
+    return min(whole_shares(to_decimal(quantity), step), affordable)
 
 
-def _shares_for_value(value: Decimal, price: Decimal, buying_power: Decimal) -> Decimal:
+def _shares_for_value(value: Decimal, price: Decimal, buying_power: Decimal, step: Decimal) -> Decimal:
     price = _require_price(price)
-    return cap_to_buying_power(whole_shares(value / price), price, buying_power)
+    return cap_to_buying_power(whole_shares(value / price, step), price, buying_power, step)
 
 
 def fixed_fraction_quantity(
-    equity: Decimal, fraction: Decimal, price: Decimal, buying_power: Decimal
+    equity: Decimal, fraction: Decimal, price: Decimal, buying_power: Decimal, step: Decimal = _ONE
 ) -> Decimal:
     """Shares worth `fraction` of equity."""
-    return _shares_for_value(to_decimal(equity) * to_decimal(fraction), price, buying_power)
+    return _shares_for_value(to_decimal(equity) * to_decimal(fraction), price, buying_power, step)
 
 
 def stop_distance_quantity(
-    equity: Decimal, risk_fraction: Decimal, price: Decimal, stop_distance: Decimal, buying_power: Decimal
+    equity: Decimal,
+    risk_fraction: Decimal,
+    price: Decimal,
+    stop_distance: Decimal,
+    buying_power: Decimal,
+    step: Decimal = _ONE,
 ) -> Decimal:
     """Shares such that being stopped out `stop_distance` away loses `risk_fraction` of equity."""
     stop_distance = to_decimal(stop_distance)
@@ -63,7 +76,7 @@ def stop_distance_quantity(
         raise ValueError(f"stop distance must be positive, got {stop_distance}")
     risk_budget = to_decimal(equity) * to_decimal(risk_fraction)
     price = _require_price(price)
-    return cap_to_buying_power(whole_shares(risk_budget / stop_distance), price, buying_power)
+    return cap_to_buying_power(whole_shares(risk_budget / stop_distance, step), price, buying_power, step)
 
 
 def atr_quantity(
@@ -73,10 +86,11 @@ def atr_quantity(
     atr: Decimal,
     atr_multiple: Decimal,
     buying_power: Decimal,
+    step: Decimal = _ONE,
 ) -> Decimal:
     """Stop-distance sizing with the stop `atr_multiple` ATRs away: calmer symbols get more shares."""
     return stop_distance_quantity(
-        equity, risk_fraction, price, to_decimal(atr) * to_decimal(atr_multiple), buying_power
+        equity, risk_fraction, price, to_decimal(atr) * to_decimal(atr_multiple), buying_power, step
     )
 
 
@@ -87,6 +101,7 @@ def volatility_target_quantity(
     price: Decimal,
     buying_power: Decimal,
     max_fraction: Decimal = _ONE,
+    step: Decimal = _ONE,
 ) -> Decimal:
     """Shares whose value times the symbol's volatility contributes `target_volatility` of equity,
     never more than `max_fraction` of equity (a near-zero volatility would otherwise ask for all of it)."""
@@ -94,7 +109,7 @@ def volatility_target_quantity(
     if annual_volatility <= 0:
         raise ValueError(f"annual volatility must be positive, got {annual_volatility}")
     fraction = min(to_decimal(target_volatility) / annual_volatility, to_decimal(max_fraction))
-    return fixed_fraction_quantity(equity, fraction, price, buying_power)
+    return fixed_fraction_quantity(equity, fraction, price, buying_power, step)
 
 
 def kelly_fraction(win_probability: Decimal, payoff_ratio: Decimal) -> Decimal:
@@ -127,7 +142,7 @@ def capped_kelly_quantity(
 
 
 def confidence_scaled_quantity(
-    base_quantity: Decimal, confidence: Decimal, min_confidence: Decimal = _ZERO
+    base_quantity: Decimal, confidence: Decimal, min_confidence: Decimal = _ZERO, step: Decimal = _ONE
 ) -> Decimal:
     """Scale a size by signal confidence in [0, 1]; below `min_confidence` the signal is not traded."""
     confidence = to_decimal(confidence)
@@ -135,7 +150,7 @@ def confidence_scaled_quantity(
         raise ValueError(f"confidence must be in [0, 1], got {confidence}")
     if confidence < to_decimal(min_confidence):
         return _ZERO
-    return whole_shares(to_decimal(base_quantity) * confidence)
+    return whole_shares(to_decimal(base_quantity) * confidence, step)
 
 
 class SizingMethod(enum.StrEnum):
@@ -169,6 +184,8 @@ class SizingInputs:
     win_probability: Decimal | None = None
     payoff_ratio: Decimal | None = None
     confidence: Decimal | None = None
+    # 1 for whole shares; FRACTIONAL_STEP where the broker takes fractions of the asset.
+    share_step: Decimal = _ONE
 
 
 def _need(value: Decimal | None, name: str, method: SizingMethod) -> Decimal:
@@ -178,10 +195,14 @@ def _need(value: Decimal | None, name: str, method: SizingMethod) -> Decimal:
 
 
 def size_position(policy: SizingPolicy, inputs: SizingInputs) -> Decimal:
-    """Whole shares by the policy's method, then scaled by confidence if the policy says so."""
+    """Shares (in steps of `share_step`) by the policy's method, then scaled by confidence if the
+    policy says so (Kelly sizes in whole shares)."""
     method = policy.method
+    step = inputs.share_step
     if method is SizingMethod.FIXED_FRACTION:
-        quantity = fixed_fraction_quantity(inputs.equity, policy.fraction, inputs.price, inputs.buying_power)
+        quantity = fixed_fraction_quantity(
+            inputs.equity, policy.fraction, inputs.price, inputs.buying_power, step
+        )
     elif method is SizingMethod.ATR:
         quantity = atr_quantity(
             inputs.equity,
@@ -190,6 +211,7 @@ def size_position(policy: SizingPolicy, inputs: SizingInputs) -> Decimal:
             _need(inputs.atr, "an ATR", method),
             policy.atr_multiple,
             inputs.buying_power,
+            step,
         )
     elif method is SizingMethod.VOLATILITY_TARGET:
         quantity = volatility_target_quantity(
@@ -198,6 +220,7 @@ def size_position(policy: SizingPolicy, inputs: SizingInputs) -> Decimal:
             _need(inputs.annual_volatility, "an annual volatility", method),
             inputs.price,
             inputs.buying_power,
+            step=step,
         )
     else:
         quantity = capped_kelly_quantity(
@@ -210,7 +233,7 @@ def size_position(policy: SizingPolicy, inputs: SizingInputs) -> Decimal:
             policy.kelly_cap,
         )
     if policy.scale_by_confidence and inputs.confidence is not None:
-        quantity = confidence_scaled_quantity(quantity, inputs.confidence, policy.min_confidence)
+        quantity = confidence_scaled_quantity(quantity, inputs.confidence, policy.min_confidence, step)
     return quantity
 
 

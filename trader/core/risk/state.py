@@ -58,34 +58,63 @@ class StateChange:
         )
 
 
-def breaker_state(portfolio: Portfolio, limits: RiskLimits) -> tuple[TradingState, str]:
-    """The state the circuit breakers demand for this portfolio, with why.
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """What a tripped breaker does: the state each one moves trading to, and whether every position
+    is then closed. By default drawdown halts and a day's loss only stops new risk, because closing
+    positions is then exactly what one wants to be able to do."""
 
-    Drawdown beyond the limit halts; a day's loss beyond the daily limit only stops new risk,
-    because closing positions is then exactly what one wants to be able to do.
-    """
+    daily_loss_state: TradingState = TradingState.REDUCING
+    drawdown_state: TradingState = TradingState.HALTED
+    flatten: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("daily_loss_state", "drawdown_state"):
+            if getattr(self, name) is TradingState.ACTIVE:
+                raise ValueError(f"a tripped breaker moves trading to reducing or halted, not {name}=active")
+
+
+DEFAULT_BREAKERS = BreakerPolicy()
+
+
+def breaker_state(
+    portfolio: Portfolio, limits: RiskLimits, policy: BreakerPolicy = DEFAULT_BREAKERS
+) -> tuple[TradingState, str]:
+    """The state the circuit breakers demand for this portfolio, with why (the stricter one when
+    both have tripped)."""
+    tripped: list[tuple[TradingState, str]] = []
     drawdown = portfolio.drawdown
     if drawdown >= limits.max_drawdown_pct:
-        return (
-            TradingState.HALTED,
-            f"MAX_DRAWDOWN_REACHED: drawdown {format_percent(drawdown, limits.max_drawdown_pct)}"
-            f" >= {format_percent(limits.max_drawdown_pct)}",
+        tripped.append(
+            (
+                policy.drawdown_state,
+                f"MAX_DRAWDOWN_REACHED: drawdown {format_percent(drawdown, limits.max_drawdown_pct)}"
+                f" >= {format_percent(limits.max_drawdown_pct)}",
+            )
         )
     loss = -portfolio.daily_return
     if loss >= limits.daily_loss_limit_pct:
-        return (
-            TradingState.REDUCING,
-            f"DAILY_LOSS_LIMIT_REACHED: day loss {format_percent(loss, limits.daily_loss_limit_pct)}"
-            f" >= {format_percent(limits.daily_loss_limit_pct)} on {portfolio.trading_day.isoformat()}",
+        tripped.append(
+            (
+                policy.daily_loss_state,
+                f"DAILY_LOSS_LIMIT_REACHED: day loss {format_percent(loss, limits.daily_loss_limit_pct)}"
+                f" >= {format_percent(limits.daily_loss_limit_pct)} on {portfolio.trading_day.isoformat()}",
+            )
         )
-    return TradingState.ACTIVE, ""
+    if not tripped:
+        return TradingState.ACTIVE, ""
+    return max(tripped, key=lambda item: item[0].severity)
 
 
 def apply_breakers(
-    current: TradingState, portfolio: Portfolio, limits: RiskLimits, evaluated_at: datetime
+    current: TradingState,
+    portfolio: Portfolio,
+    limits: RiskLimits,
+    evaluated_at: datetime,
+    policy: BreakerPolicy = DEFAULT_BREAKERS,
 ) -> StateChange | None:
     """Escalate the state if a breaker has tripped; never lower it."""
-    demanded, reason = breaker_state(portfolio, limits)
+    demanded, reason = breaker_state(portfolio, limits, policy)
     if demanded.severity <= current.severity:
         return None
     return StateChange(current, demanded, reason, SYSTEM_ACTOR, evaluated_at)

@@ -111,6 +111,13 @@ class RiskMetrics:
         self.risk_approvals = Counter(
             "risk_approvals", "Orders the risk manager approved.", registry=registry
         )
+        self.risk_signals_at_target = Counter(
+            "risk_signals_at_target",
+            "Signals whose target the position held already meets (an exit when flat, a repeated"
+            " entry): nothing sent, no decision recorded; by direction.",
+            ["direction"],
+            registry=registry,
+        )
         self.trading_state = Gauge(
             "trading_state", "Trading state: 0 active, 1 reducing, 2 halted.", registry=registry
         )

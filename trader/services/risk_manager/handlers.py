@@ -15,10 +15,11 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from trader.adapters.db.stores.assets import BrokerAssetStore
 from trader.adapters.db.stores.risk import (
     APPROVED,
     DENIED,
@@ -37,6 +38,7 @@ from trader.core.money import to_cash
 from trader.core.orders import OrderType
 from trader.core.portfolio import Portfolio, reset_peak
 from trader.core.ports import Clock, MessageBus
+from trader.core.risk.account_rules import makes_day_trade
 from trader.core.risk.context import RiskContext
 from trader.core.risk.decide import (
     SUPPORTED_SIZING,
@@ -54,6 +56,7 @@ from trader.core.risk.limits import InvalidRiskLimitsError, RiskLimits
 from trader.core.risk.market_figures import CloseTable, day_started_at, market_session, portfolio_var
 from trader.core.risk.metrics import measure, position_limits
 from trader.core.risk.state import (
+    DEFAULT_BREAKERS,
     StateChange,
     StateChangeError,
     TradingState,
@@ -66,6 +69,8 @@ from trader.core.risk.state import (
 from trader.core.sessions import MarketCalendar
 from trader.core.topics import DECISIONS, TRADING_STATE
 from trader.services.common.metrics import RiskMetrics
+from trader.services.risk_manager.account import account_facts, broker_figures
+from trader.services.risk_manager.breakers import BreakerActions
 
 __all__ = [
     "SUPPORTED_SIZING",
@@ -125,13 +130,19 @@ class _BatchBooks:
     held: tuple[str, ...]
     history: Mapping[str, History]
     closes: CloseTable
-    contexts: dict[TradingState, RiskContext] = field(default_factory=dict)
+    account_max_age: timedelta | None = None
+    # Day trades this batch approved (not in any fill yet): the guard counts them too.
+    day_trades_approved: int = 0
+    contexts: dict[tuple[TradingState, int], RiskContext] = field(default_factory=dict)
 
     def context(self) -> RiskContext:
-        """The context in the trading state now; made once per state (it copies the sector map)."""
-        if self.state not in self.contexts:
-            self.contexts[self.state] = replace(self.view.context, trading_state=self.state)
-        return self.contexts[self.state]
+        """The context in the trading state now, with the day trades the batch approved; made once
+        per (state, day trades) (it copies the sector map)."""
+        key = (self.state, self.day_trades_approved)
+        if key not in self.contexts:
+            facts = account_facts(self.books, self.account_max_age, self.day_trades_approved)
+            self.contexts[key] = replace(self.view.context, trading_state=self.state, account=facts)
+        return self.contexts[key]
 
 
 def _money(value: Decimal) -> str:
@@ -161,6 +172,7 @@ def with_book_counts(books: Books, holdings: Portfolio, starting_cash: Decimal) 
         baseline_equity=None if books.baseline is None else books.baseline.equity,
         previous_day_equity=books.previous_day_equity,
         first_decision_day_start_equity=books.first_decision_day_start_equity,
+        broker_day_start_equity=books.broker_day_start_equity,
     )
 
 
@@ -181,6 +193,9 @@ class RiskManager:
         metrics: RiskMetrics | None = None,
         bars_applied: BarsAppliedStore | None = None,
         executor_wait_seconds: float = 30.0,
+        account_max_age: timedelta | None = None,
+        breakers: BreakerActions | None = None,
+        assets: BrokerAssetStore | None = None,
     ) -> None:
         self.store = store
         self.states = states
@@ -195,6 +210,10 @@ class RiskManager:
         self.metrics = metrics
         self.bars_applied = bars_applied
         self.executor_wait_seconds = executor_wait_seconds
+        # None with the simulated broker, whose account is the books' own (see AccountFacts).
+        self.account_max_age = account_max_age
+        self.breakers = breakers or BreakerActions(DEFAULT_BREAKERS, bus)
+        self.assets = assets
 
     def _count(self, record: DecisionRecord) -> None:
         if self.metrics is None:
@@ -311,11 +330,12 @@ class RiskManager:
             change = resume(current, reason, changed_by, now, target)
             view = await self.view(now)
             portfolio = view.portfolio
-            demanded, why = breaker_state(portfolio, view.limits.limits)
-            acknowledges_drawdown = demanded is TradingState.HALTED
+            limits, policy = view.limits.limits, self.breakers.policy
+            demanded, why = breaker_state(portfolio, limits, policy)
+            acknowledges_drawdown = portfolio.drawdown >= limits.max_drawdown_pct
             if acknowledges_drawdown:
                 portfolio = reset_peak(portfolio)
-                demanded, why = breaker_state(portfolio, view.limits.limits)
+                demanded, why = breaker_state(portfolio, limits, policy)
             if demanded.severity > target.severity:
                 raise StateConflictError(
                     f"cannot resume to {target.value}: a breaker still holds ({why}); resume to "
@@ -326,6 +346,22 @@ class RiskManager:
                     DrawdownBaseline(portfolio.equity, now, change.changed_by, change.reason)
                 )
         await self._record_state(change)
+        return change
+
+    async def check_breakers(self) -> StateChange | None:
+        """Trip a breaker on the books now, without waiting for a signal (run on a timer, so a loss
+        on the broker's account moves the trading state while no strategy is signalling)."""
+        view = await self.view()
+        change = apply_breakers(
+            view.context.trading_state,
+            view.portfolio,
+            view.limits.limits,
+            view.context.evaluated_at,
+            self.breakers.policy,
+        )
+        if change is not None:
+            await self._record_state(change)
+            await self.breakers.tripped(change)
         return change
 
     # Reading the books
@@ -360,6 +396,7 @@ class RiskManager:
             trading_state=state,
             buying_power=books.buying_power,
             sectors=self.sectors,
+            account=account_facts(books, self.account_max_age),
         )
         return View(portfolio, context, limits, change), books
 
@@ -435,6 +472,16 @@ class RiskManager:
         view, books = await self._view_and_books(now, keys, closes)
         if await self._adopt_resume(view):
             view, books = await self._view_and_books(now, keys, closes)
+        if self.assets is not None:
+            known = await self.assets.of(sorted({signal.symbol for signal in fresh}))
+            view = replace(
+                view,
+                context=replace(
+                    view.context,
+                    shortable={symbol: asset.shortable for symbol, asset in known.items()},
+                    fractionable={symbol: asset.fractionable for symbol, asset in known.items()},
+                ),
+            )
         held = tuple(position.symbol for position in view.portfolio.open_positions)
         if opened := [symbol for symbol in held if symbol not in closes]:
             # A position opened between the two reads.
@@ -448,14 +495,16 @@ class RiskManager:
             held=held,
             history=history,
             closes=CloseTable(closes),
+            account_max_age=self.account_max_age,
         )
 
     async def _judge_fresh(self, signal: SignalEmitted, batch: _BatchBooks) -> Judgement:
         """Judge one signal of the batch on its books and carry its decision into them."""
         limits = batch.view.limits.limits
-        change = apply_breakers(batch.state, batch.portfolio, limits, batch.now)
+        change = apply_breakers(batch.state, batch.portfolio, limits, batch.now, self.breakers.policy)
         if change is not None:
             await self._record_state(change)
+            await self.breakers.tripped(change)
             batch.state = change.state
         recent = batch.history[signal.symbol]
         context, facts = market_context(
@@ -468,9 +517,14 @@ class RiskManager:
         judged = judge_signal(signal, batch.portfolio, context, limits, self.sizing, self.calendar, facts)
         record = self._decision_record(signal, judged, batch)
         if record is None:
-            note = f"{signal.direction} {signal.symbol}: nothing to do for the position held"
-            log.info("signal %s from %s: %s", signal.event_id, signal.strategy_name, note)
+            held = batch.portfolio.position(signal.symbol).quantity
+            note = f"{signal.direction} {signal.symbol}: the position held ({held}) is the target already"
+            log.info("signal %s from %s: %s; nothing sent", signal.event_id, signal.strategy_name, note)
+            if self.metrics is not None:
+                self.metrics.risk_signals_at_target.labels(signal.direction).inc()
             return Judgement(None, created=False, note=note)
+        if record.approved and judged.proposal is not None:
+            batch.day_trades_approved += makes_day_trade(judged.proposal, batch.portfolio, context)
         batch.books = self._after_decision(batch.books, record, signal, batch.portfolio)
         batch.portfolio = with_book_counts(batch.books, batch.portfolio, self.starting_cash)
         return Judgement(record, created=True)
@@ -496,6 +550,7 @@ class RiskManager:
             risk_parameters_version=batch.view.limits.version,
             trading_state=judged.context.trading_state.value,
             decided_at=batch.now,
+            equity=batch.portfolio.equity,
         )
 
     @staticmethod
@@ -561,15 +616,14 @@ class RiskManager:
         drawdown too: measure it from equity now, as `change_state` does, or the breaker would halt
         again at once. True when a baseline was set."""
         change = view.trading_state
-        if change is None or change.previous_state is not TradingState.HALTED:
+        if change is None or change.state.severity >= change.previous_state.severity:
             return False
-        if change.state is TradingState.HALTED:
+        if change.previous_state is not self.breakers.policy.drawdown_state:
             return False
         baseline = await self.store.drawdown_baseline()
         if baseline is not None and baseline.set_at >= change.changed_at:
             return False
-        demanded, _ = breaker_state(view.portfolio, view.limits.limits)
-        if demanded is not TradingState.HALTED:
+        if view.portfolio.drawdown < view.limits.limits.max_drawdown_pct:
             return False
         await self.store.set_drawdown_baseline(
             DrawdownBaseline(view.portfolio.equity, change.changed_at, change.changed_by, change.reason)
@@ -619,7 +673,7 @@ class RiskManager:
     # Read endpoints
 
     async def current_metrics(self) -> dict[str, Any]:
-        view = await self.view()
+        view, books = await self._view_and_books(None, signal_keys=())
         portfolio = view.portfolio
         metrics = measure(portfolio, view.context)
         held = [p.symbol for p in portfolio.open_positions]
@@ -631,6 +685,9 @@ class RiskManager:
             "as_of": view.context.evaluated_at.isoformat(),
             "trading_state": view.context.trading_state.value,
             "market_session": view.context.session.value,
+            # The broker's own account, as last read; equity and cash below are the books' now
+            # (that reading moved on by the fills since, positions at the stored closes).
+            "broker": broker_figures(books),
             "equity": _money(metrics.equity),
             "cash": _money(metrics.cash),
             "buying_power": None if view.context.buying_power is None else _money(view.context.buying_power),

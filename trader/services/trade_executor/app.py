@@ -1,8 +1,10 @@
 """Trade Executor service (port 8004).
 
-Two workers: one consumes `OrderApproved` from the decisions topic (consumer group
-"trade_executor") and submits each exactly once; the other reconciles with the broker at start-up
-(before any new order is taken) and then every `executor_reconcile_interval_seconds`.
+Workers: one consumes `OrderApproved` from the decisions topic (consumer group "trade_executor")
+and submits each exactly once; one reconciles with the broker at start-up (before any new order is
+taken) and then every `executor_reconcile_interval_seconds`; the account recorder reads the broker's
+account (at start, every minute in the session, after fills) and its assets; one acts on commands
+(close everything when a breaker flattens); with the simulated broker, one applies the bars.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from trader.adapters.calendar import XNYSCalendar
+from trader.adapters.clock import WallClock
+from trader.adapters.db.stores.audit import AuditStore
 from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.system_flags import BarsAppliedStore, MaintenanceGate, SystemFlagsStore
@@ -25,9 +30,12 @@ from trader.core.topics import DECISIONS
 from trader.runtime.brokers import build_broker, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consume, consumer_name
+from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import notification_metrics, order_metrics
 from trader.services.common.notifications import dispatcher_from_settings, reconciliation_drift
 from trader.services.common.resources import Resources
+from trader.services.trade_executor.account import AccountRecorder
+from trader.services.trade_executor.commands import CommandHandler
 from trader.services.trade_executor.handlers import ExecutorConfig, ReconciliationReport, TradeExecutor
 from trader.services.trade_executor.price_feed import SimulatedPriceFeed, consume_bars
 from trader.services.trade_executor.routes import build_router
@@ -103,14 +111,51 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
             stale_after_ms=STALE_DELIVERY_MS,
         )
 
-    workers = [reconciliation, approved_orders]
+    recorder = AccountRecorder(
+        broker=broker,
+        engine=resources.engine,
+        clock=resources.clock,
+        calendar=XNYSCalendar(),
+        interval=timedelta(seconds=settings.account_snapshot_seconds),
+        idle_interval=timedelta(seconds=settings.account_snapshot_idle_seconds),
+        default_symbols=[s.strip().upper() for s in settings.data_watchlist.split(",") if s.strip()],
+        # On the replay clock a simulated minute lasts milliseconds: the simulated account changes
+        # only as bars are applied (each read then) and fills come (each read then); the periodic
+        # reading keeps to one a minute of wall time, or the table would grow by one row a second.
+        min_wall_gap_seconds=0.0
+        if isinstance(resources.clock, WallClock)
+        else settings.account_snapshot_seconds,
+    )
+    commands = CommandHandler(
+        executor, TradingStateStore(resources.engine), AuditStore(resources.engine), resources.clock
+    )
+
+    async def account_readings() -> None:
+        await ready.wait()  # the simulated broker is restored from the books first
+        await recorder.run_periodic()
+
+    async def account_after_fills() -> None:
+        await ready.wait()
+        await recorder.consume_fills(resources.bus, consumer=consumer_name(SERVICE))
+
+    async def executor_commands() -> None:
+        await ready.wait()
+        await commands.run(resources.bus, consumer=consumer_name(SERVICE))
+
+    workers = [reconciliation, approved_orders, account_readings, account_after_fills, executor_commands]
     if isinstance(broker, SimulatedBroker):
         feed = SimulatedPriceFeed(broker, executor)
         bars_applied = BarsAppliedStore(resources.engine)
 
         async def price_feed() -> None:
             await ready.wait()
-            await consume_bars(resources, feed, bars_applied, consumer=consumer_name(SERVICE))
+            await consume_bars(
+                resources,
+                feed,
+                bars_applied,
+                consumer=consumer_name(SERVICE),
+                after_settle=lambda: recorder.record("bars applied"),
+            )
 
         workers.append(price_feed)
 
@@ -120,6 +165,8 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
         title="Trade Executor",
         routers=[build_router()],
         workers=workers,
+        # Degraded, not down: without a fresh reading the risk manager refuses new risk by itself.
+        components=[ComponentCheck("broker_account", recorder.health, critical=False)],
     )
     executor.metrics = order_metrics(app.state.metrics)
     dispatcher = dispatcher_from_settings(
@@ -136,4 +183,5 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
     executor.on_drift = notify_drift
     executor.maintenance = MaintenanceGate(SystemFlagsStore(resources.engine))
     app.state.executor = executor
+    app.state.account_recorder = recorder
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from trader.adapters.db.stores.system_flags import BarsAppliedStore
@@ -71,11 +72,13 @@ async def consume_bars(
     consumer: str,
     batch: int = 500,
     max_deliveries: int = 10,
+    after_settle: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Each read batch of bars matched one by one, settled in the books, recorded as applied in
     one transaction, then acknowledged. A bar that fails to match stays pending for a retry, as
     with `consume`, and is dropped with an error after `max_deliveries`; if settling fails, the
-    whole batch stays pending."""
+    whole batch stays pending. `after_settle` runs once the batch is in the books and before it is
+    recorded as applied (the account recorder's reading)."""
     bus = resources.bus
     await bus.ensure_group(BARS, PRICE_GROUP)
     while True:
@@ -99,6 +102,9 @@ async def consume_bars(
             done.append(delivery.message_id)
         try:
             await feed.settle()
+            if applied and after_settle is not None:
+                # Before the bars count as applied: the risk manager then judges on what follows them.
+                await after_settle()
             await bars_applied.record_many(applied, resources.clock.now())
             if done:
                 await bus.ack(BARS, PRICE_GROUP, done)

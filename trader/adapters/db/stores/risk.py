@@ -22,9 +22,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from trader.adapters.db.newest_rows import Bound, NewestRows, Probe
+from trader.adapters.db.stores.account import (
+    AccountProblem,
+    account_problem,
+    broker_day_start_equity,
+    equity_before,
+    high_water_mark,
+    latest_snapshot,
+)
 from trader.adapters.db.stores.signals import SignalRecord, signal_row
 from trader.adapters.db.tables import (
-    account_snapshots,
     fills,
     market_data,
     positions,
@@ -34,7 +41,10 @@ from trader.adapters.db.tables import (
     system_flags,
     trades,
 )
+from trader.core.account import AccountSnapshot
+from trader.core.day_trades import DayFill, DayTrading, day_trading
 from trader.core.money import to_cash, to_price, to_quantity
+from trader.core.orders import OrderSide
 from trader.core.portfolio import Mark
 from trader.core.positions import Position
 from trader.core.risk.limits import RiskLimits
@@ -76,6 +86,8 @@ class DecisionRecord:
     risk_parameters_version: int | None
     trading_state: str
     decided_at: datetime
+    # The account equity the decision sized and judged on.
+    equity: Decimal | None = None
 
     @property
     def approved(self) -> bool:
@@ -112,6 +124,14 @@ class Books:
     first_decision_day_start_equity: Decimal | None
     trades_today: int
     last_signal_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # The reading of the broker's account cash is moved on from (in step with the books), the
+    # newest reading of any kind, the broker's last answer when it was unusable, and the broker's
+    # equity at the previous close as the day's latest reading states it.
+    account: AccountSnapshot | None = None
+    latest_account: AccountSnapshot | None = None
+    account_problem: AccountProblem | None = None
+    broker_day_start_equity: Decimal | None = None
+    day_trading: DayTrading = field(default_factory=lambda: DayTrading(frozenset(), {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +184,7 @@ def _decision(row: RowMapping) -> DecisionRecord:
         risk_parameters_version=row["risk_parameters_version"],
         trading_state=row["trading_state"],
         decided_at=row["timestamp"],
+        equity=row["equity"],
     )
 
 
@@ -411,22 +432,14 @@ class RiskStore:
             marks = await self._marks(
                 connection, [position.symbol for position in held], at, newest_closes or {}
             )
-            cash, buying_power, has_snapshots = await self._cash(connection, at, starting_cash)
+            account = await latest_snapshot(connection, at, in_step=True)
+            latest = await latest_snapshot(connection, at)
+            cash, buying_power = await self._cash(connection, at, starting_cash, account or latest)
             baseline = await self._baseline(connection)
-            peak_query = select(func.max(account_snapshots.c.equity)).where(
-                account_snapshots.c.timestamp <= at
+            snapshot_peak = await high_water_mark(
+                connection, at, None if baseline is None else baseline.set_at
             )
-            if baseline is not None:
-                peak_query = peak_query.where(account_snapshots.c.timestamp >= baseline.set_at)
-            snapshot_peak = (await connection.execute(peak_query)).scalar_one_or_none()
-            previous_day_equity = (
-                await connection.execute(
-                    select(account_snapshots.c.equity)
-                    .where(account_snapshots.c.timestamp < day_started_at)
-                    .order_by(account_snapshots.c.timestamp.desc(), account_snapshots.c.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+            previous_day_equity = await equity_before(connection, day_started_at)
             first_decision = (
                 await connection.execute(
                     select(risk_decisions.c.portfolio_snapshot)
@@ -441,12 +454,17 @@ class RiskStore:
                 cash=cash,
                 buying_power=buying_power,
                 snapshot_peak_equity=snapshot_peak,
-                has_snapshots=has_snapshots,
+                has_snapshots=latest is not None,
                 baseline=baseline,
                 previous_day_equity=previous_day_equity,
                 first_decision_day_start_equity=_day_start_from(first_decision),
                 trades_today=await self._trades_today(connection, day_started_at, at),
                 last_signal_at=await self._last_signals(connection, signal_keys, at),
+                account=account,
+                latest_account=latest,
+                account_problem=await account_problem(connection),
+                broker_day_start_equity=await broker_day_start_equity(connection, at, day_started_at),
+                day_trading=await self._day_trading(connection, day_started_at, at, held),
             )
 
     @staticmethod
@@ -493,20 +511,11 @@ class RiskStore:
 
     @staticmethod
     async def _cash(
-        connection: AsyncConnection, at: datetime, starting_cash: Decimal
-    ) -> tuple[Decimal, Decimal | None, bool]:
-        """Cash of the latest account snapshot, moved on by the fills recorded after it; without a
-        snapshot, the starting cash moved on by every fill."""
-        snapshot = (
-            await connection.execute(
-                select(
-                    account_snapshots.c.cash, account_snapshots.c.buying_power, account_snapshots.c.timestamp
-                )
-                .where(account_snapshots.c.timestamp <= at)
-                .order_by(account_snapshots.c.timestamp.desc(), account_snapshots.c.id.desc())
-                .limit(1)
-            )
-        ).first()
+        connection: AsyncConnection, at: datetime, starting_cash: Decimal, snapshot: AccountSnapshot | None
+    ) -> tuple[Decimal, Decimal | None]:
+        """Cash (and buying power) of the account reading, moved on by the fills it does not include:
+        those recorded after it when it was in step with the books, else (a reading seeded by hand)
+        those timed after it; without a reading, the starting cash moved on by every fill."""
         signed_value = case(
             (fills.c.side == "buy", fills.c.quantity * fills.c.price),
             else_=-(fills.c.quantity * fills.c.price),
@@ -514,17 +523,36 @@ class RiskStore:
         query = select(
             func.coalesce(func.sum(signed_value), 0), func.coalesce(func.sum(fills.c.commission), 0)
         ).where(fills.c.timestamp <= at)
-        if snapshot is not None:
-            query = query.where(fills.c.timestamp > snapshot.timestamp)
+        if snapshot is not None and snapshot.fills_through_id is not None:
+            query = query.where(fills.c.id > snapshot.fills_through_id)
+        elif snapshot is not None:
+            query = query.where(fills.c.timestamp > snapshot.taken_at)
         spent, commission = (await connection.execute(query)).one()
+        moved = Decimal(str(spent)) + Decimal(str(commission))
         base = snapshot.cash if snapshot is not None else starting_cash
-        cash = to_cash(Decimal(base) - Decimal(str(spent)) - Decimal(str(commission)))
+        cash = to_cash(Decimal(base) - moved)
         buying_power = None
         if snapshot is not None and snapshot.buying_power is not None:
-            buying_power = to_cash(
-                Decimal(snapshot.buying_power) - Decimal(str(spent)) - Decimal(str(commission))
-            )
-        return cash, buying_power, snapshot is not None
+            buying_power = to_cash(Decimal(snapshot.buying_power) - moved)
+        return cash, buying_power
+
+    @staticmethod
+    async def _day_trading(
+        connection: AsyncConnection, day_started_at: datetime, at: datetime, held: Sequence[Position]
+    ) -> DayTrading:
+        """Positions opened today and the day trades made, from today's fills."""
+        rows = await connection.execute(
+            select(fills.c.symbol, fills.c.side, fills.c.quantity, fills.c.timestamp, fills.c.trade_id)
+            .where(fills.c.timestamp >= day_started_at, fills.c.timestamp <= at)
+            .order_by(fills.c.timestamp, fills.c.id)
+        )
+        today = [
+            DayFill(row.symbol, OrderSide(row.side), row.quantity, _as_utc(row.timestamp), row.trade_id)
+            for row in rows
+        ]
+        if not today:
+            return DayTrading(frozenset(), {})
+        return day_trading(today, {position.symbol: position.quantity for position in held})
 
     @staticmethod
     async def _trades_today(connection: AsyncConnection, day_started_at: datetime, at: datetime) -> int:
@@ -679,4 +707,5 @@ def _decision_row(decision: DecisionRecord, signal_id: int | None) -> dict[str, 
         "risk_parameters_version": decision.risk_parameters_version,
         "trading_state": decision.trading_state,
         "timestamp": decision.decided_at,
+        "equity": None if decision.equity is None else to_cash(decision.equity),
     }
