@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import rankdata
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -19,17 +20,7 @@ IntArray = NDArray[np.int64]
 
 def average_ranks(values: FloatArray) -> FloatArray:
     """Ranks 1..n with ties sharing their average rank."""
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    ranks = np.empty(values.size, dtype=np.float64)
-    start = 0
-    while start < values.size:
-        stop = start + 1
-        while stop < values.size and ordered[stop] == ordered[start]:
-            stop += 1
-        ranks[order[start:stop]] = (start + stop + 1) / 2.0
-        start = stop
-    return ranks
+    return np.asarray(rankdata(values, method="average"), dtype=np.float64)
 
 
 def rank_correlation(scores: FloatArray, outcomes: FloatArray) -> float:
@@ -44,19 +35,40 @@ def rank_correlation(scores: FloatArray, outcomes: FloatArray) -> float:
     return float(np.sum(left * right)) / denominator if denominator > 0 else math.nan
 
 
+def _session_matrix(sessions: IntArray, values: FloatArray, order: IntArray, row: IntArray) -> FloatArray:
+    """Values laid out one session a row (NaN-padded), in `order`."""
+    counts = np.bincount(row)
+    column = np.arange(order.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    matrix = np.full((counts.size, int(counts.max()) if counts.size else 0), np.nan)
+    matrix[row, column] = values[order]
+    return matrix
+
+
 def rank_ic_by_session(sessions: IntArray, scores: FloatArray, outcomes: FloatArray) -> FloatArray:
-    """One IC per distinct session in `sessions` (ascending order of session)."""
+    """One IC per distinct session in `sessions` (ascending order of session), computed for all
+    sessions at once: average ranks per row of a session-by-sample matrix, then Pearson per row."""
+    if sessions.size == 0:
+        return np.empty(0)
     order = np.argsort(sessions, kind="stable")
-    sorted_sessions = sessions[order]
-    cuts = np.flatnonzero(np.diff(sorted_sessions)) + 1
-    return np.array(
-        [
-            rank_correlation(scores[part], outcomes[part])
-            for part in np.split(order, cuts)
-            if part.size
-        ],
-        dtype=np.float64,
-    )
+    _, row = np.unique(sessions[order], return_inverse=True)
+    left = _session_matrix(sessions, scores, order, row)
+    right = _session_matrix(sessions, outcomes, order, row)
+    usable = np.isfinite(left) & np.isfinite(right)
+    left[~usable] = np.nan
+    right[~usable] = np.nan
+    left_ranks = rankdata(left, axis=1, nan_policy="omit")
+    right_ranks = rankdata(right, axis=1, nan_policy="omit")
+    counts = usable.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Average ranks 1..n have mean (n + 1) / 2 in every row.
+        middle = ((counts + 1) / 2.0)[:, None]
+        left_centred = np.where(usable, left_ranks - middle, 0.0)
+        right_centred = np.where(usable, right_ranks - middle, 0.0)
+        numerator = (left_centred * right_centred).sum(axis=1)
+        denominator = np.sqrt((left_centred**2).sum(axis=1) * (right_centred**2).sum(axis=1))
+        result = numerator / denominator
+    result[(counts < 3) | ~(denominator > 0)] = np.nan
+    return np.asarray(result, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)

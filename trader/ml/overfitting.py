@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +33,22 @@ class OverfittingEstimate:
     blocks: int
 
 
-def _column_sharpes(returns: FloatArray) -> FloatArray:
-    deviation = returns.std(axis=0, ddof=1)
+def _sharpes(sums: FloatArray, squares: FloatArray, counts: FloatArray) -> FloatArray:
+    """Sharpe ratio (ddof=1) of each (split, trial) from its sums; 0 where there is no spread."""
+    mean = sums / counts
+    variance = (squares - sums * mean) / (counts - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpes = returns.mean(axis=0) / deviation
+        sharpes = mean / np.sqrt(variance)
     # A trial that never traded in these rows (no spread) ranks as zero skill, not as undefined.
-    return np.where(deviation > 0, sharpes, 0.0)
+    return np.where(variance > 1e-18, sharpes, 0.0)
 
 
-def _relative_rank(values: FloatArray, index: int) -> float:
-    """(average rank of values[index], 1 = smallest) / (N + 1)."""
-    chosen = values[index]
-    below = float(np.sum(values < chosen))
-    ties = float(np.sum(values == chosen)) - 1.0
-    return (below + 1.0 + ties / 2.0) / (values.size + 1.0)
+def _relative_ranks(values: FloatArray, chosen: IntArray) -> FloatArray:
+    """Per row: (average rank of values[row, chosen[row]], 1 = smallest) / (N + 1)."""
+    picked = values[np.arange(values.shape[0]), chosen][:, None]
+    below = (values < picked).sum(axis=1)
+    ties = (values == picked).sum(axis=1) - 1
+    return (below + 1.0 + ties / 2.0) / (values.shape[1] + 1.0)
 
 
 def probability_of_backtest_overfitting(returns: FloatArray, blocks: int = 16) -> OverfittingEstimate:
@@ -64,13 +67,17 @@ def probability_of_backtest_overfitting(returns: FloatArray, blocks: int = 16) -
         return OverfittingEstimate(math.nan, (), 0, blocks)
     clean = np.nan_to_num(returns, nan=0.0)
     bounds = np.linspace(0, periods, blocks + 1).astype(np.int64)
-    rows = [np.arange(bounds[i], bounds[i + 1]) for i in range(blocks)]
-    logits = []
-    for chosen in itertools.combinations(range(blocks), blocks // 2):
-        inside = np.concatenate([rows[i] for i in chosen])
-        outside = np.concatenate([rows[i] for i in range(blocks) if i not in chosen])
-        best = int(np.argmax(_column_sharpes(clean[inside])))
-        rank = _relative_rank(_column_sharpes(clean[outside]), best)
-        logits.append(math.log(rank / (1.0 - rank)))
-    below = sum(1 for logit in logits if logit <= 0.0)
-    return OverfittingEstimate(below / len(logits), tuple(logits), len(logits), blocks)
+    # Per block and trial: sums, sums of squares and row counts; a split adds up its blocks.
+    sums = np.add.reduceat(clean, bounds[:-1], axis=0)
+    squares = np.add.reduceat(clean**2, bounds[:-1], axis=0)
+    counts = np.diff(bounds).astype(np.float64)[:, None]
+    inside = np.zeros((math.comb(blocks, blocks // 2), blocks))
+    for row, chosen in enumerate(itertools.combinations(range(blocks), blocks // 2)):
+        inside[row, list(chosen)] = 1.0
+    outside = 1.0 - inside
+    in_sample = _sharpes(inside @ sums, inside @ squares, inside @ counts)
+    out_of_sample = _sharpes(outside @ sums, outside @ squares, outside @ counts)
+    ranks = _relative_ranks(out_of_sample, np.argmax(in_sample, axis=1))
+    logits = np.log(ranks / (1.0 - ranks))
+    below = int(np.sum(logits <= 0.0))
+    return OverfittingEstimate(below / logits.size, tuple(float(x) for x in logits), int(logits.size), blocks)
