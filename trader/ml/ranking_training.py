@@ -247,6 +247,10 @@ def _figures(
         "ic_information_ratio": _number(ic.information_ratio),
         "ic_positive_share": _number(ic.positive_share),
         "ic_sessions": ic.sessions,
+        "mean_excess_return": _number(float(np.nanmean(excess)) if np.isfinite(excess).any() else math.nan),
+        "excess_return_std": _number(
+            float(np.nanstd(excess, ddof=1)) if np.isfinite(excess).sum() > 1 else math.nan
+        ),
         "mean_period_return": _number(float(finite_net.mean()) if finite_net.size else math.nan),
         "period_return_std": _number(float(finite_net.std(ddof=1)) if finite_net.size > 1 else math.nan),
         "periods": int(net.size),
