@@ -84,6 +84,10 @@ class ModelRegistryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def next_version(self, name: str) -> int:
         async with self._engine.connect() as connection:
             current = (
