@@ -53,7 +53,7 @@ def _session_percentiles(session: IntArray, values: FloatArray) -> FloatArray:
     return result
 
 
-def _label_grid(panel: Panel, rules: TradeRules) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+def label_grid(panel: Panel, rules: TradeRules) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
     """Net return, gross hold return and label-end row per (session, symbol); NaN / -1 where none."""
     shape = panel.shape
     net = np.full(shape, np.nan)
@@ -75,7 +75,7 @@ def _label_grid(panel: Panel, rules: TradeRules) -> tuple[FloatArray, FloatArray
 
 def build_cross_dataset(panel: Panel, rules: TradeRules) -> CrossSectionalDataset:
     cube = compute_cross_features(panel)
-    net, hold, end_row = _label_grid(panel, rules)
+    net, hold, end_row = label_grid(panel, rules)
     present = panel.present()
     age = np.cumsum(present, axis=0)  # sessions of history each symbol has at each row
     usable = present & (age >= WARMUP_SESSIONS) & np.isfinite(net)

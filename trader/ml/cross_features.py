@@ -56,11 +56,13 @@ def _frame(values: FloatArray) -> pd.DataFrame:
 
 
 def _rolling_mean(values: FloatArray, window: int) -> FloatArray:
-    return _frame(values).rolling(window, min_periods=window).mean().to_numpy()
+    return np.asarray(_frame(values).rolling(window, min_periods=window).mean().to_numpy(), dtype=np.float64)
 
 
 def _rolling_std(values: FloatArray, window: int) -> FloatArray:
-    return _frame(values).rolling(window, min_periods=window).std(ddof=1).to_numpy()
+    return np.asarray(
+        _frame(values).rolling(window, min_periods=window).std(ddof=1).to_numpy(), dtype=np.float64
+    )
 
 
 def _lagged_log_ratio(values: FloatArray, lag: int) -> FloatArray:

@@ -40,7 +40,7 @@ def _sharpes(sums: FloatArray, squares: FloatArray, counts: FloatArray) -> Float
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpes = mean / np.sqrt(variance)
     # A trial that never traded in these rows (no spread) ranks as zero skill, not as undefined.
-    return np.where(variance > 1e-18, sharpes, 0.0)
+    return np.asarray(np.where(variance > 1e-18, sharpes, 0.0), dtype=np.float64)
 
 
 def _relative_ranks(values: FloatArray, chosen: IntArray) -> FloatArray:
@@ -48,7 +48,7 @@ def _relative_ranks(values: FloatArray, chosen: IntArray) -> FloatArray:
     picked = values[np.arange(values.shape[0]), chosen][:, None]
     below = (values < picked).sum(axis=1)
     ties = (values == picked).sum(axis=1) - 1
-    return (below + 1.0 + ties / 2.0) / (values.shape[1] + 1.0)
+    return np.asarray((below + 1.0 + ties / 2.0) / (values.shape[1] + 1.0), dtype=np.float64)
 
 
 def probability_of_backtest_overfitting(returns: FloatArray, blocks: int = 16) -> OverfittingEstimate:

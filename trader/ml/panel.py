@@ -84,11 +84,13 @@ class Panel:
 
     def without(self, symbols: Sequence[str]) -> Panel:
         dropped = set(symbols)
-        keep = [index for index, symbol in enumerate(self.symbols) if symbol not in dropped]
+        keep = np.array(
+            [index for index, symbol in enumerate(self.symbols) if symbol not in dropped], dtype=np.int64
+        )
         present = np.isfinite(self.close[:, keep]).any(axis=1)
         return Panel(
-            symbols=tuple(self.symbols[i] for i in keep),
-            sectors=tuple(self.sectors[i] for i in keep),
+            symbols=tuple(self.symbols[int(i)] for i in keep),
+            sectors=tuple(self.sectors[int(i)] for i in keep),
             sessions_ns=self.sessions_ns[present],
             open=self.open[np.ix_(present, keep)],
             high=self.high[np.ix_(present, keep)],

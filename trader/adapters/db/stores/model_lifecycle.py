@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,7 +148,7 @@ class ModelPeriodStore:
             rows = (await connection.execute(query.order_by(model_periods.c.session_at))).mappings().all()
         return [_period(row) for row in rows]
 
-    async def unsettled(self, names: Sequence[str]) -> list[ModelPeriod]:
+    async def unsettled(self, names: Sequence[str]) -> builtins.list[ModelPeriod]:
         query = (
             select(model_periods)
             .where(and_(model_periods.c.name.in_(list(names)), model_periods.c.settled_at.is_(None)))

@@ -4,6 +4,7 @@ metrics, artifact file and digest, the horizon and validation card of ranking mo
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -188,7 +189,7 @@ class ModelRegistryStore:
             if result.rowcount != 1:
                 raise LookupError(f"no model {name!r} version {version}")
 
-    async def with_status(self, status: str) -> list[ModelVersion]:
+    async def with_status(self, status: str) -> builtins.list[ModelVersion]:
         async with self._engine.connect() as connection:
             rows = (
                 (await connection.execute(select(model_registry).where(model_registry.c.status == status)))
