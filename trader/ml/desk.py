@@ -56,6 +56,7 @@ class RankingOrders:
     sells: tuple[str, ...]
     closes: Mapping[str, float]
     reason: str
+    timeframe: str = "1day"
 
 
 Trade = Callable[[RankingOrders], Awaitable[None]]
@@ -77,6 +78,7 @@ class RankingUniverse:
     model: str
     symbols: tuple[str, ...]
     sectors: Mapping[str, str]
+    timeframe: str = "1day"
 
 
 class ModelDesk:
@@ -111,6 +113,9 @@ class ModelDesk:
         panel = build_panel(series, universe.sectors)
         if int(panel.sessions_ns[-1]) != to_epoch_nanoseconds(session_at):
             return False
+        present = np.isfinite(panel.close[-2:]).sum(axis=1)
+        if present.size == 2 and present[1] < present[0]:
+            return False  # part of the universe's bars for this session is not stored yet
         await self._settle(universe.model, panel)
         versions = [v for v in await self._registry.list(universe.model) if v.kind == RANKING_KIND]
         for version in versions:
@@ -203,6 +208,7 @@ class ModelDesk:
             sells=tuple(sorted(previous - set(picks))),
             closes=closes,
             reason=f"{version.name} v{version.version} {why}",
+            timeframe=universe.timeframe,
         )
 
     async def _settled_excess(self, version: ModelVersion) -> list[float]:

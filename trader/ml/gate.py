@@ -102,5 +102,7 @@ def _beats(name: str, value: float, other: float, margin: float, label: str) -> 
     passed = value - other > margin
     verb = "beats" if passed else "does not beat"
     return GateCheck(
-        name, passed, f"median excess Sharpe {value:.3f} {verb} {label} ({other:.3f}) by more than {margin}"
+        name,
+        passed,
+        f"median excess Sharpe per rebalance {value:.3f} {verb} {label} ({other:.3f}) by more than {margin}",
     )

@@ -45,9 +45,11 @@ from trader.core.strategies.series import BarSeries
 from trader.ml.artifacts import load_model
 from trader.ml.drift import drift_level, feature_drift
 from trader.ml.model import MlModel
+from trader.ml.ranking_strategy import RankingStrategySettings
 from trader.ml.strategy import MlStrategy, MlStrategySettings
 from trader.services.common.metrics import StrategyMetrics
 from trader.services.common.resources import Resources
+from trader.services.strategy_engine.ranking import RankingDeskRunner
 
 log = logging.getLogger("trader.services.strategy_engine")
 CONSUMER_GROUP = "strategy_engine"
@@ -79,6 +81,8 @@ class StrategyEngine:
     catalog: StrategyCatalog
     discovery: DiscoveryReport = field(default_factory=DiscoveryReport)
     advisor: LlmAdvisor | None = None
+    # Runs the model desk for `ml_ranking` configurations after each batch (None: not wired).
+    ranking: RankingDeskRunner | None = None
     _built: dict[str, _Built] = field(default_factory=dict)
     _models: dict[tuple[str, int], MlModel] = field(default_factory=dict)
     _jobs: set[asyncio.Task[None]] = field(default_factory=set)
@@ -263,7 +267,10 @@ class StrategyEngine:
                 proposed.append(signal)
         # One transaction for the batch; a bar already signalled finds its stored row.
         stored = await self.signals.record_many([signal.record for signal in proposed])
-        return await self._publish(proposed, stored)
+        published = await self._publish(proposed, stored)
+        if self.ranking is not None:
+            await self.ranking.after_bars(bars)
+        return published
 
     async def _pairs(self, bars: Sequence[BarClosed]) -> list[tuple[StrategyConfig, BarClosed, Strategy]]:
         """(configuration, bar, strategy) for every enabled configuration that trades each bar."""
@@ -281,6 +288,8 @@ class StrategyEngine:
                 if config.name not in resolved:
                     resolved[config.name] = await self._resolve(config)
                 strategy = resolved[config.name]
+                if isinstance(strategy, RankingStrategySettings):
+                    continue  # the model desk ranks the whole universe (RankingDeskRunner)
                 if isinstance(strategy, ModelUnavailableError):
                     log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, strategy)
                 elif isinstance(strategy, ValueError | LookupError):
