@@ -183,7 +183,7 @@ class ModelDesk:
             "model %s v%d (%s) picks %s at %s", version.name, version.version, role, picks, session_at.date()
         )
         if role == "champion" and self._trade is not None:
-            previous = set(recorded[-1].picks) if recorded else set()
+            previous = _last_picks(recorded, "champion")
             await self._trade(
                 self._orders(universe, version, panel, session_at, picks, previous, "rebalance")
             )
@@ -211,16 +211,17 @@ class ModelDesk:
             timeframe=universe.timeframe,
         )
 
-    async def _settled_excess(self, version: ModelVersion) -> list[float]:
+    async def _settled_excess(self, version: ModelVersion, role: str) -> list[float]:
+        """Settled excess returns of the version in `role`: a champion is judged on what it traded."""
         settled = await self._periods.list(version.name, version.version, settled_only=True)
-        return [period.excess for period in settled if period.excess is not None]
+        return [period.excess for period in settled if period.role == role and period.excess is not None]
 
     def _band(self, version: ModelVersion) -> Band:
         return Band.from_card(version.card or {}, self._rules.band_z)
 
     async def _judge_shadow(self, universe: RankingUniverse, version: ModelVersion) -> None:
         judgement = judge_shadow(
-            await self._settled_excess(version), self._band(version), self._rules.shadow_periods
+            await self._settled_excess(version, "shadow"), self._band(version), self._rules.shadow_periods
         )
         if judgement.verdict is Verdict.PROMOTE:
             await self._registry.promote(version.name, version.version, self._now())
@@ -236,7 +237,7 @@ class ModelDesk:
         sessions = max(self._rules.shadow_periods * model.horizon, MIN_DRIFT_SESSIONS)
         drift = model.drift(panel, sessions) if panel.shape[0] >= sessions else {}
         judgement = judge_champion(
-            await self._settled_excess(version),
+            await self._settled_excess(version, "champion"),
             self._band(version),
             self._rules.shadow_periods,
             drift,
@@ -246,11 +247,9 @@ class ModelDesk:
             return
         await self._registry.set_status(version.name, version.version, "rolled_back")
         await self._step(version, "rolled_back", judgement)
-        recorded = await self._periods.list(version.name, version.version)
-        if self._trade is not None and recorded:
-            await self._trade(
-                self._orders(universe, version, panel, session_at, [], set(recorded[-1].picks), "rolled back")
-            )
+        held = _last_picks(await self._periods.list(version.name, version.version), "champion")
+        if self._trade is not None and held:
+            await self._trade(self._orders(universe, version, panel, session_at, [], held, "rolled back"))
         previous = await self._registry.previous_champion(version.name, version.version)
         if previous is not None:
             await self._registry.promote(previous.name, previous.version, self._now())
@@ -276,3 +275,9 @@ class ModelDesk:
             self._now,
             self._notify,
         )
+
+
+def _last_picks(periods: Sequence[ModelPeriod], role: str) -> set[str]:
+    """The picks of the newest period recorded in `role` (what the champion holds)."""
+    mine = [period for period in periods if period.role == role]
+    return set(mine[-1].picks) if mine else set()

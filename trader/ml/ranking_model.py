@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from trader.ml.cross_features import WARMUP_SESSIONS, compute_cross_features
+from trader.ml.cross_features import MARKET_FEATURES, WARMUP_SESSIONS, compute_cross_features
 from trader.ml.drift import FeatureReference, feature_drift
 from trader.ml.estimators import ModelParameters
 from trader.ml.evaluation import PortfolioRules
@@ -65,7 +65,13 @@ class RankingModel:
         return [panel.symbols[i] for i in order[: self.rules.top_count(int(ready.size))]]
 
     def drift(self, panel: Panel, sessions: int) -> dict[str, float]:
-        """PSI of each feature over the panel's last `sessions` sessions against the training data."""
+        """PSI of each per-symbol feature over the panel's last `sessions` sessions against the
+        training data. The market columns are left out: they hold one value per session from
+        overlapping 20-session windows, so a few months of them are a handful of independent
+        draws, and their PSI against a year flags ordinary volatility clustering as drift."""
         cube = compute_cross_features(panel)
         recent = cube.values[-sessions:].reshape(-1, len(cube.names))
-        return feature_drift(self.references, cube.names, recent)
+        symbol_references = {
+            name: reference for name, reference in self.references.items() if name not in MARKET_FEATURES
+        }
+        return feature_drift(symbol_references, cube.names, recent)
