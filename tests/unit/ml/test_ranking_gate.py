@@ -16,7 +16,9 @@ SMALL_TREES = ModelParameters(trees=30, min_leaf_samples=40)
 COSTS = FillModel(slippage=Slippage(5))  # 5 bps each way, as costs-retention's default
 
 
-def _train(*, reversal: float, trials: int, seed: int, symbols: int = 24, sessions: int = 300) -> RankingResult:
+def _train(
+    *, reversal: float, trials: int, seed: int, symbols: int = 24, sessions: int = 300
+) -> RankingResult:
     panel = synthetic_universe(symbols=symbols, sessions=sessions, reversal=reversal, seed=seed, drift=0.0)
     config = RankingConfig(trials=trials, groups=4, parameters=SMALL_TREES, fill_model=COSTS)
     return train_ranking_model(panel, config, name="synthetic")
