@@ -9,13 +9,13 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
+from tests.integration.strategy_engine.test_training_models import finished_job
 from trader.adapters.clock import SimulatedClock
 from trader.adapters.db.stores.model_lifecycle import (
     ModelEvent,
@@ -195,7 +195,7 @@ async def test_the_service_serves_the_card_and_trains_ranking_jobs(tmp_path: Pat
                 anonymous = await http.post("/models/train", json={"kind": "ranking"})
                 bad_kind = await http.post("/models/train", json={"kind": "oracle"}, headers=_auth())
                 started = await http.post("/models/train", json={"kind": "ranking"}, headers=_auth())
-                job = await _finished(http, started.json()["url"])
+                job = await finished_job(http, started.json()["url"])
     assert card["version"]["version"] == 1 and card["version"]["kind"] == "cross_sectional"
     assert card["live"] == {
         "shadow": {"periods": 0, "settled": 0, "mean_excess": None},
@@ -211,12 +211,3 @@ async def test_the_service_serves_the_card_and_trains_ranking_jobs(tmp_path: Pat
 
 def _auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
-
-
-async def _finished(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    for _ in range(600):
-        job: dict[str, Any] = (await http.get(url)).json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"training {url} did not finish")

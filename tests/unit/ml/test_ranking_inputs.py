@@ -3,17 +3,15 @@ whose gaps are named, point-in-time features, and refusals that say how much dat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 import pytest
 
+from tests.unit.backtest.test_engine_rules import FixedSignals
 from tests.unit.ml.synthetic_universe import DAY_NS, START_NS, synthetic_universe
 from trader.backtest.engine import BacktestConfig, StopRules, run_backtest
 from trader.core.fills import Commission, FillModel, Slippage
-from trader.core.strategies.base import Signals
 from trader.core.strategies.series import BarSeries
 from trader.ml.cross_features import FEATURE_NAMES, WARMUP_SESSIONS, compute_cross_features
 from trader.ml.labels import TradeRules, trade_labels
@@ -21,32 +19,6 @@ from trader.ml.panel import build_panel
 from trader.ml.ranking_training import InsufficientDataError, RankingConfig, check_enough_data
 
 COSTS = FillModel(slippage=Slippage(Decimal(7)), commission=Commission(per_share=Decimal("0.01")))
-
-
-@dataclass(frozen=True)
-class FixedSignals:
-    """A strategy whose signals are given: enter at `entries`, exit `horizon` bars later."""
-
-    entries: tuple[int, ...]
-    horizon: int
-
-    @property
-    def name(self) -> str:
-        return "fixed"
-
-    @property
-    def lookback_bars(self) -> int:
-        return 1
-
-    def parameters(self) -> Mapping[str, object]:
-        return {}
-
-    def generate(self, bars: BarSeries) -> Signals:
-        entries = np.zeros(len(bars), dtype=np.bool_)
-        exits = np.zeros(len(bars), dtype=np.bool_)
-        entries[list(self.entries)] = True
-        exits[[bar + self.horizon for bar in self.entries]] = True
-        return Signals(entries, exits)
 
 
 @pytest.mark.parametrize(
@@ -62,9 +34,10 @@ def test_labels_are_the_backtesters_trades_net_of_costs(stops: StopRules) -> Non
     )[1]
     horizon = 5
     signal_bars = (10, 30, 50, 70, 90, 110, 130, 150)
-    result = run_backtest(
-        FixedSignals(signal_bars, horizon), series, BacktestConfig(fill_model=COSTS, stops=stops)
+    strategy = FixedSignals(
+        {series.symbol: signal_bars}, {series.symbol: [bar + horizon for bar in signal_bars]}
     )
+    result = run_backtest(strategy, series, BacktestConfig(fill_model=COSTS, stops=stops))
     labels = trade_labels(series, TradeRules(horizon, COSTS, stops))
     trades = result.trades
     assert len(trades) == len(signal_bars)
