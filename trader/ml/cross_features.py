@@ -15,9 +15,9 @@ The longest window is 60 sessions: the warm-up is 61 sessions, which fits a year
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from trader.ml.panel import Panel
@@ -51,8 +51,10 @@ class FeatureCube:
     values: FloatArray  # (sessions, symbols, features)
 
 
-def _frame(values: FloatArray) -> pd.DataFrame:
-    return pd.DataFrame(values)
+def _frame(values: FloatArray) -> Any:
+    import pandas  # a second to import under load; the services import this module at start
+
+    return pandas.DataFrame(values)
 
 
 def _rolling_mean(values: FloatArray, window: int) -> FloatArray:

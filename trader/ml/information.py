@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -20,6 +19,8 @@ IntArray = NDArray[np.int64]
 
 def average_ranks(values: FloatArray) -> FloatArray:
     """Ranks 1..n with ties sharing their average rank."""
+    from scipy.stats import rankdata  # seconds to import: only when a model is trained
+
     return np.asarray(rankdata(values, method="average"), dtype=np.float64)
 
 
@@ -49,6 +50,8 @@ def rank_ic_by_session(sessions: IntArray, scores: FloatArray, outcomes: FloatAr
     sessions at once: average ranks per row of a session-by-sample matrix, then Pearson per row."""
     if sessions.size == 0:
         return np.empty(0)
+    from scipy.stats import rankdata  # seconds to import: only when a model is trained
+
     order = np.argsort(sessions, kind="stable")
     _, row = np.unique(sessions[order], return_inverse=True)
     left = _session_matrix(sessions, scores, order, row)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-
-import optuna
+from typing import TYPE_CHECKING
 
 from trader.ml.cross_dataset import CrossSectionalDataset
 from trader.ml.estimators import ModelParameters
+
+if TYPE_CHECKING:
+    import optuna
+
 from trader.ml.evaluation import (
     CrossValidation,
     PortfolioRules,
@@ -54,6 +57,8 @@ def search_parameters(
     """`trials` evaluations, the first with `base`; in the order they ran."""
     if trials < 1:
         raise ValueError(f"a search needs at least one trial, got {trials}")
+    import optuna  # imported when a search runs, not when a service that can start one starts
+
     logging.getLogger("optuna").setLevel(logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial(
