@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run install install-dev browser lint typecheck imports test unit integration e2e bench migrate clean
+.PHONY: run install install-dev browser charts lint typecheck imports test unit integration e2e bench migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	  || echo "warning: could not install chromium (not root?); browser tests will skip, or fail with CI=true"; }
+
+## charts: refresh the vendored chart library from npm (version pinned in package.json/package-lock.json)
+charts: install
+	npm ci --no-audit --no-fund
+	$(BIN)/python scripts/vendor_charts.py
 
 ## test: lint, type check, import rules, then every test (unit, integration, e2e)
 test: lint typecheck imports browser

@@ -1,6 +1,8 @@
-"""A self-contained HTML report of a backtest: metrics table, equity and drawdown plots, trades.
+"""A self-contained HTML report of a backtest: metrics table, equity and drawdown charts, trades.
 
-The plots are inline SVG drawn here, so the file opens offline and loads nothing from a CDN.
+The charts are the dashboard's (report_charts, with the chart library inlined), so a backtest and
+a live run look alike; plain SVG plots drawn here stand in where scripts do not run. The file
+opens offline and loads nothing from a CDN.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from numpy.typing import NDArray
 
 from trader.backtest.engine import BacktestResult
 from trader.backtest.metrics import PerformanceMetrics
+from trader.backtest.report_charts import STYLE as CHART_STYLE
+from trader.backtest.report_charts import chart_section
 from trader.core.lookahead import LookaheadReport
-from trader.core.strategies.series import from_epoch_nanoseconds
+from trader.core.strategies.base import Strategy
+from trader.core.strategies.series import BarSeries, from_epoch_nanoseconds
 
 FloatArray = NDArray[np.float64]
 _WIDTH, _HEIGHT, _MARGIN = 900, 260, 48
@@ -121,6 +126,8 @@ def render_report(
     parameters: Mapping[str, object] | None = None,
     lookahead: LookaheadReport | None = None,
     generated_at: datetime | None = None,
+    series: Sequence[BarSeries] = (),
+    strategy: Strategy | None = None,
 ) -> str:
     metrics = result.metrics
     initial = float(metrics.initial_equity)
@@ -132,10 +139,11 @@ def render_report(
         f"{result.timestamps_ns.size} bars, symbols {html.escape(', '.join(result.trades.symbols))}</p>",
         "<h2>Metrics</h2>",
         _table(metric_rows(metrics), ("metric", "value")),
-        "<h2>Equity</h2>",
+        chart_section(result, series=series, strategy=strategy),
+        "<noscript>",
         line_chart_svg(result.equity, title="Equity", colour="#1f77b4"),
-        "<h2>Drawdown</h2>",
         line_chart_svg(drawdown * 100.0, title="Drawdown (%)", colour="#d62728", label_format="{:.1f}%"),
+        "</noscript>",
     ]
     if lookahead is not None:
         verdict = "passed" if lookahead.passed else f"FAILED ({len(lookahead.violations)} signals changed)"
@@ -181,7 +189,7 @@ def render_report(
     style = (
         "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
-        "td:first-child{text-align:left}"
+        "td:first-child{text-align:left}" + CHART_STYLE
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

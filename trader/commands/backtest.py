@@ -214,6 +214,8 @@ def backtest(
             parameters=strategy.parameters(),
             lookahead=lookahead,
             generated_at=datetime.now(UTC),
+            series=series,
+            strategy=strategy,
         )
         report.write_text(page, encoding="utf-8")
         console.print(f"report written to {report}")

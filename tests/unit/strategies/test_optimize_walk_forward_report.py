@@ -109,10 +109,21 @@ def test_sizing_from_the_risk_manager_code(bars: BarSeries) -> None:
 def test_html_report_is_self_contained(bars: BarSeries) -> None:
     strategy = SmaCrossover(10, 30)
     result = run_backtest(strategy, bars)
-    page = render_report(result, title="SMA <test>", lookahead=check_lookahead(strategy, bars))
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
+    page = render_report(
+        result,
+        title="SMA <test>",
+        lookahead=check_lookahead(strategy, bars),
+        series=[bars],
+        strategy=strategy,
+    )
+    assert page.startswith("<!DOCTYPE html>")
+    # The dashboard's charts, drawn by the inlined library; plain SVG plots where scripts do not run.
+    assert 'id="equity-chart"' in page and 'id="candles-0"' in page and "TraderCharts.candles" in page
+    noscript = page[page.index("<noscript>") : page.index("</noscript>")]
+    assert noscript.count("<svg") == 2
     assert "SMA &lt;test&gt;" in page and "passed" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "<script src" not in page and "<link" not in page
     assert "sharpe_ratio" in page and result.stamp.run_id in page
     drawdown = drawdown_curve(np.array([100.0, 120.0, 90.0, 130.0]), 100.0)
     np.testing.assert_allclose(drawdown, [0.0, 0.0, -0.25, 0.0])

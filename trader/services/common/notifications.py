@@ -27,8 +27,10 @@ from trader.adapters.notifications import (
     GotifyNotifier,
     NotificationDeliveryError,
     SlackNotifier,
+    TelegramNotifier,
     WebhookNotifier,
 )
+from trader.adapters.notifications.telegram import bot_for
 from trader.core import topics
 from trader.core.events import Event, OrderStatusChanged, TradingStateChanged
 from trader.core.ports import MessageBus, Notification, Notifier
@@ -141,6 +143,9 @@ def notifiers_from_settings(settings: Settings, http: httpx.AsyncClient) -> list
                 starttls=settings.smtp_starttls,
             )
         )
+    if settings.telegram_bot_token is not None:
+        bot = bot_for(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url)
+        notifiers.append(TelegramNotifier(bot, settings.telegram_chat_ids))
     return notifiers
 
 

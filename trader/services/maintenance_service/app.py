@@ -9,6 +9,7 @@ from trader.services.common.consumers import consumer_name
 from trader.services.common.metrics import ServiceMetrics, notification_metrics
 from trader.services.common.notifications import dispatcher_from_settings, notification_worker
 from trader.services.common.resources import Resources
+from trader.services.maintenance_service.chatops.bot import ChatOps
 from trader.services.maintenance_service.dashboard import build_dashboard_router
 from trader.services.maintenance_service.routes import build_router
 
@@ -21,11 +22,17 @@ def create_app(resources: Resources) -> FastAPI:
     dispatcher = dispatcher_from_settings(
         resources.settings, resources.http, metrics=notification_metrics(metrics)
     )
+    workers = [notification_worker(resources.bus, dispatcher, consumer=consumer_name(SERVICE))]
+    # Chat ops run only with a bot token; their state shows in this service's /health.
+    chat_ops = ChatOps(resources) if resources.settings.telegram_bot_token is not None else None
+    if chat_ops is not None:
+        workers.append(chat_ops.run)
     return build_service_app(
         SERVICE,
         resources,
         title="Maintenance Service",
         routers=[build_router(), build_dashboard_router()],
-        workers=[notification_worker(resources.bus, dispatcher, consumer=consumer_name(SERVICE))],
+        workers=workers,
+        extra_health=None if chat_ops is None else chat_ops.health,
         metrics=metrics,
     )

@@ -6,9 +6,15 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from trader.core.broker import BrokerError
+from trader.core.market import InvalidSymbolError, normalize_symbol
 from trader.core.orders import OrderStatus
 from trader.services.common.security import Principal, require_scope
 from trader.services.trade_executor.handlers import OrderCancelRefusedError, TradeExecutor
+from trader.services.trade_executor.position_close import (
+    CloseAlreadyWorkingError,
+    NoPositionError,
+    close_position,
+)
 from trader.services.trade_executor.schemas import CloseResultBody, OrderBody, PositionBody
 
 # Ids are 64-bit rows: a larger number is a 422, not a driver overflow (a 500) in the query.
@@ -81,6 +87,44 @@ def build_router() -> APIRouter:
     async def positions(request: Request, include_flat: bool = False) -> list[PositionBody]:
         stored = await _executor(request).positions.all(include_flat=include_flat)
         return [PositionBody.of(position) for position in stored]
+
+    @router.post(
+        "/positions/{symbol}/close",
+        summary="Cancel the symbol's open orders, then close its position at market (202; 409 if refused)",
+        status_code=202,
+    )
+    async def close_one_position(
+        request: Request, symbol: str, principal: Principal = Depends(require_scope("trade"))
+    ) -> JSONResponse:
+        try:
+            wanted = normalize_symbol(symbol)
+        except InvalidSymbolError as error:
+            raise HTTPException(422, detail=str(error)) from None
+        request.state.audit_action = "position.close"
+        request.state.audit_severity = "warning"
+        try:
+            closed = await close_position(_executor(request), wanted)
+        except NoPositionError as error:
+            raise HTTPException(404, detail=str(error)) from None
+        except CloseAlreadyWorkingError as error:
+            raise HTTPException(409, detail=str(error)) from None
+        except BrokerError as error:
+            raise HTTPException(
+                502, detail=f"broker error, the position may still be open: {error}"
+            ) from None
+        request.state.audit_details = {"symbol": wanted, "quantity": format(closed.quantity, "f")}
+        body = {
+            "symbol": wanted,
+            "requested_by": principal.user_id,
+            "held_quantity": format(closed.quantity, "f"),
+            "canceled_order_ids": list(closed.canceled_order_ids),
+            "order": None if closed.order is None else OrderBody.of(closed.order).model_dump(mode="json"),
+            "refusal": closed.refusal,
+        }
+        if not closed.sent:
+            request.state.audit_error = f"close refused: {closed.refusal}"
+            return JSONResponse({"detail": f"close of {wanted} refused: {closed.refusal}", **body}, 409)
+        return JSONResponse(body, status_code=202)
 
     @router.post(
         "/emergency/close-all-positions",

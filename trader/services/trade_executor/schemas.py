@@ -53,6 +53,7 @@ class OrderBody(BaseModel):
     average_fill_price: str | None
     error_message: str | None
     strategy_name: str | None
+    parent_trade_id: int | None = None  # a protective leg's parent order
     timestamp: datetime
     submitted_at: datetime | None
     filled_at: datetime | None
@@ -81,6 +82,7 @@ class OrderBody(BaseModel):
             average_fill_price=_text(order.average_fill_price),
             error_message=order.error_message,
             strategy_name=order.strategy_name,
+            parent_trade_id=order.parent_trade_id,
             timestamp=order.timestamp,
             submitted_at=order.submitted_at,
             filled_at=order.filled_at,

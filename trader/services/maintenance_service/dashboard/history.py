@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.tables import account_snapshots, fills, job_runs, trades
+from trader.charts.payload import equity_points
 
 
 def _plain(value: Any) -> Any:
@@ -18,16 +19,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
-
-
-def drawdowns(equities: list[Decimal]) -> list[Decimal]:
-    """Fraction below the running peak at each point (0 at a new high, negative below it)."""
-    result = []
-    peak: Decimal | None = None
-    for equity in equities:
-        peak = equity if peak is None or equity > peak else peak
-        result.append(equity / peak - 1 if peak > 0 else Decimal(0))
-    return result
 
 
 async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
@@ -39,18 +30,10 @@ async def equity_curve(engine: AsyncEngine, *, limit: int) -> dict[str, Any]:
     async with engine.connect() as connection:
         rows = list(reversed((await connection.execute(query)).all()))
     equities = [row.equity for row in rows]
-    downs = drawdowns(equities)
+    points = equity_points([row.timestamp for row in rows], equities, [row.cash for row in rows])
     return {
-        "points": [
-            {
-                "timestamp": row.timestamp.isoformat(),
-                "equity": str(row.equity),
-                "cash": str(row.cash),
-                "drawdown": str(round(down, 6)),
-            }
-            for row, down in zip(rows, downs, strict=True)
-        ],
-        "max_drawdown": str(round(min(downs), 6)) if downs else None,
+        "points": points,
+        "max_drawdown": min((point["drawdown"] for point in points), key=Decimal, default=None),
         "latest_equity": str(equities[-1]) if equities else None,
     }
 

@@ -15,6 +15,8 @@ from trader.settings import Settings
 class ServiceSource:
     service: str
     path: str
+    # An endpoint other work adds later: its absence (HTTP 404) is "not available", not an error.
+    optional: bool = False
 
 
 # Only these are reachable through the proxy: it must not become an open relay.
@@ -33,6 +35,16 @@ SERVICE_SOURCES: dict[str, ServiceSource] = {
     "strategies": ServiceSource("strategy_engine", "/strategies/list"),
     "data-status": ServiceSource("data_collector", "/data/status"),
     "jobs": ServiceSource("scheduler", "/jobs"),
+    # Streams' state: each source's health, and the executor's and collector's own health (their
+    # streams report there), so the panel lights up as those services say more.
+    "data-sources": ServiceSource("data_collector", "/data/sources/status"),
+    "collector-health": ServiceSource("data_collector", "/health"),
+    "executor-health": ServiceSource("trade_executor", "/health"),
+    "risk-denials": ServiceSource("risk_manager", "/risk/recent-decisions?decision=denied&limit=200"),
+    "risk-state-history": ServiceSource("risk_manager", "/risk/trading-state?history=20"),
+    "risk-limits": ServiceSource("risk_manager", "/risk/limits"),
+    "models": ServiceSource("strategy_engine", "/models", optional=True),
+    "llm-usage": ServiceSource("strategy_engine", "/llm/usage", optional=True),
 }
 
 MAX_ERROR_BODY = 600
@@ -64,6 +76,8 @@ async def fetch_source(http: httpx.AsyncClient, settings: Settings, name: str) -
             502,
         )
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    if source.optional and response.status_code == 404:
+        return Fetched(True, {"available": False, "detail": f"{where} does not exist on this system"}, 200)
     if response.is_success:
         try:
             return Fetched(True, response.json(), 200)
