@@ -230,6 +230,29 @@ class Settings(BaseSettings):
     model_training_max_bars: int = Field(2500, ge=300)  # newest stored bars per symbol
     model_promotion_metric: str = "auc"  # out-of-sample metric a candidate must beat the active on
     model_promotion_min_improvement: float = Field(0.0, ge=0)
+    # Cross-sectional ranking models (`trader model train --kind ranking`, the model desk). The
+    # gate: every figure is of net returns in excess of buy-and-hold of the same universe.
+    model_gate_min_dsr: float = Field(0.95, ge=0, le=1)  # deflated Sharpe ratio over every trial
+    model_gate_max_pbo: float = Field(0.5, ge=0, le=1)  # probability of backtest overfitting (CSCV)
+    model_gate_beat_buy_and_hold: bool = True  # median out-of-sample excess Sharpe must be > 0
+    model_gate_min_improvement: float = Field(0.0, ge=0)  # over the champion, same CPCV splits
+    model_horizon_sessions: int = Field(5, ge=1, le=60)  # holding period; part of a model's identity
+    model_top_fraction: float = Field(0.1, gt=0, le=0.5)  # share of the universe bought each rebalance
+    model_estimator: str = Field("lightgbm", pattern="^(lightgbm|sklearn)$")
+    model_search_trials: int = Field(8, ge=2, le=500)  # Optuna trials, each counted in the DSR
+    model_cv_groups: int = Field(6, ge=3, le=16)
+    model_cv_test_groups: int = Field(2, ge=1, le=8)
+    model_cv_embargo_sessions: int = Field(5, ge=0, le=60)
+    model_label_notional: float = Field(10_000.0, gt=0)  # trade size the labels' commissions assume
+    model_seed: int = 0
+    # Shadow and rollback: a candidate that passed the gate is shadowed for this many settled
+    # rebalances; its mean excess return must stay inside the backtest's band (mean +- z * sd /
+    # sqrt(n)) to become champion. A champion is rolled back when its last that many settled
+    # rebalances fall below the band, or when a feature's PSI over them exceeds the limit.
+    model_shadow_periods: int = Field(4, ge=1, le=250)
+    model_band_z: float = Field(1.96, gt=0, le=10)
+    model_rollback_psi: float = Field(0.25, gt=0)
+    model_ranking_history_sessions: int = Field(400, ge=62)  # sessions of bars the desk reads per symbol
 
     # Data collector
     # Twelve Data is the primary provider when MARKET_DATA_SOURCE=twelvedata; the backup is tried on

@@ -315,7 +315,7 @@ _NEXT_OPEN_PHASES = {"signal_exit": 0, "entry": 1, "stop": 2}
 _CLOSE_PHASES = {"stop": 0, "signal_exit": 1, "entry": 2}
 
 
-def _first_stop(
+def first_stop(
     series: BarSeries, start: int, stop: int, entry_price: float, rules: StopRules
 ) -> tuple[int, float, ExitReason] | None:
     """First bar in [start, stop) where a protective exit triggers: (bar, raw exit price, reason)."""
@@ -408,7 +408,7 @@ def _simulate_general(
         if use_stops:
             scan_start = fill_bar if rule is FillRule.NEXT_OPEN else fill_bar + 1
             scan_stop = min(exit_fill if rule is FillRule.NEXT_OPEN else exit_fill + 1, size)
-            hit = _first_stop(series_list[symbol], scan_start, scan_stop, entry_price, stops)
+            hit = first_stop(series_list[symbol], scan_start, scan_stop, entry_price, stops)
             if hit is not None:
                 bar, price, reason = hit
                 heapq.heappush(heap, (bar, phases["stop"], symbol, "stop", bar, price, _REASON_CODE[reason]))

@@ -1,4 +1,4 @@
-"""`trader model train|promote|list`: the model registry from the command line.
+"""`trader model train|promote|list|show`: the model registry from the command line.
 
 Runs in process against the configured database (the services need not be up), with the same
 training, registration and promotion rule as `POST /models/train` and the weekly scheduler job.
@@ -46,7 +46,12 @@ def _now() -> datetime:
 def train(
     name: NameOption = "gradient_boosting",
     symbols: Annotated[str | None, typer.Option(help="comma-separated (default: the watchlist)")] = None,
-    horizon: Annotated[int, typer.Option(min=1, max=60, help="bars ahead the label looks")] = 5,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=60, help="bars the trade is held (default 5; ranking: MODEL_HORIZON_SESSIONS)"
+        ),
+    ] = None,
     folds: Annotated[int, typer.Option(min=1, max=10, help="purged walk-forward folds")] = 4,
     max_bars: Annotated[
         int | None, typer.Option(help="newest stored bars per symbol (default MODEL_TRAINING_MAX_BARS)")
@@ -54,10 +59,23 @@ def train(
     promote: Annotated[
         bool, typer.Option(help="promote the candidate when it beats the active model")
     ] = True,
+    kind: Annotated[
+        str, typer.Option(help="classifier (one symbol at a time) or ranking (cross-sectional, gated)")
+    ] = "classifier",
+    data: Annotated[
+        str, typer.Option(help="ranking: database, or a bundled real data set: bokeh or sp500")
+    ] = "database",
+    trials: Annotated[
+        int | None, typer.Option(min=2, max=500, help="ranking: search trials (MODEL_SEARCH_TRIALS)")
+    ] = None,
+    estimator: Annotated[
+        str | None, typer.Option(help="ranking: lightgbm or sklearn (MODEL_ESTIMATOR)")
+    ] = None,
     as_json: JsonOption = False,
     environment: EnvironmentOption = None,
 ) -> None:
-    """Train a candidate with purged walk-forward, register it, promote it only if it beats the active."""
+    """Train a candidate and register it. classifier: purged walk-forward, promoted only if it beats
+    the active. ranking: CPCV, search, DSR/PBO gate, then a shadow period before it may trade."""
     from trader.core.market import InvalidSymbolError, normalize_symbol
     from trader.ml.retraining import (
         TrainingOutcome,
@@ -75,6 +93,24 @@ def train(
         )
     except InvalidSymbolError as error:
         raise fail(str(error), 2) from None
+    if kind == "ranking":
+        from trader.commands.model_ranking import train_ranking
+
+        name = "cross_sectional" if name == "gradient_boosting" else name
+        train_ranking(
+            settings,
+            _run,
+            name=name,
+            data=data,
+            symbols=chosen,
+            horizon=horizon,
+            trials=trials,
+            estimator=estimator,
+            as_json=as_json,
+        )
+        return
+    if kind != "classifier":
+        raise fail(f"unknown model kind {kind!r}; use classifier or ranking", 2)
 
     async def work(engine: Any) -> TrainingOutcome:
         try:
@@ -82,7 +118,7 @@ def train(
                 symbols=chosen or await default_symbols(engine, settings.data_watchlist),
                 name=name,
                 max_bars=max_bars or settings.model_training_max_bars,
-                config=TrainingConfig(horizon=horizon, folds=folds),
+                config=TrainingConfig(horizon=horizon or 5, folds=folds),
                 promote=promote,
                 metric=settings.model_promotion_metric,
                 min_improvement=settings.model_promotion_min_improvement,
@@ -195,3 +231,38 @@ def list_command(
             version.promoted_at.isoformat(timespec="seconds") if version.promoted_at else "",
         )
     console.print(table)
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="registry name of the model")],
+    version: Annotated[
+        int | None, typer.Option(help="default: the champion, else the newest version")
+    ] = None,
+    as_json: JsonOption = False,
+    environment: EnvironmentOption = None,
+) -> None:
+    """The model card: data span, features, costs, CPCV, DSR, PBO, IC, shadow results and every step."""
+    from trader.commands.model_ranking import print_card
+    from trader.ml.model_card import model_card
+
+    settings = settings_for(environment)
+
+    async def work(engine: Any) -> dict[str, Any]:
+        return await model_card(engine, name, version)
+
+    try:
+        card = _run(settings, work)
+    except LookupError as error:
+        raise fail(str(error).strip("'\""), 2) from None
+    if as_json:
+        console.print_json(json.dumps(card))
+        return
+    print_card(card["version"])
+    for period in card["periods"][-10:]:
+        console.print(
+            f"  {period['role']} {period['session_at'][:10]}: {len(period['picks'])} picks, "
+            f"excess {_number(period['excess'])}"
+        )
+    for event in card["events"]:
+        console.print(f"  {event['at'][:19]} {event['event']}: {event['reason']}")

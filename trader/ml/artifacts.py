@@ -13,7 +13,9 @@ from typing import Any
 import joblib
 
 from trader.ml.drift import FeatureReference
+from trader.ml.estimators import ModelParameters
 from trader.ml.model import MlModel
+from trader.ml.ranking_model import RANKING_KIND, RankingModel
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -32,9 +34,28 @@ def artifact_path(models_dir: Path, name: str, version: int) -> Path:
     return models_dir / name / f"v{version:04d}.joblib"
 
 
+def _write(payload: dict[str, Any], path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    joblib.dump(payload, temporary)
+    temporary.replace(path)
+    return file_sha256(path)
+
+
+def _read(path: Path, expected_sha256: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ArtifactIntegrityError(f"model artifact {path} is missing")
+    actual = file_sha256(path)
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"model artifact {path} has SHA-256 {actual}, the registry expects {expected_sha256}; refusing it"
+        )
+    payload: dict[str, Any] = joblib.load(path)  # the digest was checked against the registry above
+    return payload
+
+
 def save_model(model: MlModel, path: Path) -> str:
     """Write the model; return the file's SHA-256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "estimator": model.estimator,
         "feature_names": list(model.feature_names),
@@ -44,26 +65,50 @@ def save_model(model: MlModel, path: Path) -> str:
         "name": model.name,
         "version": model.version,
     }
-    temporary = path.with_suffix(".tmp")
-    joblib.dump(payload, temporary)
-    temporary.replace(path)
-    return file_sha256(path)
+    return _write(payload, path)
 
 
 def load_model(path: Path, expected_sha256: str) -> MlModel:
-    if not path.is_file():
-        raise ArtifactIntegrityError(f"model artifact {path} is missing")
-    actual = file_sha256(path)
-    if actual != expected_sha256:
-        raise ArtifactIntegrityError(
-            f"model artifact {path} has SHA-256 {actual}, the registry expects {expected_sha256}; refusing it"
-        )
-    payload = joblib.load(path)  # the digest was checked against the registry above
+    payload = _read(path, expected_sha256)
     return MlModel(
         estimator=payload["estimator"],
         feature_names=tuple(payload["feature_names"]),
         horizon=int(payload["horizon"]),
         label_threshold=float(payload["label_threshold"]),
+        references={name: FeatureReference.from_dict(ref) for name, ref in payload["references"].items()},
+        name=str(payload["name"]),
+        version=payload["version"],
+    )
+
+
+def save_ranking_model(model: RankingModel, path: Path) -> str:
+    """Write a cross-sectional ranking model; return the file's SHA-256."""
+    return _write(
+        {
+            "kind": RANKING_KIND,
+            "estimator": model.estimator,
+            "feature_names": list(model.feature_names),
+            "horizon": model.horizon,
+            "top_fraction": model.top_fraction,
+            "parameters": model.parameters.as_dict(),
+            "references": {name: reference.as_dict() for name, reference in model.references.items()},
+            "name": model.name,
+            "version": model.version,
+        },
+        path,
+    )
+
+
+def load_ranking_model(path: Path, expected_sha256: str) -> RankingModel:
+    payload = _read(path, expected_sha256)
+    if payload.get("kind") != RANKING_KIND:
+        raise ArtifactIntegrityError(f"model artifact {path} is not a cross-sectional ranking model")
+    return RankingModel(
+        estimator=payload["estimator"],
+        feature_names=tuple(payload["feature_names"]),
+        horizon=int(payload["horizon"]),
+        top_fraction=float(payload["top_fraction"]),
+        parameters=ModelParameters.from_dict(payload["parameters"]),
         references={name: FeatureReference.from_dict(ref) for name, ref in payload["references"].items()},
         name=str(payload["name"]),
         version=payload["version"],

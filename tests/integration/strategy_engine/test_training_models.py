@@ -90,7 +90,7 @@ def _client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://strategy")
 
 
-async def _finished(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+async def finished_job(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
     for _ in range(600):
         job: dict[str, Any] = (await http.get(url)).json()
         if job["status"] in ("succeeded", "failed"):
@@ -112,7 +112,7 @@ async def test_training_runs_as_a_job_and_registers_a_promoted_candidate(app: Fa
         again = await http.post("/models/train", json={}, headers=AUTH)
         assert again.status_code == 409
         assert again.json()["id"] == started.json()["id"]
-        job = await _finished(http, started.json()["url"])
+        job = await finished_job(http, started.json()["url"])
         listed = (await http.get("/models", params={"name": "gradient_boosting"})).json()
     assert job["status"] == "succeeded", job["error"]
     outcome = job["outcome"]
@@ -134,13 +134,15 @@ async def test_training_runs_as_a_job_and_registers_a_promoted_candidate(app: Fa
 
 async def test_a_candidate_that_does_not_beat_the_active_model_stays_a_candidate(app: FastAPI) -> None:
     async with _client(app) as http:
-        first = await _finished(http, (await http.post("/models/train", json={}, headers=AUTH)).json()["url"])
+        first = await finished_job(
+            http, (await http.post("/models/train", json={}, headers=AUTH)).json()["url"]
+        )
         # Only AAPL, and it is noise now: a weaker model is registered but not promoted.
         resources = app.state.resources
         await MarketDataStore(resources.engine).upsert_bars(
             trending_bars("IBM", 700, seed=3, persistence=0.0)
         )
-        second = await _finished(
+        second = await finished_job(
             http,
             (await http.post("/models/train", json={"symbols": ["IBM"], "horizon": 1}, headers=AUTH)).json()[
                 "url"

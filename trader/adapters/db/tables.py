@@ -353,8 +353,51 @@ model_registry = Table(
     Column("artifact_sha256", String(64), nullable=False),
     _created_at(),
     Column("promoted_at", UTCDateTime()),
-    CheckConstraint("status IN ('candidate', 'active', 'retired')", name="status"),
+    # Cross-sectional models (0009): the horizon is part of a model's identity (one per name), the
+    # kind says which pipeline made it, and the card holds its validation figures and gate decision.
+    Column("horizon", Integer()),
+    Column("kind", String(32), nullable=False, server_default="classifier"),
+    Column("card", JSON()),
+    CheckConstraint(
+        "status IN ('candidate', 'shadow', 'active', 'retired', 'refused', 'rolled_back')", name="status"
+    ),
     Index("uq_model_registry_name_version", "name", "version", unique=True),
+)
+
+# Every step of a model's life (trained, gate, shadow started, promoted, refused, rolled back,
+# drift), with the figures that decided it.
+model_events = Table(
+    "model_events",
+    metadata,
+    _id(),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("figures", JSON(), nullable=False),
+    Index("ix_model_events_name_version", "name", "version"),
+)
+
+# One row per rebalance of a ranking model, live: the picks at a session's close (traded for the
+# champion, only recorded for a shadow), and once the horizon has passed, what they returned net
+# of costs beside buy-and-hold of the universe.
+model_periods = Table(
+    "model_periods",
+    metadata,
+    _id(),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("session_at", UTCDateTime(), nullable=False),
+    Column("picks", JSON(), nullable=False),
+    Column("universe", Integer(), nullable=False),
+    Column("pick_return", Float()),
+    Column("universe_return", Float()),
+    Column("settled_at", UTCDateTime()),
+    _created_at(),
+    CheckConstraint("role IN ('champion', 'shadow')", name="role"),
+    Index("uq_model_periods_name_version_session_at", "name", "version", "session_at", unique=True),
 )
 
 backtest_runs = Table(

@@ -12,16 +12,24 @@ from trader.adapters.db.stores.llm_calls import LlmCallStore
 from trader.adapters.llm.advisor import LlmAdvisor
 from trader.adapters.llm.panel import LlmMetricsCollector, LlmPanel
 from trader.adapters.llm.providers import build_models
+from trader.adapters.sector_map import ensure_sector_map
 from trader.adapters.strategy_loader import discover_strategies
 from trader.core.llm.strategy import llm_strategy_type
+from trader.ml.desk import DeskRules, ModelDesk
+from trader.ml.ranking_retraining import Notify
+from trader.ml.ranking_settings import fill_model_from
+from trader.ml.ranking_strategy import ranking_strategy_type
 from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consumer_name
 from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import ServiceMetrics, strategy_metrics
+from trader.services.common.notifications import dispatcher_from_settings
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
 from trader.services.strategy_engine.llm_signals import LlmSignals
+from trader.services.strategy_engine.model_routes import build_model_router
+from trader.services.strategy_engine.ranking import RankingDeskRunner
 from trader.services.strategy_engine.routes import build_router
 from trader.services.strategy_engine.training import TrainingJobs, build_training_router
 
@@ -36,6 +44,7 @@ def build_engine(resources: Resources) -> StrategyEngine:
     )
     catalog.register(ml_strategy_type())
     catalog.register(llm_strategy_type())
+    catalog.register(ranking_strategy_type())
     advisor = None
     if settings.llm_enabled:
         advisor = LlmAdvisor(
@@ -64,10 +73,40 @@ def _llm_health(engine: StrategyEngine, resources: Resources) -> list[ComponentC
     return [ComponentCheck("llm_models", engine.llm.panel.health, critical=False)]
 
 
+def build_ranking_desk(resources: Resources, engine: StrategyEngine, notify: Notify) -> RankingDeskRunner:
+    """The model desk behind `ml_ranking` configurations, trading through the engine's signals."""
+    settings = resources.settings
+    runner = RankingDeskRunner(
+        engine.configs,
+        engine.signals,
+        resources.bus,
+        resources.clock,
+        ensure_sector_map(settings.risk_sector_map_path),
+    )
+    runner.desk = ModelDesk(
+        resources.engine,
+        DeskRules(
+            fill_model=fill_model_from(settings),
+            notional=settings.model_label_notional,
+            shadow_periods=settings.model_shadow_periods,
+            band_z=settings.model_band_z,
+            rollback_psi=settings.model_rollback_psi,
+            history_sessions=settings.model_ranking_history_sessions,
+        ),
+        resources.clock.now,
+        notify=notify,
+        trade=runner.trade,
+    )
+    engine.ranking = runner
+    return runner
+
+
 def create_app(resources: Resources) -> FastAPI:
     engine = build_engine(resources)
     training_jobs = TrainingJobs(resources)
     metrics = ServiceMetrics(SERVICE)
+    dispatcher = dispatcher_from_settings(resources.settings, resources.http)
+    ranking_desk = build_ranking_desk(resources, engine, dispatcher.notify)
 
     async def strategy_worker() -> None:
         try:
@@ -93,7 +132,7 @@ def create_app(resources: Resources) -> FastAPI:
         SERVICE,
         resources,
         title="Strategy Engine",
-        routers=[build_router(), build_training_router()],
+        routers=[build_router(), build_training_router(), build_model_router()],
         workers=[strategy_worker, backtest_jobs],
         metrics=metrics,
         components=_llm_health(engine, resources),
@@ -102,4 +141,6 @@ def create_app(resources: Resources) -> FastAPI:
     if engine.llm is not None:
         metrics.registry.register(LlmMetricsCollector(engine.llm.panel))
     app.state.training_jobs = training_jobs
+    app.state.ranking_desk = ranking_desk
+    app.state.notify = dispatcher.notify
     return app

@@ -47,10 +47,12 @@ from trader.core.strategies.series import BarSeries
 from trader.ml.artifacts import load_model
 from trader.ml.drift import drift_level, feature_drift
 from trader.ml.model import MlModel
+from trader.ml.ranking_strategy import RankingStrategySettings
 from trader.ml.strategy import MlStrategy, MlStrategySettings
 from trader.services.common.metrics import StrategyMetrics
 from trader.services.common.resources import Resources
 from trader.services.strategy_engine.llm_signals import LlmSignals
+from trader.services.strategy_engine.ranking import RankingDeskRunner
 
 log = logging.getLogger("trader.services.strategy_engine")
 CONSUMER_GROUP = "strategy_engine"
@@ -86,6 +88,8 @@ class StrategyEngine:
     discovery: DiscoveryReport = field(default_factory=DiscoveryReport)
     advisor: LlmAdvisor | None = None
     llm: LlmSignals | None = None
+    # Runs the model desk for `ml_ranking` configurations after each batch (None: not wired).
+    ranking: RankingDeskRunner | None = None
     _built: dict[str, _Built] = field(default_factory=dict)
     _models: dict[tuple[str, int], MlModel] = field(default_factory=dict)
     _jobs: set[asyncio.Task[None]] = field(default_factory=set)
@@ -292,7 +296,10 @@ class StrategyEngine:
         if self.llm is not None:
             for signal, (record, _) in zip(proposed, stored, strict=True):
                 await self.llm.calls.link(signal.llm_call_ids, record.event_id)
-        return await self._publish(proposed, stored)
+        published = await self._publish(proposed, stored)
+        if self.ranking is not None:
+            await self.ranking.after_bars(bars)
+        return published
 
     async def _pairs(
         self, bars: Sequence[BarClosed]
@@ -320,6 +327,8 @@ class StrategyEngine:
                 if config.name not in resolved:
                     resolved[config.name] = await self._resolve(config)
                 strategy = resolved[config.name]
+                if isinstance(strategy, RankingStrategySettings):
+                    continue  # the model desk ranks the whole universe (RankingDeskRunner)
                 if isinstance(strategy, ModelUnavailableError):
                     log.warning("strategy %s skipped %s: %s", config.name, bar.symbol, strategy)
                 elif isinstance(strategy, ValueError | LookupError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from trader.adapters.sector_map import ensure_sector_map
 from trader.core.market import InvalidSymbolError, normalize_symbol
+from trader.ml.ranking_retraining import (
+    DEFAULT_RANKING_NAME,
+    RankingRequest,
+    load_universe,
+    train_ranking_candidate,
+)
+from trader.ml.ranking_settings import gate_thresholds_from, ranking_config_from
 from trader.ml.retraining import (
     DEFAULT_MODEL_NAME,
     TrainingRequest,
@@ -43,6 +52,12 @@ class TrainBody(BaseModel):
     folds: int = Field(4, ge=1, le=10, description="purged walk-forward folds")
     max_bars: int | None = Field(None, ge=400, le=100_000, description="default: MODEL_TRAINING_MAX_BARS")
     promote: bool = Field(True, description="promote the candidate when it beats the active model")
+    kind: str = Field(
+        "classifier",
+        pattern="^(classifier|ranking)$",
+        description="classifier (per symbol) or ranking (cross-sectional: CPCV, DSR/PBO gate, shadow first)",
+    )
+    trials: int | None = Field(None, ge=2, le=500, description="ranking: search trials (MODEL_SEARCH_TRIALS)")
 
 
 @dataclass
@@ -90,27 +105,10 @@ class TrainingJobs:
         return self._jobs.get(job_id)
 
     def start(self, request: TrainingRequest) -> TrainingJob:
-        running = next(
-            (job for job in self._jobs.values() if job.name == request.name and not job.finished), None
-        )
-        if running is not None:
-            raise TrainingAlreadyRunningError(running)
-        job = TrainingJob(uuid.uuid4().hex[:12], request.name, self._resources.clock.now())
-        self._jobs[job.job_id] = job
-        finished = [item for item in self._jobs.values() if item.finished]
-        for stale in finished[: max(0, len(self._jobs) - KEPT_JOBS)]:
-            del self._jobs[stale.job_id]
-        job.task = asyncio.create_task(self._run(job, request), name=f"training:{job.job_id}")
-        return job
-
-    async def _run(self, job: TrainingJob, request: TrainingRequest) -> None:
+        """A classifier training job (purged walk-forward; promoted when it beats the active)."""
         settings = self._resources.settings
-        job.status = "running"
 
-        def report(step: str) -> None:
-            job.step = step
-
-        try:
+        async def work(report: Callable[[str], None]) -> dict[str, Any]:
             outcome = await train_candidate(
                 self._resources.engine,
                 models_directory(settings.data_dir),
@@ -118,11 +116,6 @@ class TrainingJobs:
                 self._resources.clock.now,
                 report,
             )
-        except Exception as error:  # the job records its failure; the API reports it
-            log.warning("training %s of %s failed: %s", job.job_id, request.name, error)
-            job.status, job.error = "failed", f"{type(error).__name__}: {error}"
-        else:
-            job.status, job.outcome = "succeeded", outcome.as_dict()
             candidate = outcome.candidate
             log.info(
                 "trained %s v%d (out-of-sample %s %s): %s",
@@ -132,6 +125,40 @@ class TrainingJobs:
                 candidate.metrics.get(request.metric),
                 "promoted" if outcome.promoted else f"kept as candidate ({outcome.decision.reason})",
             )
+            return outcome.as_dict()
+
+        return self.start_work(request.name, work)
+
+    def start_work(
+        self, name: str, work: Callable[[Callable[[str], None]], Awaitable[dict[str, Any]]]
+    ) -> TrainingJob:
+        """Run `work(report)` as the job of model `name`; one job per name at a time."""
+        running = next((job for job in self._jobs.values() if job.name == name and not job.finished), None)
+        if running is not None:
+            raise TrainingAlreadyRunningError(running)
+        job = TrainingJob(uuid.uuid4().hex[:12], name, self._resources.clock.now())
+        self._jobs[job.job_id] = job
+        finished = [item for item in self._jobs.values() if item.finished]
+        for stale in finished[: max(0, len(self._jobs) - KEPT_JOBS)]:
+            del self._jobs[stale.job_id]
+        job.task = asyncio.create_task(self._run(job, work), name=f"training:{job.job_id}")
+        return job
+
+    async def _run(
+        self, job: TrainingJob, work: Callable[[Callable[[str], None]], Awaitable[dict[str, Any]]]
+    ) -> None:
+        job.status = "running"
+
+        def report(step: str) -> None:
+            job.step = step
+
+        try:
+            outcome = await work(report)
+        except Exception as error:  # the job records its failure; the API reports it
+            log.warning("training %s of %s failed: %s", job.job_id, job.name, error)
+            job.status, job.error = "failed", f"{type(error).__name__}: {error}"
+        else:
+            job.status, job.outcome = "succeeded", outcome
         finally:
             job.finished_at = self._resources.clock.now()
             if job.status == "running":  # cancelled at shutdown
@@ -149,6 +176,41 @@ def _jobs(request: Request) -> TrainingJobs:
     return jobs
 
 
+def _ranking_work(
+    request: Request, body: TrainBody, name: str, symbols: tuple[str, ...], *, named: bool
+) -> Callable[[Callable[[str], None]], Awaitable[dict[str, Any]]]:
+    """The job of a ranking candidate: stored bars of the universe -> train, gate, register."""
+    resources: Resources = request.app.state.resources
+    settings = resources.settings
+    ranking = RankingRequest(
+        name=name,
+        config=ranking_config_from(settings, horizon=body.horizon, trials=body.trials),
+        thresholds=gate_thresholds_from(settings),
+        symbols_named=named,
+    )
+    notify = getattr(request.app.state, "notify", None)
+
+    async def work(report: Callable[[str], None]) -> dict[str, Any]:
+        report("loading bars")
+        now = resources.clock.now
+        series = await load_universe(
+            resources.engine, symbols, now(), settings.model_ranking_history_sessions
+        )
+        outcome = await train_ranking_candidate(
+            resources.engine,
+            models_directory(settings.data_dir),
+            series,
+            ensure_sector_map(settings.risk_sector_map_path),
+            ranking,
+            now,
+            notify=notify,
+            progress=report,
+        )
+        return outcome.as_dict()
+
+    return work
+
+
 def build_training_router() -> APIRouter:
     router = APIRouter(tags=["models"])
 
@@ -164,19 +226,27 @@ def build_training_router() -> APIRouter:
                 if body.symbols
                 else await default_symbols(resources.engine, settings.data_watchlist)
             )
-            training = TrainingRequest(
-                symbols=symbols,
-                name=body.name,
-                max_bars=body.max_bars or settings.model_training_max_bars,
-                config=TrainingConfig(horizon=body.horizon, folds=body.folds),
-                promote=body.promote,
-                metric=settings.model_promotion_metric,
-                min_improvement=settings.model_promotion_min_improvement,
-            )
+            if body.kind == "ranking":
+                name = body.name if body.name != DEFAULT_MODEL_NAME else DEFAULT_RANKING_NAME
+                work = _ranking_work(request, body, name, symbols, named=bool(body.symbols))
+            else:
+                training = TrainingRequest(
+                    symbols=symbols,
+                    name=body.name,
+                    max_bars=body.max_bars or settings.model_training_max_bars,
+                    config=TrainingConfig(horizon=body.horizon, folds=body.folds),
+                    promote=body.promote,
+                    metric=settings.model_promotion_metric,
+                    min_improvement=settings.model_promotion_min_improvement,
+                )
         except (InvalidSymbolError, ValueError) as error:
             raise HTTPException(422, detail=str(error)) from None
         try:
-            job = _jobs(request).start(training)
+            job = (
+                _jobs(request).start_work(name, work)
+                if body.kind == "ranking"
+                else _jobs(request).start(training)
+            )
         except TrainingAlreadyRunningError as error:
             return JSONResponse(
                 {"detail": str(error), **error.job.as_dict()},

@@ -1,8 +1,10 @@
 """The model registry in `model_registry`: versions, training windows, features, out-of-sample
-metrics, artifact file and digest, and status (candidate / active / retired; one active per name)."""
+metrics, artifact file and digest, the horizon and validation card of ranking models, and status
+(candidate / shadow / active / retired / refused / rolled_back; one active per name)."""
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +28,9 @@ class ModelVersion:
     artifact_sha256: str
     created_at: datetime | None = None
     promoted_at: datetime | None = None
+    horizon: int | None = None
+    kind: str = "classifier"
+    card: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +45,9 @@ class ModelVersion:
             "artifact_sha256": self.artifact_sha256,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "promoted_at": self.promoted_at.isoformat() if self.promoted_at else None,
+            "horizon": self.horizon,
+            "kind": self.kind,
+            "card": self.card,
         }
 
 
@@ -56,20 +64,30 @@ def _version(row: RowMapping) -> ModelVersion:
         artifact_sha256=row["artifact_sha256"],
         created_at=row["created_at"],
         promoted_at=row["promoted_at"],
+        horizon=row["horizon"],
+        kind=row["kind"],
+        card=None if row["card"] is None else dict(row["card"]),
     )
 
 
-def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
-    # JSON has no NaN; an undefined metric is stored as null.
-    return {
-        key: (None if isinstance(value, float) and value != value else value)
-        for key, value in metrics.items()
-    }
+def json_safe(value: Any) -> Any:
+    # JSON has no NaN or infinity; an undefined figure is stored as null.
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 class ModelRegistryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     async def next_version(self, name: str) -> int:
         async with self._engine.connect() as connection:
@@ -91,10 +109,13 @@ class ModelRegistryStore:
                     training_start=model.training_start,
                     training_end=model.training_end,
                     features=list(model.features),
-                    metrics=_json_safe(model.metrics),
+                    metrics=json_safe(model.metrics),
                     artifact_path=model.artifact_path,
                     artifact_sha256=model.artifact_sha256,
                     created_at=at,
+                    horizon=model.horizon,
+                    kind=model.kind,
+                    card=None if model.card is None else json_safe(model.card),
                 )
             )
         return await self.get(model.name, model.version)
@@ -154,6 +175,47 @@ class ModelRegistryStore:
             )
             if result.rowcount != 1:
                 raise LookupError(f"no model {name!r} version {version}")
+
+    async def set_status(self, name: str, version: int, status: str) -> None:
+        """Move a version to `status` (shadow, refused, rolled_back, retired); not to active: use promote."""
+        if status == "active":
+            raise ValueError("a version becomes active only through promote()")
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(model_registry)
+                .where(and_(model_registry.c.name == name, model_registry.c.version == version))
+                .values(status=status)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"no model {name!r} version {version}")
+
+    async def with_status(self, status: str) -> builtins.list[ModelVersion]:
+        async with self._engine.connect() as connection:
+            rows = (
+                (await connection.execute(select(model_registry).where(model_registry.c.status == status)))
+                .mappings()
+                .all()
+            )
+        return [_version(row) for row in rows]
+
+    async def previous_champion(self, name: str, before: int) -> ModelVersion | None:
+        """The retired version of `name` promoted most recently before version `before` was."""
+        query = (
+            select(model_registry)
+            .where(
+                and_(
+                    model_registry.c.name == name,
+                    model_registry.c.status == "retired",
+                    model_registry.c.promoted_at.is_not(None),
+                    model_registry.c.version != before,
+                )
+            )
+            .order_by(model_registry.c.promoted_at.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return None if row is None else _version(row)
 
     async def retire(self, name: str, version: int) -> None:
         async with self._engine.begin() as connection:
