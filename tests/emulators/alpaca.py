@@ -70,6 +70,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.emulators.alpaca_trading_stream import TradingStreamHub
 from tests.emulators.faults import FaultableEmulator
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -239,6 +240,11 @@ class _Order:
     updated_at: datetime | None = None
     hwm: Decimal | None = None
     triggered: bool = False
+    expired_at: datetime | None = None
+    failed_at: datetime | None = None
+    replaced_at: datetime | None = None
+    replaced_by: uuid.UUID | None = None
+    replaces: uuid.UUID | None = None
 
     @property
     def is_open(self) -> bool:
@@ -265,13 +271,13 @@ class _Order:
             "updated_at": _stamp(self.updated_at or self.created_at),
             "submitted_at": _stamp(self.created_at),
             "filled_at": _stamp(self.filled_at) if self.filled_at else None,
-            "expired_at": None,
+            "expired_at": _stamp(self.expired_at) if self.expired_at else None,
             "expires_at": None,
             "canceled_at": _stamp(self.canceled_at) if self.canceled_at else None,
-            "failed_at": None,
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
+            "failed_at": _stamp(self.failed_at) if self.failed_at else None,
+            "replaced_at": _stamp(self.replaced_at) if self.replaced_at else None,
+            "replaced_by": str(self.replaced_by) if self.replaced_by else None,
+            "replaces": str(self.replaces) if self.replaces else None,
             "asset_id": str(self.asset.id),
             "symbol": self.asset.symbol,
             "asset_class": "us_equity",
@@ -362,6 +368,10 @@ class AlpacaEmulator(FaultableEmulator):
         self._cash = cash
         self._last_equity = cash
         self._state = _State()
+        # The trade_updates websocket at /stream, told of every order change below.
+        self.stream = TradingStreamHub(api_key, secret_key)
+        # Announce each new order as pending_new before new (Alpaca sends both in some cases).
+        self.pending_new_first = False
         guarded: Callable[[Callable[[Request], Awaitable[Response]]], Any] = self._guarded
         routes = [
             Route("/v2/account", guarded(self._account)),
@@ -389,6 +399,7 @@ class AlpacaEmulator(FaultableEmulator):
             Route("/v2/stocks/{symbol}/bars/latest", guarded(self._single_latest_bar)),
             Route("/v2/stocks/{symbol}/quotes/latest", guarded(self._single_latest_quote)),
             Route("/v2/stocks/{symbol}/trades/latest", guarded(self._single_latest_trade)),
+            self.stream.route(),
         ]
         self._serve(routes, self._default_error_body)
 
@@ -463,6 +474,93 @@ class AlpacaEmulator(FaultableEmulator):
                     if fill is not None:
                         made.append(fill)
             return made
+
+    def expire_orders(self, time_in_force: str = "day") -> list[str]:
+        """The end of the orders' lifespan (e.g. the close for day orders): every open order with
+        this time in force expires; returns their ids."""
+        with self._lock:
+            expired = [o for o in self._open_in_sequence() if o.time_in_force == time_in_force]
+            for order in expired:
+                self._finish(order, "expired")
+                order.expired_at = self._now
+                self._announce(order, "expired")
+            return [str(order.id) for order in expired]
+
+    def reject_order(self, order_id: str | uuid.UUID) -> None:
+        """The venue rejects an order Alpaca had accepted (the REST submission already answered)."""
+        with self._lock:
+            order = self._state.orders[uuid.UUID(str(order_id))]
+            self._finish(order, "rejected")
+            order.failed_at = self._now
+            self._announce(order, "rejected")
+
+    def finish_day(self, order_id: str | uuid.UUID) -> None:
+        """The order is done for the day (no more executions until the next session)."""
+        with self._lock:
+            order = self._state.orders[uuid.UUID(str(order_id))]
+            self._finish(order, "done_for_day")
+            self._announce(order, "done_for_day")
+
+    def replace_order(self, order_id: str | uuid.UUID, *, qty: Decimal) -> str:
+        """A replacement processed (what PATCH /v2/orders/{id} leads to): the old order is
+        `replaced`, a new one with the new quantity takes its place; returns the new order's id."""
+        with self._lock:
+            old = self._state.orders[uuid.UUID(str(order_id))]
+            sequence = self._next()
+            new = _Order(
+                **{
+                    **{name: getattr(old, name) for name in _Order.__dataclass_fields__},
+                    "id": uuid.uuid5(_NAMESPACE, f"order:{sequence}"),
+                    "sequence": sequence,
+                    "client_order_id": str(uuid.uuid5(_NAMESPACE, f"coid:{sequence}")),
+                    "qty": qty,
+                    "status": "new",
+                    "created_at": self._now,
+                    "updated_at": None,
+                    "replaces": old.id,
+                }
+            )
+            self._finish(old, "replaced")
+            old.replaced_at, old.replaced_by = self._now, new.id
+            self._state.orders[new.id] = new
+            self._announce(old, "replaced")
+            self._announce(new, "new")
+            return str(new.id)
+
+    def _open_in_sequence(self) -> list[_Order]:
+        return [o for o in sorted(self._state.orders.values(), key=lambda o: o.sequence) if o.is_open]
+
+    def _finish(self, order: _Order, status: str) -> None:
+        if not order.is_open:
+            raise ValueError(f"order {order.id} is already {order.status}")
+        order.status = status
+        order.updated_at = self._now
+
+    # ================================================================== the trade_updates stream
+
+    def _announce(self, order: _Order, event: str, **fields: Any) -> None:
+        update = {"event": event, "timestamp": _stamp(self._now), "order": order.as_json(), **fields}
+        self.stream.publish(update)
+
+    def _announce_accepted(self, order: _Order) -> None:
+        if self.pending_new_first:
+            self.stream.publish(
+                {"event": "pending_new", "order": {**order.as_json(), "status": "pending_new"}}
+            )
+        self._announce(order, order.status)  # "new", or "accepted" while the market is closed
+
+    def _announce_fill(self, order: _Order, fill: Fill, *, number: int) -> None:
+        position = self._state.positions.get(order.asset.symbol)
+        self._announce(
+            order,
+            "fill" if order.status == "filled" else "partial_fill",
+            timestamp=_stamp(fill.filled_at),
+            price=_text(fill.price),
+            qty=_text(fill.qty),
+            position_qty=_text(position.qty if position else Decimal(0)),
+            # The stream's execution id is not the FILL activity's id (as at Alpaca).
+            execution_id=str(uuid.uuid5(_NAMESPACE, f"execution:{number}")),
+        )
 
     def seed_bars(
         self, symbol: str, timeframe: str, rows: Iterable[DataBar], *, feed: str | None = None
@@ -832,6 +930,7 @@ class AlpacaEmulator(FaultableEmulator):
         if order_type == "trailing_stop" and price is not None:
             self._track_high_water_mark(order, price)
         self._state.orders[order.id] = order
+        self._announce_accepted(order)
         return order
 
     def _next(self) -> int:
@@ -950,6 +1049,7 @@ class AlpacaEmulator(FaultableEmulator):
         order.status = "canceled"
         order.canceled_at = self._now
         order.updated_at = self._now
+        self._announce(order, "canceled")
 
     async def _cancel_order(self, request: Request) -> Response:
         with self._lock:
@@ -1099,8 +1199,8 @@ class AlpacaEmulator(FaultableEmulator):
                 self._cancel(order)
             return None
         self._apply_fill(order, qty, price)
-        if order.status == "partially_filled" and order.time_in_force == "ioc":
-            self._cancel(order)
+        # An ioc order's unfilled rest is canceled at once, after the fill is announced.
+        cancel_rest = order.status == "partially_filled" and order.time_in_force == "ioc"
         fill = Fill(
             order_id=order.id,
             symbol=order.asset.symbol,
@@ -1109,10 +1209,13 @@ class AlpacaEmulator(FaultableEmulator):
             price=price,
             filled_at=self._now,
             cumulative_qty=order.filled_qty,
-            leaves_qty=order.remaining_qty(price) if order.status != "canceled" else Decimal(0),
-            order_status=order.status,
+            leaves_qty=Decimal(0) if cancel_rest else order.remaining_qty(price),
+            order_status="canceled" if cancel_rest else order.status,
         )
         self._state.fills.append(fill)
+        self._announce_fill(order, fill, number=len(self._state.fills) - 1)
+        if cancel_rest:
+            self._cancel(order)
         return fill
 
     def _apply_fill(self, order: _Order, qty: Decimal, price: Decimal) -> None:
