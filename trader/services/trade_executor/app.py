@@ -2,7 +2,9 @@
 
 Two workers: one consumes `OrderApproved` from the decisions topic (consumer group
 "trade_executor") and submits each exactly once; the other reconciles with the broker at start-up
-(before any new order is taken) and then every `executor_reconcile_interval_seconds`.
+(before any new order is taken) and then every `executor_reconcile_interval_seconds`. With Alpaca a
+third listens to the broker's order updates (reconciling after every connect); with the simulated
+broker, a price feed fills its orders from the bars.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import Broker, BrokerError
 from trader.core.events import Event, OrderApproved
+from trader.core.order_updates import OrderUpdateStream
 from trader.core.topics import DECISIONS
-from trader.runtime.brokers import build_broker, restore_simulated_broker
+from trader.runtime.brokers import build_broker, build_order_stream, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consume, consumer_name
+from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import notification_metrics, order_metrics
 from trader.services.common.notifications import dispatcher_from_settings, reconciliation_drift
 from trader.services.common.resources import Resources
 from trader.services.trade_executor.handlers import ExecutorConfig, ReconciliationReport, TradeExecutor
+from trader.services.trade_executor.order_updates import stream_health
 from trader.services.trade_executor.price_feed import SimulatedPriceFeed, consume_bars
 from trader.services.trade_executor.routes import build_router
 
@@ -40,9 +45,12 @@ APPROVAL_BATCH = 200
 log = logging.getLogger(f"trader.services.{SERVICE}")
 
 
-def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI:
+def create_app(
+    resources: Resources, *, broker: Broker | None = None, order_stream: OrderUpdateStream | None = None
+) -> FastAPI:
     settings = resources.settings
     broker = broker or build_broker(settings, resources.clock)
+    order_stream = order_stream or build_order_stream(settings, resources.clock)
     executor = TradeExecutor(
         broker=broker,
         orders=OrderStore(resources.engine),
@@ -114,11 +122,28 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
 
         workers.append(price_feed)
 
+    components: list[ComponentCheck] = []
+    if order_stream is not None:
+        stream = order_stream
+
+        async def order_updates() -> None:
+            await ready.wait()
+            try:
+                await stream.run(executor.order_updates)
+            finally:
+                await executor.order_updates.close()
+
+        workers.append(order_updates)
+        # Not critical: reconciliation still brings the broker's truth, only later.
+        components.append(ComponentCheck("order_updates", lambda: stream_health(stream), critical=False))
+    executor.order_stream = order_stream
+
     app = build_service_app(
         SERVICE,
         resources,
         title="Trade Executor",
         routers=[build_router()],
+        components=components,
         workers=workers,
     )
     executor.metrics = order_metrics(app.state.metrics)

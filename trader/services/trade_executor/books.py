@@ -50,14 +50,22 @@ class OrderBooks:
             current = await self.fresh(order)
             return await orders.update(current, at=clock.now(), **changes)
 
-    async def apply_broker_order(self, order: StoredOrder, broker_order: BrokerOrder) -> StoredOrder:
-        """Take the broker's truth for this order, then its fills: re-read and retried when the row
-        changes under us."""
+    async def apply_broker_order(
+        self,
+        order: StoredOrder,
+        broker_order: BrokerOrder,
+        *,
+        fetch_fills: bool = True,
+        error_message: str | None = None,
+    ) -> StoredOrder:
+        """Take the broker's truth for this order, then (`fetch_fills`) its fills from the broker's
+        listing: re-read and retried when the row changes under us. A streamed update brings its
+        fill itself, so it asks for no listing."""
         for _ in range(3):
             current = await self.fresh(order)
             try:
                 updated = await self.context.orders.sync_from_broker(
-                    current, broker_order, self.context.clock.now()
+                    current, broker_order, self.context.clock.now(), error_message=error_message
                 )
             except ConcurrentUpdateError:
                 continue
@@ -66,7 +74,7 @@ class OrderBooks:
                 return current
             if updated.status is not current.status:
                 await self.publish(updated, current.status)
-            if broker_order.filled_quantity > 0:
+            if fetch_fills and broker_order.filled_quantity > 0:
                 await self.record_fills_of([updated])
             return updated
         raise ConcurrentUpdateError(f"order {order.client_order_id} kept changing under the executor")

@@ -1,9 +1,10 @@
 """The trade executor's use cases, one object for the service and its routes.
 
 `TradeExecutor` composes the parts, each in its own module: submission (an approved order sent
-exactly once), reconciliation (the books brought to the broker's truth), and operator actions
-(cancel, cancel-all, close-all, broker status). They share one `ExecutorContext` and write the
-books through one `OrderBooks`.
+exactly once), reconciliation (the books brought to the broker's truth), order updates (the
+broker's stream taken into the books as it happens) and operator actions (cancel, cancel-all,
+close-all, broker status). They share one `ExecutorContext` and write the books through one
+`OrderBooks`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from trader.adapters.db.stores.orders import OrderOrigin, StoredOrder
 from trader.core.broker import Broker, OrderRequest
 from trader.core.events import OrderApproved
+from trader.core.order_updates import OrderUpdateStream
 from trader.core.ports import Clock, MessageBus
 from trader.services.common.metrics import OrderMetrics
 from trader.services.trade_executor.books import OrderBooks
@@ -24,6 +26,7 @@ from trader.services.trade_executor.operator_actions import (
     OperatorActions,
     OrderCancelRefusedError,
 )
+from trader.services.trade_executor.order_updates import OrderUpdateRecorder, stream_report
 from trader.services.trade_executor.ports import MaintenanceSwitch, OrderBook, PositionBook, TradingStateLog
 from trader.services.trade_executor.reconciliation import Reconciliation, ReconciliationReport
 from trader.services.trade_executor.submission import ExecutionResult, OrderSubmission
@@ -66,6 +69,9 @@ class TradeExecutor:
         self.submission = OrderSubmission(self.context, self.books)
         self.reconciliation = Reconciliation(self.context, self.books, self.submission)
         self.operator = OperatorActions(self.context, self.books, self.reconciliation)
+        self.order_updates = OrderUpdateRecorder(self.context, self.books, self.reconciliation)
+        # The broker's order-update stream, when it has one (the service wires it in).
+        self.order_stream: OrderUpdateStream | None = None
 
     # ------------------------------------------------------------------ wiring (shared by the parts)
 
@@ -163,4 +169,6 @@ class TradeExecutor:
         return await self.operator.close_all()
 
     async def broker_status(self) -> dict[str, Any]:
-        return await self.operator.broker_status()
+        body = await self.operator.broker_status()
+        body["order_updates"] = stream_report(self.order_stream, self.order_updates)
+        return body

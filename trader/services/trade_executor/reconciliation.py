@@ -113,11 +113,9 @@ class Reconciliation:
         broker, orders = self.context.broker, self.context.orders
         since = await orders.latest_fill_at()
         since = None if since is None else since - timedelta(hours=1)
-        known = await orders.known_execution_ids()
         first = await broker.list_fills(since=since)
-        report.fills_recorded = await self.books.record_fills(
-            [f for f in first if f.execution_id not in known]
-        )
+        # Known by execution id, or by order and cumulative quantity when the stream brought it.
+        report.fills_recorded = await self.books.record_fills(await orders.unrecorded_fills(first))
         broker_positions = await broker.list_positions()
         second = await broker.list_fills(since=since)
         seen = {fill.execution_id for fill in first}

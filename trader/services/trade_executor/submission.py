@@ -269,6 +269,14 @@ class OrderSubmission:
                     order, OrderStatus.SUBMITTED, "broker reports a duplicate it cannot find"
                 )
             except OrderRejectedError as error:
+                log.warning(
+                    "order %s (%s %s %s) rejected by the broker: %s",
+                    order.client_order_id,
+                    order.side.value,
+                    order.quantity,
+                    order.symbol,
+                    error,
+                )
                 return await self.books.mark(order, OrderStatus.REJECTED, f"broker rejected: {error}")
             except OrderOutcomeUnknownError as error:
                 outcome = await self._look_up_after(order, error, attempt)
