@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # replay_speed times faster than the wall clock; a restart resumes where it stopped.
     replay_start: date = date(2010, 1, 4)
     replay_speed: float = Field(21600.0, gt=0, le=10_000_000)
+    # An accelerated wall clock for live sources (a paper session against emulators, a rehearsal):
+    # simulated time was live_clock_start at wall time live_clock_anchor (epoch seconds) and runs
+    # live_clock_speed times faster. Every process given the same three values tells the same time,
+    # so one process per service agree. Unset: the wall clock. Refused in production.
+    live_clock_start: datetime | None = None
+    live_clock_anchor: float | None = None
+    live_clock_speed: float = Field(1.0, gt=0, le=100_000)
 
     # Providers and broker
     market_data_source: MarketDataSource = MarketDataSource.REPLAY
@@ -249,6 +256,19 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be a postgresql:// or sqlite:/// URL")
         return value
 
+    @field_validator("live_clock_start")
+    @classmethod
+    def _aware_clock_start(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("LIVE_CLOCK_START needs a time zone, e.g. 2024-11-29T14:00:00Z")
+        return None if value is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _live_clock_complete(self) -> Settings:
+        if (self.live_clock_start is None) != (self.live_clock_anchor is None):
+            raise ValueError("LIVE_CLOCK_START and LIVE_CLOCK_ANCHOR are set together or not at all")
+        return self
+
     @model_validator(mode="after")
     def _stream_backoff_grows(self) -> Settings:
         if self.executor_stream_backoff_first_seconds > self.executor_stream_backoff_most_seconds:
@@ -281,6 +301,8 @@ class Settings(BaseSettings):
             problems.append("REDIS_URL is required in production")
         if self.allow_unauthenticated_loopback:
             problems.append("ALLOW_UNAUTHENTICATED_LOOPBACK must be off in production")
+        if self.live_clock_start is not None:
+            problems.append("LIVE_CLOCK_START must be unset in production (the wall clock trades)")
         if self.broker is BrokerKind.ALPACA and not (self.alpaca_api_key and self.alpaca_secret_key):
             problems.append("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         if problems:

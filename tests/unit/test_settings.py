@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,17 @@ def test_the_shipped_environment_files_are_valid(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ALPACA_API_KEY", "PK" + "0" * 18)
     monkeypatch.setenv("ALPACA_SECRET_KEY", "s" * 40)
     assert load_settings("production").environment is Environment.PRODUCTION
+
+
+def test_an_accelerated_live_clock_needs_its_start_and_anchor_together_and_never_runs_production() -> None:
+    with pytest.raises(ValueError, match="set together"):
+        Settings(_env_file=None, live_clock_start="2024-11-29T14:30:00Z")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="time zone"):
+        Settings(_env_file=None, live_clock_start="2024-11-29T14:30:00", live_clock_anchor=1.0)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="LIVE_CLOCK_START must be unset in production"):
+        production(live_clock_start="2024-11-29T14:30:00Z", live_clock_anchor=1.0)
+    new_york_open = "2024-11-29T09:30:00-05:00"
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, live_clock_start=new_york_open, live_clock_anchor=1.0, live_clock_speed=60
+    )
+    assert settings.live_clock_start == datetime(2024, 11, 29, 14, 30, tzinfo=UTC)

@@ -128,3 +128,13 @@ class SimulatedClock:
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def anchored_clock(start_at: datetime, wall_anchor: float, speed: float) -> SimulatedClock:
+    """A clock that read `start_at` at wall time `wall_anchor` (epoch seconds) and runs `speed` times
+    faster: every process built from the same three values tells the same time (to the wall clocks'
+    agreement), so a system of one process per service, and the emulators a test runs beside it,
+    share one accelerated day. Before the anchor it reads `start_at`'s past, as a clock would."""
+    _require_aware_utc("anchored clock start_at", start_at)
+    position = start_at + timedelta(seconds=(time.time() - wall_anchor) * speed)
+    return SimulatedClock(position, speed=speed)

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.bus.redis_streams import RedisStreamsBus
 from trader.adapters.calendar import XNYSCalendar
-from trader.adapters.clock import WallClock
+from trader.adapters.clock import WallClock, anchored_clock
 from trader.adapters.db.engine import create_engine, redacted
 from trader.adapters.db.migrate import current_revision, head_revision, upgrade_database
 from trader.adapters.rate_limits import InProcessRateLimiter, RedisRateLimiter
@@ -77,6 +77,14 @@ async def open_resources(settings: Settings, *, clock: Clock | None = None) -> A
         replay = await open_replay_clock(engine, calendar, start, settings.replay_speed)
         saver = asyncio.create_task(keep_saving(engine, replay), name="replay-clock-saver")
         clock = replay
+    elif clock is None and settings.live_clock_start is not None and settings.live_clock_anchor is not None:
+        speed = settings.live_clock_speed
+        clock = anchored_clock(settings.live_clock_start, settings.live_clock_anchor, speed)
+        log.warning(
+            "live sources on an accelerated clock: %s at %.0fx (LIVE_CLOCK_START), not the wall clock",
+            clock.now().isoformat(),
+            speed,
+        )
     log.info(
         "resources open: database=%s bus=%s clock=%s",
         redacted(settings.effective_database_url),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.backups.fingerprint import fingerprint_tables
-from trader.adapters.db.tables import job_runs, system_flags
+from trader.adapters.db.tables import job_runs, market_data, system_flags
 
 AT = datetime(2024, 3, 8, tzinfo=UTC)
 
@@ -62,3 +63,36 @@ async def test_a_restore_is_verified_on_the_backups_rows_of_tables_a_running_sys
             update(job_runs).where(job_runs.c.job_name == "backup").values(status="failed")
         )
     assert await _job_runs(engine, {"job_runs": 2}) != backed_up
+
+
+async def test_bars_stored_after_a_restore_are_not_the_backups(engine: AsyncEngine) -> None:
+    def bar(day: int) -> dict[str, object]:
+        price = Decimal("10")
+        return {
+            "symbol": "AAPL",
+            "timeframe": "1day",
+            "timestamp": datetime(2024, 3, day, 14, 30, tzinfo=UTC),
+            "open_price": price,
+            "high_price": price,
+            "low_price": price,
+            "close_price": price,
+            "volume": Decimal(100),
+            "source": "replay",
+        }
+
+    async def fingerprint(first_rows: dict[str, int] | None = None) -> tuple[int, str]:
+        async with engine.connect() as connection:
+            found = (await fingerprint_tables(connection, first_rows=first_rows))["market_data"]
+        return found.rows, found.sha256
+
+    async with engine.begin() as connection:
+        await connection.execute(insert(market_data), [bar(4), bar(5)])
+    backed_up = await fingerprint()
+    async with engine.begin() as connection:  # the collector stores the next session's bar
+        await connection.execute(insert(market_data), [bar(6)])
+    assert await fingerprint({"market_data": 2}) == backed_up
+    async with engine.begin() as connection:  # a backed-up bar that changed is still caught
+        await connection.execute(
+            update(market_data).where(market_data.c.timestamp == bar(4)["timestamp"]).values(volume=1)
+        )
+    assert await fingerprint({"market_data": 2}) != backed_up

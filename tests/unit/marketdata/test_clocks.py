@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from trader.adapters.clock import SimulatedClock, WallClock
+from trader.adapters.clock import SimulatedClock, WallClock, anchored_clock
 from trader.core.ports import Clock
 
 START = datetime(2024, 3, 11, 13, 30, tzinfo=UTC)
@@ -98,3 +98,15 @@ async def test_sleeping_does_not_spin() -> None:
     clock.advance_to(START + timedelta(hours=1))
     await asyncio.wait_for(asyncio.gather(*sleepers[:-1]), timeout=1)
     sleepers[-1].cancel()
+
+
+def test_anchored_clocks_built_apart_from_the_same_values_tell_the_same_time() -> None:
+    # Two processes of one system read the same three settings at different moments.
+    anchor = time.time() - 10.0  # the session was anchored ten wall seconds ago, at 60x
+    first = anchored_clock(START, anchor, 60.0)
+    time.sleep(0.05)
+    second = anchored_clock(START, anchor, 60.0)
+    gap = abs((second.now() - first.now()).total_seconds())
+    assert gap < 0.5  # 60x of the wall clocks' few milliseconds of disagreement
+    assert timedelta(minutes=9.9) < first.now() - START < timedelta(minutes=10.5)
+    assert second.speed == 60.0

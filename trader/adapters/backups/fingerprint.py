@@ -17,9 +17,10 @@ from trader.adapters.db.stores.system_flags import BAR_APPLIED_PREFIX, REPLAY_CL
 from trader.adapters.db.tables import metadata, system_flags
 
 _BATCH = 2000
-# Tables a running system only appends to (serial keys): the scheduler records job runs and every
-# call is audited while a restore is being verified. Rows past the backup's are written since.
-APPENDED_WHILE_RUNNING = frozenset({"job_runs", "audit_logs"})
+# Tables a running system only appends to (serial keys): the scheduler records job runs, every call
+# is audited, and the collector stores each bar as it closes while a restore is being verified
+# (at the replay's speed a session closes every few seconds). Rows past the backup's are written since.
+APPENDED_WHILE_RUNNING = frozenset({"job_runs", "audit_logs", "market_data"})
 
 
 @dataclass(frozen=True, slots=True)
