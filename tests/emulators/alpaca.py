@@ -544,9 +544,8 @@ class AlpacaEmulator(FaultableEmulator):
 
     def _announce_accepted(self, order: _Order) -> None:
         if self.pending_new_first:
-            self.stream.publish(
-                {"event": "pending_new", "order": {**order.as_json(), "status": "pending_new"}}
-            )
+            copy = {**order.as_json(), "status": "pending_new"}
+            self.stream.publish({"event": "pending_new", "timestamp": _stamp(self._now), "order": copy})
         self._announce(order, order.status)  # "new", or "accepted" while the market is closed
 
     def _announce_fill(self, order: _Order, fill: Fill, *, number: int) -> None:

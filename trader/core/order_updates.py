@@ -1,7 +1,7 @@
 """The order-update stream port: the broker telling us, as it happens, what became of our orders.
 
 A stream adapter (Alpaca's `trade_updates` websocket) turns each message into an `OrderUpdate`
-and hands it to an `OrderUpdateListener`; after every (re)connect it calls `on_connected` first,
+and hands them, in order, to an `OrderUpdateListener`; after every (re)connect it calls `on_connected` first,
 so the listener can reconcile what happened while nobody was listening. Its `status` says whether
 it is listening and, when not, why: an operator reads it in /health and /broker/status.
 """
@@ -9,6 +9,7 @@ it is listening and, when not, why: an operator reads it in /health and /broker/
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -88,7 +89,9 @@ class OrderUpdateListener(Protocol):
         """Called after every (re)connect, before the first update read on it."""
         ...
 
-    async def on_update(self, update: OrderUpdate) -> None: ...
+    async def on_updates(self, updates: Sequence[OrderUpdate]) -> None:
+        """Updates in the order the broker sent them: one, or all that arrived meanwhile."""
+        ...
 
 
 @runtime_checkable

@@ -190,68 +190,76 @@ async def test_a_client_asking_for_msgpack_gets_msgpack(
     assert update["stream"] == "trade_updates" and update["data"]["event"] == "new"
 
 
-async def test_every_event_kind_follows_the_rest_life_cycle(
-    alpaca: AlpacaEmulator, alpaca_server: EmulatorServer
-) -> None:
+# Each event the stream knows, in the order `every_event_kind` brings them: (event, which order).
+EVERY_EVENT = [
+    ("pending_new", "filled"),
+    ("new", "filled"),
+    ("partial_fill", "filled"),
+    ("fill", "filled"),
+    ("new", "canceled"),
+    ("canceled", "canceled"),
+    ("new", "expired"),
+    ("expired", "expired"),
+    ("new", "rejected"),
+    ("rejected", "rejected"),
+    ("new", "resting"),
+    ("done_for_day", "resting"),
+    ("new", "replaced"),
+    ("replaced", "replaced"),
+    ("new", "replacement"),
+]
+
+
+def every_event_kind(alpaca: AlpacaEmulator, server: EmulatorServer) -> dict[str, str]:
+    """Orders taken through every event kind by REST calls and the emulator's controls: 5 AAPL
+    filled 3 then 2 at 100, one canceled, one expired, one rejected, one done for the day, one
+    replaced. Returns each order's id by its role in `EVERY_EVENT`."""
     alpaca.set_price("AAPL", Decimal("100"))
     alpaca.set_liquidity("AAPL", Decimal(3))
     alpaca.pending_new_first = True
+    ids = {"filled": post_order(server, "AAPL", "5")["id"]}
+    alpaca.pending_new_first = False
+    alpaca.fill_pending()
+    alpaca.fill_pending()
+    resting = {"type": "limit", "limit_price": "50"}
+    ids["canceled"] = post_order(server, "AAPL", "1", **resting)["id"]
+    cancel_order(server, ids["canceled"])
+    ids["expired"] = post_order(server, "AAPL", "1", **resting)["id"]
+    alpaca.expire_orders("day")
+    ids["rejected"] = post_order(server, "AAPL", "1", **resting)["id"]
+    alpaca.reject_order(ids["rejected"])
+    ids["resting"] = post_order(server, "AAPL", "1", **resting, time_in_force="gtc")["id"]
+    alpaca.finish_day(ids["resting"])
+    ids["replaced"] = post_order(server, "AAPL", "2", **resting, time_in_force="gtc")["id"]
+    ids["replacement"] = alpaca.replace_order(ids["replaced"], qty=Decimal(3))
+    return ids
+
+
+async def test_every_event_kind_follows_the_rest_life_cycle(
+    alpaca: AlpacaEmulator, alpaca_server: EmulatorServer
+) -> None:
     async with listening(alpaca_server) as socket:
-        filled = post_order(alpaca_server, "AAPL", "5")
-        alpaca.pending_new_first = False
-        alpaca.fill_pending()
-        alpaca.fill_pending()
-        canceled = post_order(alpaca_server, "AAPL", "1", type="limit", limit_price="50")
-        cancel_order(alpaca_server, canceled["id"])
-        expired = post_order(alpaca_server, "AAPL", "1", type="limit", limit_price="50")
-        alpaca.expire_orders("day")
-        rejected = post_order(alpaca_server, "AAPL", "1", type="limit", limit_price="50")
-        alpaca.reject_order(rejected["id"])
-        resting = post_order(alpaca_server, "AAPL", "1", type="limit", limit_price="50", time_in_force="gtc")
-        alpaca.finish_day(resting["id"])
-        replaced = post_order(alpaca_server, "AAPL", "2", type="limit", limit_price="50", time_in_force="gtc")
-        replacement_id = alpaca.replace_order(replaced["id"], qty=Decimal(3))
-        updates = [(await receive(socket))["data"] for _ in range(15)]
-    events = [(update["event"], update["order"]["id"]) for update in updates]
-    assert events == [
-        ("pending_new", filled["id"]),
-        ("new", filled["id"]),
-        ("partial_fill", filled["id"]),
-        ("fill", filled["id"]),
-        ("new", canceled["id"]),
-        ("canceled", canceled["id"]),
-        ("new", expired["id"]),
-        ("expired", expired["id"]),
-        ("new", rejected["id"]),
-        ("rejected", rejected["id"]),
-        ("new", resting["id"]),
-        ("done_for_day", resting["id"]),
-        ("new", replaced["id"]),
-        ("replaced", replaced["id"]),
-        ("new", replacement_id),
+        ids = every_event_kind(alpaca, alpaca_server)
+        updates = [(await receive(socket))["data"] for _ in EVERY_EVENT]
+    assert [(update["event"], update["order"]["id"]) for update in updates] == [
+        (event, ids[role]) for event, role in EVERY_EVENT
     ]
     partial, fill = updates[2], updates[3]
     assert (partial["qty"], partial["price"], partial["position_qty"]) == ("3", "100", "3")
     assert (fill["qty"], fill["order"]["filled_qty"], fill["position_qty"]) == ("2", "5", "5")
-    assert all(
-        "timestamp" in update
-        for update in updates
-        if update["event"] not in ("new", "pending_new", "done_for_day")
-    )
+    assert all("timestamp" in update for update in updates)
     # The stream and REST agree; the stream's execution id is not the FILL activity's id, the
     # order's cumulative quantity is what both carry.
-    assert fill["order"] == get_json(alpaca_server, f"/v2/orders/{filled['id']}")
+    assert fill["order"] == get_json(alpaca_server, f"/v2/orders/{ids['filled']}")
     activities = get_json(alpaca_server, "/v2/account/activities/FILL?direction=asc")
     assert [a["cum_qty"] for a in activities] == ["3", "5"]
     assert {a["id"] for a in activities}.isdisjoint({partial["execution_id"], fill["execution_id"]})
-    assert get_json(alpaca_server, f"/v2/orders/{replaced['id']}")["replaced_by"] == replacement_id
-    assert [
-        get_json(alpaca_server, f"/v2/orders/{o['id']}")["status"] for o in (expired, rejected, resting)
-    ] == [
-        "expired",
-        "rejected",
-        "done_for_day",
+    assert get_json(alpaca_server, f"/v2/orders/{ids['replaced']}")["replaced_by"] == ids["replacement"]
+    statuses = [
+        get_json(alpaca_server, f"/v2/orders/{ids[role]}")["status"] for role in ("expired", "rejected")
     ]
+    assert statuses == ["expired", "rejected"]
+    assert get_json(alpaca_server, f"/v2/orders/{ids['resting']}")["status"] == "done_for_day"
 
 
 async def test_a_second_connection_is_refused_with_429_while_the_first_is_open(

@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
-import requests
-
 from tests.emulators.alpaca import AlpacaEmulator
 from tests.emulators.server import EmulatorServer
+from tests.integration.emulators.test_alpaca_trading_stream_emulator import (
+    EVERY_EVENT,
+    every_event_kind,
+    post_order,
+)
 from tests.integration.trade_executor.venues import MARKET_OPEN_AT
 from trader.adapters.alpaca.trading_stream import AlpacaOrderUpdates, stream_url_for
 from trader.adapters.backoff import ReconnectBackoff
@@ -33,8 +36,8 @@ class Listener:
     async def on_connected(self) -> None:
         self.connects += 1
 
-    async def on_update(self, update: OrderUpdate) -> None:
-        self.updates.append(update)
+    async def on_updates(self, updates: Sequence[OrderUpdate]) -> None:
+        self.updates.extend(updates)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
@@ -66,22 +69,6 @@ async def running(stream: AlpacaOrderUpdates, listener: Listener) -> AsyncIterat
         await asyncio.gather(task, return_exceptions=True)
 
 
-HEADERS = {"APCA-API-KEY-ID": "test-alpaca-key", "APCA-API-SECRET-KEY": "test-alpaca-secret"}
-
-
-def post(server: EmulatorServer, **order: str) -> dict[str, str]:
-    body = {"symbol": "AAPL", "qty": "10", "side": "buy", "type": "market", "time_in_force": "day", **order}
-    answer = requests.post(f"{server.base_url}/v2/orders", json=body, headers=HEADERS, timeout=5)
-    assert answer.status_code == 200, answer.text
-    created: dict[str, str] = answer.json()
-    return created
-
-
-def cancel(server: EmulatorServer, order_id: str) -> None:
-    answer = requests.delete(f"{server.base_url}/v2/orders/{order_id}", headers=HEADERS, timeout=5)
-    assert answer.status_code == 204, answer.text
-
-
 def test_the_stream_url_goes_with_the_rest_url() -> None:
     assert stream_url_for("https://paper-api.alpaca.markets") == "wss://paper-api.alpaca.markets/stream"
     assert stream_url_for("https://api.alpaca.markets/") == "wss://api.alpaca.markets/stream"
@@ -91,71 +78,40 @@ def test_the_stream_url_goes_with_the_rest_url() -> None:
 async def test_listening_then_every_event_kind_arrives_as_an_order_update(
     alpaca: AlpacaEmulator, alpaca_server: EmulatorServer
 ) -> None:
-    alpaca.set_price("AAPL", Decimal("100.25"))
-    alpaca.set_liquidity("AAPL", Decimal(4))
     stream, listener = stream_of(alpaca_server), Listener()
     async with running(stream, listener):
         await until(lambda: stream.status.state is StreamState.LISTENING)
         assert listener.connects == 1 and stream.status.connects == 1
-        alpaca.pending_new_first = True
-        filled = post(alpaca_server)
-        alpaca.pending_new_first = False
-        for _ in range(3):
-            alpaca.fill_pending()
-        canceled = post(alpaca_server, type="limit", limit_price="1")
-        cancel(alpaca_server, canceled["id"])
-        expired = post(alpaca_server, type="limit", limit_price="1")
-        alpaca.expire_orders()
-        rejected = post(alpaca_server, type="limit", limit_price="1")
-        alpaca.reject_order(rejected["id"])
-        resting = post(alpaca_server, type="limit", limit_price="1", time_in_force="gtc")
-        alpaca.finish_day(resting["id"])
-        await until(lambda: len(listener.updates) == 13)
-    events = [(update.event, update.order.status) for update in listener.updates]
-    assert events == [
-        ("pending_new", OrderStatus.SUBMITTED),
-        ("new", OrderStatus.ACCEPTED),
-        ("partial_fill", OrderStatus.PARTIALLY_FILLED),
-        ("partial_fill", OrderStatus.PARTIALLY_FILLED),
-        ("fill", OrderStatus.FILLED),
-        ("new", OrderStatus.ACCEPTED),
-        ("canceled", OrderStatus.CANCELED),
-        ("new", OrderStatus.ACCEPTED),
-        ("expired", OrderStatus.EXPIRED),
-        ("new", OrderStatus.ACCEPTED),
-        ("rejected", OrderStatus.REJECTED),
-        ("new", OrderStatus.ACCEPTED),
-        ("done_for_day", OrderStatus.DONE_FOR_DAY),
+        ids = every_event_kind(alpaca, alpaca_server)
+        await until(lambda: len(listener.updates) == len(EVERY_EVENT))
+    assert [(u.event, u.order.broker_order_id) for u in listener.updates] == [
+        (event, ids[role]) for event, role in EVERY_EVENT
+    ]
+    assert [u.order.status for u in listener.updates] == [
+        OrderStatus.SUBMITTED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.CANCELED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.REJECTED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.DONE_FOR_DAY,
+        OrderStatus.ACCEPTED,
+        OrderStatus.REPLACED,
+        OrderStatus.ACCEPTED,
     ]
     fills = [update.fill for update in listener.updates if update.fill is not None]
-    assert [(f.quantity, f.cumulative_quantity, f.price) for f in fills] == [
-        (Decimal(4), Decimal(4), Decimal("100.25")),
-        (Decimal(4), Decimal(8), Decimal("100.25")),
-        (Decimal(2), Decimal(10), Decimal("100.25")),
+    assert [(f.quantity, f.cumulative_quantity, f.price, f.broker_order_id) for f in fills] == [
+        (Decimal(3), Decimal(3), Decimal(100), ids["filled"]),
+        (Decimal(2), Decimal(5), Decimal(100), ids["filled"]),
     ]
-    assert {f.broker_order_id for f in fills} == {filled["id"]}
-    assert listener.updates[4].position_quantity == Decimal(10)
-    assert {listener.updates[i].order.broker_order_id for i in (6, 8, 10)} == {
-        canceled["id"],
-        expired["id"],
-        rejected["id"],
-    }
-    assert stream.status.updates == 13 and stream.status.rejected_messages == 0
-
-
-async def test_a_replacement_arrives_as_replaced_then_the_new_order(
-    alpaca: AlpacaEmulator, alpaca_server: EmulatorServer
-) -> None:
-    alpaca.set_price("AAPL", Decimal("100"))
-    stream, listener = stream_of(alpaca_server), Listener()
-    async with running(stream, listener):
-        await until(lambda: stream.status.listening)
-        old = post(alpaca_server, type="limit", limit_price="1", time_in_force="gtc")
-        new_id = alpaca.replace_order(old["id"], qty=Decimal(5))
-        await until(lambda: len(listener.updates) == 3)
-    replaced, successor = listener.updates[1:]
-    assert (replaced.event, replaced.order.status) == ("replaced", OrderStatus.REPLACED)
-    assert (successor.event, successor.order.broker_order_id, successor.order.quantity) == ("new", new_id, 5)
+    assert listener.updates[3].position_quantity == Decimal(5)
+    assert listener.updates[-1].order.quantity == 3  # the replacement's new quantity
+    assert stream.status.updates == len(EVERY_EVENT) and stream.status.rejected_messages == 0
 
 
 async def test_text_frames_are_read_as_well_as_binary_ones(
@@ -166,7 +122,7 @@ async def test_text_frames_are_read_as_well_as_binary_ones(
     stream, listener = stream_of(alpaca_server), Listener()
     async with running(stream, listener):
         await until(lambda: stream.status.listening)
-        post(alpaca_server)
+        post_order(alpaca_server, "AAPL", "10")
         await until(lambda: len(listener.updates) == 1)
     assert listener.updates[0].event == "new"
 
@@ -178,7 +134,7 @@ async def test_bad_messages_are_counted_with_a_reason_and_the_stream_goes_on(
     stream, listener = stream_of(alpaca_server), Listener()
     async with running(stream, listener):
         await until(lambda: stream.status.listening)
-        order = post(alpaca_server)
+        order = post_order(alpaca_server, "AAPL", "10")
         await until(lambda: len(listener.updates) == 1)
         good = alpaca.stream.updates[-1]
         alpaca.stream.send_raw(b"{not json")
@@ -246,7 +202,7 @@ async def test_a_dropped_stream_reconnects_and_tells_the_listener_again(
         await until(lambda: stream.status.listening)
         alpaca.stream.drop()
         await until(lambda: listener.connects == 2 and stream.status.listening)
-        post(alpaca_server)
+        post_order(alpaca_server, "AAPL", "10")
         await until(lambda: len(listener.updates) == 1)
         alpaca.stream.refuse_handshakes_with = 503  # an outage: retried with backoff until it ends
         alpaca.stream.drop()

@@ -184,10 +184,11 @@ async def test_a_fill_seen_on_the_stream_and_by_reconciliation_is_one_fill(
     report = await streamed.executor.reconcile()
     assert len(await streamed.fills()) == 3
     if first == "reconciliation":
-        # The stream's copies of the same three fills, under the stream's execution ids.
-        for data in streamed.emulator.stream.updates:
-            update = update_from(data, received_at=streamed.executor.clock.now())
-            await streamed.executor.order_updates.on_update(update)
+        # The stream's copies of the same three fills, under the stream's execution ids, arriving
+        # in one burst (one batch: the new order and its three fills).
+        now = streamed.executor.clock.now()
+        late = [update_from(data, received_at=now) for data in streamed.emulator.stream.updates]
+        await streamed.executor.order_updates.on_updates(late)
     again = await streamed.executor.reconcile()
 
     assert report.orders_updated == (1 if first == "reconciliation" else 0)

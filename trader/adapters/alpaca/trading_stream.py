@@ -149,8 +149,7 @@ class AlpacaOrderUpdates:
                 self._set(StreamState.LISTENING)
                 log.info("order-update stream listening at %s", self.url)
                 await listener.on_connected()
-                async for frame in socket:
-                    await self._dispatch(frame, listener)
+                await self._pump(socket, listener)
         except websockets.InvalidStatus as error:
             status = error.response.status_code
             if status in _REFUSING_STATUSES:
@@ -180,23 +179,55 @@ class AlpacaOrderUpdates:
         if answer.get("stream") != "listening" or not isinstance(streams, list) or STREAM not in streams:
             raise StreamRefusedError(f"listening to {STREAM} was not acknowledged: {answer!r}")
 
-    async def _dispatch(self, frame: str | bytes, listener: OrderUpdateListener) -> None:
+    async def _pump(self, socket: ClientConnection, listener: OrderUpdateListener) -> None:
+        """Frames are read as they come; what arrived while the listener was busy is handed over
+        as one batch, so a burst (hundreds of fills at the open) costs a few writes, not hundreds.
+        Returns when the broker closes the stream; raises what ended it otherwise."""
+        inbox: asyncio.Queue[OrderUpdate] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(socket, inbox))
+        try:
+            while True:
+                getter = asyncio.ensure_future(inbox.get())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                batch = [getter.result()] if getter.done() and not getter.cancelled() else []
+                while not inbox.empty():
+                    batch.append(inbox.get_nowait())
+                if batch:
+                    await listener.on_updates(batch)
+                if reader.done() and inbox.empty():
+                    reader.result()  # raises the error that ended the reading, if one did
+                    return
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read(self, socket: ClientConnection, inbox: asyncio.Queue[OrderUpdate]) -> None:
+        async for frame in socket:
+            update = self._parsed(frame)
+            if update is not None:
+                inbox.put_nowait(update)
+
+    def _parsed(self, frame: str | bytes) -> OrderUpdate | None:
+        """The update a frame carries; None, counted and logged with the reason, if it carries
+        none we can use (an error from the broker, an unknown stream, an update that does not add up)."""
         try:
             message = _decoded(frame)
             if message.get("action") == "error":
                 log.error("order-update stream error from the broker: %s", message.get("data"))
-                return
+                return None
             if message.get("stream") != STREAM:
                 raise UnusableMessageError(f"unknown stream {message.get('stream')!r}")
             update = update_from(message.get("data"), received_at=self._clock.now())
         except UnusableMessageError as error:
             self._status = replace(self._status, rejected_messages=self._status.rejected_messages + 1)
             log.warning("order-update message rejected: %s: %.300r", error, frame)
-            return
+            return None
         self._status = replace(
             self._status, updates=self._status.updates + 1, last_update_at=self._clock.now()
         )
-        await listener.on_update(update)
+        return update
 
 
 def _hint(status: int) -> str:

@@ -80,7 +80,7 @@ class OrderBooks:
         raise ConcurrentUpdateError(f"order {order.client_order_id} kept changing under the executor")
 
     async def apply_broker_orders(
-        self, answers: Sequence[tuple[StoredOrder, BrokerOrder]]
+        self, answers: Sequence[tuple[StoredOrder, BrokerOrder]], *, fetch_fills: bool = True
     ) -> list[StoredOrder]:
         """`apply_broker_order` for orders read just now, in one transaction, then their fills;
         an order that changed meanwhile (or that the broker moved illegally) goes the one-by-one way."""
@@ -92,11 +92,11 @@ class OrderBooks:
         with_fills: list[StoredOrder] = []
         for (order, broker_order), updated in zip(answers, synced, strict=True):
             if updated is None:
-                applied.append(await self.apply_broker_order(order, broker_order))
+                applied.append(await self.apply_broker_order(order, broker_order, fetch_fills=fetch_fills))
                 continue
             if updated.status is not order.status:
                 changes.append((updated, order.status))
-            if broker_order.filled_quantity > 0:
+            if fetch_fills and broker_order.filled_quantity > 0:
                 with_fills.append(updated)
             applied.append(updated)
         await self.publish_many(changes)

@@ -1,10 +1,11 @@
 """Order updates as the broker streams them, taken into the books within moments of the event.
 
-For each update the fill (if it was one) is recorded first, so its position moves exactly once
-however many channels bring it (the fills table holds one row per execution id and one per
-order and cumulative quantity); then the order takes the broker's copy through the transition
-table. Reconciliation stays the safety net: it runs after every (re)connect of the stream, and
-whenever an update could not be recorded.
+For each batch of updates (one, or all that arrived meanwhile) the fills are recorded first, in
+one transaction, so each position moves exactly once however many channels bring a fill (the
+fills table holds one row per execution id and one per order and cumulative quantity); then each
+order takes the broker's latest copy through the transition table, the batch in one transaction.
+Reconciliation stays the safety net: it runs after every (re)connect of the stream, and whenever
+updates could not be recorded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,17 +44,17 @@ class OrderUpdateRecorder:
     async def on_connected(self) -> None:
         self.request_reconciliation("the order-update stream connected")
 
-    async def on_update(self, update: OrderUpdate) -> None:
+    async def on_updates(self, updates: Sequence[OrderUpdate]) -> None:
         try:
-            await self._record(update)
+            await self._record(updates)
         except Exception:  # the stream's boundary: the broker's truth is taken again by reconciliation
-            self.failed_updates += 1
+            self.failed_updates += len(updates)
             log.exception(
-                "order update %s for %s could not be recorded; reconciling",
-                update.event,
-                update.order.client_order_id,
+                "%d order update(s) could not be recorded (%s); reconciling",
+                len(updates),
+                ", ".join(f"{u.event} {u.order.client_order_id}" for u in updates[:5]),
             )
-            self.request_reconciliation(f"a failed {update.event} update")
+            self.request_reconciliation("updates that could not be recorded")
 
     def request_reconciliation(self, why: str) -> None:
         """Reconcile in the background (updates keep flowing meanwhile); a request made while one
@@ -81,36 +83,51 @@ class OrderUpdateRecorder:
             if not self._catch_up_again:
                 return
 
-    async def _record(self, update: OrderUpdate) -> None:
-        order = await self._books_order(update.order)
-        if update.fill is not None:
-            await self.context.orders.record_fills([(order, update.fill)])
-        refusal = None
-        if update.order.status is OrderStatus.REJECTED:
-            refusal = f"broker rejected the order (trade update at {update.at.isoformat()}; no reason given)"
+    async def _record(self, updates: Sequence[OrderUpdate]) -> None:
+        ours = await self._books_orders([update.order for update in updates])
+        executions = [(ours[u.order.broker_order_id], u.fill) for u in updates if u.fill is not None]
+        if executions:
+            await self.context.orders.record_fills(executions)
+        latest = {update.order.broker_order_id: update for update in updates}  # the broker's last word
+        await self.books.apply_broker_orders(
+            [(ours[key], u.order) for key, u in latest.items() if u.order.status is not OrderStatus.REJECTED],
+            fetch_fills=False,
+        )
+        for key, update in latest.items():
+            if update.order.status is OrderStatus.REJECTED:
+                await self._record_rejection(ours[key], update)
+        self.last_update = updates[-1]
+        self.last_recorded_at = self.context.clock.now()
+
+    async def _record_rejection(self, order: StoredOrder, update: OrderUpdate) -> None:
+        refusal = f"broker rejected the order (trade update at {update.at.isoformat()}; no reason given)"
         updated = await self.books.apply_broker_order(
             order, update.order, fetch_fills=False, error_message=refusal
         )
-        if refusal is not None and updated.status is OrderStatus.REJECTED:
+        if updated.status is OrderStatus.REJECTED and updated.error_message == refusal:
             log.warning(
                 "order %s (%s %s %s) rejected by the broker: %s",
                 updated.client_order_id,
                 updated.side.value,
                 updated.quantity,
                 updated.symbol,
-                updated.error_message,
+                refusal,
             )
-        self.last_update = update
-        self.last_recorded_at = self.context.clock.now()
 
-    async def _books_order(self, copy: BrokerOrder) -> StoredOrder:
-        """Our row of the broker's order: by broker id, else by client_order_id (the stream can be
-        faster than the order POST's answer), else imported (placed elsewhere)."""
+    async def _books_orders(self, copies: Sequence[BrokerOrder]) -> dict[str, StoredOrder]:
+        """Our rows of the broker's orders, by broker order id: found by it, else by client_order_id
+        (the stream can be faster than the order POST's answer), else imported (placed elsewhere)."""
         orders = self.context.orders
-        order = await orders.by_broker_order_id(copy.broker_order_id)
-        if order is None:
-            order = await orders.by_client_order_id(copy.client_order_id[:64])
-        return order if order is not None else await self.books.import_order(copy)
+        found = await orders.by_broker_order_ids({copy.broker_order_id for copy in copies})
+        missing = {copy.broker_order_id: copy for copy in copies if copy.broker_order_id not in found}
+        if missing:
+            by_client = await orders.by_client_order_ids(
+                {copy.client_order_id[:64] for copy in missing.values()}
+            )
+            for broker_order_id, copy in missing.items():
+                order = by_client.get(copy.client_order_id[:64])
+                found[broker_order_id] = order if order is not None else await self.books.import_order(copy)
+        return found
 
 
 def stream_report(stream: OrderUpdateStream | None, recorder: OrderUpdateRecorder) -> dict[str, Any]:
