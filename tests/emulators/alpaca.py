@@ -1245,32 +1245,35 @@ class AlpacaEmulator(FaultableEmulator):
             position.qty = new_qty
 
     async def _activities(self, request: Request) -> Response:
-        kind = request.path_params.get("activity_type") or request.query_params.get("activity_types", "FILL")
+        """FILL activities: `after`/`until` (transaction time, exclusive), `direction` (desc by
+        default), pages of `page_size` (default and most 100) continued by `page_token` (the last
+        id of the page before), as the spec describes."""
+        params = request.query_params
+        kind = request.path_params.get("activity_type") or params.get("activity_types", "FILL")
         if "FILL" not in kind.upper().split(","):
             return JSONResponse([])
-        descending = request.query_params.get("direction", "desc") == "desc"
+        after = _parse_time(params["after"]) if params.get("after") else None
+        until = _parse_time(params["until"]) if params.get("until") else None
+        try:
+            page_size = min(max(int(params.get("page_size", "100")), 1), 100)
+        except ValueError:
+            return _error(422, 40010001, "page_size must be an integer")
         with self._lock:
-            fills = list(enumerate(self._state.fills))
-        if descending:
+            fills = [
+                (n, fill)
+                for n, fill in enumerate(self._state.fills)
+                if (after is None or fill.filled_at > after) and (until is None or fill.filled_at < until)
+            ]
+        if params.get("direction", "desc") == "desc":
             fills.reverse()
-        body = [
-            {
-                "id": _activity_id(fill.filled_at, n),
-                "activity_type": "FILL",
-                "transaction_time": _stamp(fill.filled_at),
-                "type": "fill" if fill.order_status == "filled" else "partial_fill",
-                "price": _text(fill.price),
-                "qty": _text(fill.qty),
-                "side": fill.side,
-                "symbol": fill.symbol,
-                "leaves_qty": _text(fill.leaves_qty),
-                "order_id": str(fill.order_id),
-                "cum_qty": _text(fill.cumulative_qty),
-                "order_status": fill.order_status,
-            }
-            for n, fill in fills
-        ]
-        return JSONResponse(body)
+        body = [_fill_activity(fill, n) for n, fill in fills]
+        token = params.get("page_token")
+        if token:
+            position = next((i for i, item in enumerate(body) if item["id"] == token), None)
+            if position is None:
+                return _error(422, 40010001, "invalid page_token")
+            body = body[position + 1 :]
+        return JSONResponse(body[:page_size])
 
     # ================================================================== market data
 
@@ -1466,6 +1469,23 @@ def _scaled_bar(bar: DataBar, price: Decimal, volume: Decimal) -> DataBar:
         trade_count=bar.trade_count,
         vwap=scale(bar.vwap) if bar.vwap is not None else None,
     )
+
+
+def _fill_activity(fill: Fill, number: int) -> dict[str, Any]:
+    return {
+        "id": _activity_id(fill.filled_at, number),
+        "activity_type": "FILL",
+        "transaction_time": _stamp(fill.filled_at),
+        "type": "fill" if fill.order_status == "filled" else "partial_fill",
+        "price": _text(fill.price),
+        "qty": _text(fill.qty),
+        "side": fill.side,
+        "symbol": fill.symbol,
+        "leaves_qty": _text(fill.leaves_qty),
+        "order_id": str(fill.order_id),
+        "cum_qty": _text(fill.cumulative_qty),
+        "order_status": fill.order_status,
+    }
 
 
 def _activity_id(at: datetime, number: int) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 STREAM = "trade_updates"
 PAPER_STREAM_URL = "wss://paper-api.alpaca.markets/stream"
 LIVE_STREAM_URL = "wss://api.alpaca.markets/stream"
+# A session that listened this long was a working one (its drop restarts the backoff).
+STEADY_SECONDS = 30.0
 # Handshake statuses that mean "not you, not now" rather than a network hiccup.
 _REFUSING_STATUSES = frozenset({401, 403, 429})
 
@@ -107,17 +110,22 @@ class AlpacaOrderUpdates:
         failures = 0
         try:
             while True:
-                updates_before = self._status.updates
+                before, started = self._status, time.monotonic()
                 refused = False
                 try:
                     await self._session(listener)
                     reason = "the broker closed the stream"
                 except StreamRefusedError as refusal:
                     refused, reason = True, str(refusal)
-                except (OSError, TimeoutError, websockets.WebSocketException) as error:
+                except (OSError, TimeoutError, websockets.WebSocketException, UnusableMessageError) as error:
                     reason = f"{type(error).__name__}: {error}"
-                # A session that delivered updates was a working one: the count starts again.
-                failures = 1 if self._status.updates > updates_before else failures + 1
+                # A session that delivered updates, or listened for a while, was a working one:
+                # the count starts again; one dropped as soon as it was up backs off further.
+                listened = (
+                    self._status.connects > before.connects and time.monotonic() - started >= STEADY_SECONDS
+                )
+                worked = self._status.updates > before.updates or listened
+                failures = 1 if worked else failures + 1
                 wait = self._backoff.delay(failures, refused=refused)
                 self._set(StreamState.REFUSED if refused else StreamState.RECONNECTING, reason)
                 log.log(
