@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -43,6 +45,21 @@ STALE_DELIVERY_MS = 60_000
 # Decisions submitted together: one reading of the books and one transaction of intents per read.
 APPROVAL_BATCH = 200
 log = logging.getLogger(f"trader.services.{SERVICE}")
+
+
+def order_update_worker(
+    executor: TradeExecutor, stream: OrderUpdateStream, ready: asyncio.Event
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The worker that listens to the broker's order updates once start-up reconciliation is done."""
+
+    async def order_updates() -> None:
+        await ready.wait()
+        try:
+            await stream.run(executor.order_updates)
+        finally:
+            await executor.order_updates.close()
+
+    return order_updates
 
 
 def create_app(
@@ -124,18 +141,11 @@ def create_app(
 
     components: list[ComponentCheck] = []
     if order_stream is not None:
-        stream = order_stream
-
-        async def order_updates() -> None:
-            await ready.wait()
-            try:
-                await stream.run(executor.order_updates)
-            finally:
-                await executor.order_updates.close()
-
-        workers.append(order_updates)
+        workers.append(order_update_worker(executor, order_stream, ready))
         # Not critical: reconciliation still brings the broker's truth, only later.
-        components.append(ComponentCheck("order_updates", lambda: stream_health(stream), critical=False))
+        components.append(
+            ComponentCheck("order_updates", partial(stream_health, order_stream), critical=False)
+        )
     executor.order_stream = order_stream
 
     app = build_service_app(
