@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from trader.adapters.db.stores.orders import ConcurrentUpdateError, StoredOrder
@@ -21,6 +22,10 @@ from trader.services.trade_executor.context import ExecutorContext, alerts
 log = logging.getLogger(__name__)
 
 WAITING = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
+# Fills are listed from this long before the moment they could first have happened: the broker
+# lists strictly after the time given, an order's own time may be ours (its intent) rather than
+# the broker's, and the two clocks need not agree to the second.
+FILL_LISTING_MARGIN = timedelta(hours=1)
 
 
 class OrderBooks:
@@ -108,7 +113,7 @@ class OrderBooks:
         ids = {order.broker_order_id for order in orders if order.broker_order_id is not None}
         if not ids:
             return 0
-        since = min(order.submitted_at or order.timestamp for order in orders)
+        since = min(order.submitted_at or order.timestamp for order in orders) - FILL_LISTING_MARGIN
         fills = await self.context.broker.list_fills(since=since)
         return await self.record_fills([fill for fill in fills if fill.broker_order_id in ids])
 

@@ -21,7 +21,7 @@ from trader.core.money import to_cash
 from trader.core.orders import OrderStatus
 from trader.core.risk.state import StateChange, TradingState
 from trader.core.topics import TRADING_STATE
-from trader.services.trade_executor.books import WAITING, OrderBooks
+from trader.services.trade_executor.books import FILL_LISTING_MARGIN, WAITING, OrderBooks
 from trader.services.trade_executor.context import ACTOR, ExecutorContext, alerts
 from trader.services.trade_executor.submission import OrderSubmission
 
@@ -112,7 +112,7 @@ class Reconciliation:
     async def _reconcile_fills_and_positions(self, report: ReconciliationReport) -> None:
         broker, orders = self.context.broker, self.context.orders
         since = await orders.latest_fill_at()
-        since = None if since is None else since - timedelta(hours=1)
+        since = None if since is None else since - FILL_LISTING_MARGIN
         first = await broker.list_fills(since=since)
         # Known by execution id, or by order and cumulative quantity when the stream brought it.
         report.fills_recorded = await self.books.record_fills(await orders.unrecorded_fills(first))
