@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     executor_drift_threshold_usd: Decimal = Field(Decimal("1000"), ge=0)
     executor_submit_attempts: int = Field(3, ge=1, le=10)
     executor_broker_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # Order updates streamed by the broker (Alpaca's trade_updates websocket), recorded as they
+    # happen; reconciliation stays the safety net. The URL, when empty, is the stream that goes
+    # with ALPACA_BASE_URL (paper or live).
+    executor_order_stream: bool = True
+    alpaca_trading_stream_url: str = ""
+    executor_stream_backoff_first_seconds: float = Field(1.0, gt=0, le=60)
+    executor_stream_backoff_most_seconds: float = Field(30.0, gt=0, le=600)
+    executor_stream_refused_seconds: float = Field(60.0, ge=0, le=3600)
     # The simulated broker's starting cash is simulated_starting_cash (under Risk manager).
     simulated_slippage_bps: Decimal = Field(Decimal("0"), ge=0)
     simulated_commission_per_share: Decimal = Field(Decimal("0"), ge=0)
@@ -401,6 +409,18 @@ class Settings(BaseSettings):
                 f"RISK_ACCOUNT_MAX_AGE_SECONDS ({self.risk_account_max_age_seconds:g}), or every order "
                 "would wait on a stale account"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _stream_backoff_grows(self) -> Settings:
+        if self.executor_stream_backoff_first_seconds > self.executor_stream_backoff_most_seconds:
+            raise ValueError(
+                "EXECUTOR_STREAM_BACKOFF_FIRST_SECONDS must not exceed EXECUTOR_STREAM_BACKOFF_MOST_SECONDS"
+            )
+        if self.alpaca_trading_stream_url and not self.alpaca_trading_stream_url.startswith(
+            ("ws://", "wss://")
+        ):
+            raise ValueError("ALPACA_TRADING_STREAM_URL must be a ws:// or wss:// URL")
         return self
 
     @model_validator(mode="after")

@@ -71,6 +71,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.alpaca_news import NewsAndScreener
+from tests.emulators.alpaca_trading_stream import TradingStreamHub
 from tests.emulators.faults import FaultableEmulator
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -240,6 +241,11 @@ class _Order:
     updated_at: datetime | None = None
     hwm: Decimal | None = None
     triggered: bool = False
+    expired_at: datetime | None = None
+    failed_at: datetime | None = None
+    replaced_at: datetime | None = None
+    replaced_by: uuid.UUID | None = None
+    replaces: uuid.UUID | None = None
 
     @property
     def is_open(self) -> bool:
@@ -266,13 +272,13 @@ class _Order:
             "updated_at": _stamp(self.updated_at or self.created_at),
             "submitted_at": _stamp(self.created_at),
             "filled_at": _stamp(self.filled_at) if self.filled_at else None,
-            "expired_at": None,
+            "expired_at": _stamp(self.expired_at) if self.expired_at else None,
             "expires_at": None,
             "canceled_at": _stamp(self.canceled_at) if self.canceled_at else None,
-            "failed_at": None,
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
+            "failed_at": _stamp(self.failed_at) if self.failed_at else None,
+            "replaced_at": _stamp(self.replaced_at) if self.replaced_at else None,
+            "replaced_by": str(self.replaced_by) if self.replaced_by else None,
+            "replaces": str(self.replaces) if self.replaces else None,
             "asset_id": str(self.asset.id),
             "symbol": self.asset.symbol,
             "asset_class": "us_equity",
@@ -366,6 +372,10 @@ class AlpacaEmulator(FaultableEmulator):
         self._account_overrides: dict[str, Any] = {}
         self._account_omitted: set[str] = set()
         self._state = _State()
+        # The trade_updates websocket at /stream, told of every order change below.
+        self.stream = TradingStreamHub(api_key, secret_key)
+        # Announce each new order as pending_new before new (Alpaca sends both in some cases).
+        self.pending_new_first = False
         guarded: Callable[[Callable[[Request], Awaitable[Response]]], Any] = self._guarded
         routes = [
             Route("/v2/account", guarded(self._account)),
@@ -393,6 +403,7 @@ class AlpacaEmulator(FaultableEmulator):
             Route("/v2/stocks/{symbol}/bars/latest", guarded(self._single_latest_bar)),
             Route("/v2/stocks/{symbol}/quotes/latest", guarded(self._single_latest_quote)),
             Route("/v2/stocks/{symbol}/trades/latest", guarded(self._single_latest_trade)),
+            self.stream.route(),
         ]
         self.news = NewsAndScreener()  # /v1beta1/news and the screener lists (alpaca_news.py)
         routes += self.news.routes(guarded)
@@ -487,6 +498,92 @@ class AlpacaEmulator(FaultableEmulator):
                     if fill is not None:
                         made.append(fill)
             return made
+
+    def expire_orders(self, time_in_force: str = "day") -> list[str]:
+        """The end of the orders' lifespan (e.g. the close for day orders): every open order with
+        this time in force expires; returns their ids."""
+        with self._lock:
+            expired = [o for o in self._open_in_sequence() if o.time_in_force == time_in_force]
+            for order in expired:
+                self._finish(order, "expired")
+                order.expired_at = self._now
+                self._announce(order, "expired")
+            return [str(order.id) for order in expired]
+
+    def reject_order(self, order_id: str | uuid.UUID) -> None:
+        """The venue rejects an order Alpaca had accepted (the REST submission already answered)."""
+        with self._lock:
+            order = self._state.orders[uuid.UUID(str(order_id))]
+            self._finish(order, "rejected")
+            order.failed_at = self._now
+            self._announce(order, "rejected")
+
+    def finish_day(self, order_id: str | uuid.UUID) -> None:
+        """The order is done for the day (no more executions until the next session)."""
+        with self._lock:
+            order = self._state.orders[uuid.UUID(str(order_id))]
+            self._finish(order, "done_for_day")
+            self._announce(order, "done_for_day")
+
+    def replace_order(self, order_id: str | uuid.UUID, *, qty: Decimal) -> str:
+        """A replacement processed (what PATCH /v2/orders/{id} leads to): the old order is
+        `replaced`, a new one with the new quantity takes its place; returns the new order's id."""
+        with self._lock:
+            old = self._state.orders[uuid.UUID(str(order_id))]
+            sequence = self._next()
+            new = _Order(
+                **{
+                    **{name: getattr(old, name) for name in _Order.__dataclass_fields__},
+                    "id": uuid.uuid5(_NAMESPACE, f"order:{sequence}"),
+                    "sequence": sequence,
+                    "client_order_id": str(uuid.uuid5(_NAMESPACE, f"coid:{sequence}")),
+                    "qty": qty,
+                    "status": "new",
+                    "created_at": self._now,
+                    "updated_at": None,
+                    "replaces": old.id,
+                }
+            )
+            self._finish(old, "replaced")
+            old.replaced_at, old.replaced_by = self._now, new.id
+            self._state.orders[new.id] = new
+            self._announce(old, "replaced")
+            self._announce(new, "new")
+            return str(new.id)
+
+    def _open_in_sequence(self) -> list[_Order]:
+        return [o for o in sorted(self._state.orders.values(), key=lambda o: o.sequence) if o.is_open]
+
+    def _finish(self, order: _Order, status: str) -> None:
+        if not order.is_open:
+            raise ValueError(f"order {order.id} is already {order.status}")
+        order.status = status
+        order.updated_at = self._now
+
+    # ================================================================== the trade_updates stream
+
+    def _announce(self, order: _Order, event: str, **fields: Any) -> None:
+        update = {"event": event, "timestamp": _stamp(self._now), "order": order.as_json(), **fields}
+        self.stream.publish(update)
+
+    def _announce_accepted(self, order: _Order) -> None:
+        if self.pending_new_first:
+            copy = {**order.as_json(), "status": "pending_new"}
+            self.stream.publish({"event": "pending_new", "timestamp": _stamp(self._now), "order": copy})
+        self._announce(order, order.status)  # "new", or "accepted" while the market is closed
+
+    def _announce_fill(self, order: _Order, fill: Fill, *, number: int) -> None:
+        position = self._state.positions.get(order.asset.symbol)
+        self._announce(
+            order,
+            "fill" if order.status == "filled" else "partial_fill",
+            timestamp=_stamp(fill.filled_at),
+            price=_text(fill.price),
+            qty=_text(fill.qty),
+            position_qty=_text(position.qty if position else Decimal(0)),
+            # The stream's execution id is not the FILL activity's id (as at Alpaca).
+            execution_id=str(uuid.uuid5(_NAMESPACE, f"execution:{number}")),
+        )
 
     def seed_bars(
         self, symbol: str, timeframe: str, rows: Iterable[DataBar], *, feed: str | None = None
@@ -859,6 +956,7 @@ class AlpacaEmulator(FaultableEmulator):
         if order_type == "trailing_stop" and price is not None:
             self._track_high_water_mark(order, price)
         self._state.orders[order.id] = order
+        self._announce_accepted(order)
         return order
 
     def _next(self) -> int:
@@ -977,6 +1075,7 @@ class AlpacaEmulator(FaultableEmulator):
         order.status = "canceled"
         order.canceled_at = self._now
         order.updated_at = self._now
+        self._announce(order, "canceled")
 
     async def _cancel_order(self, request: Request) -> Response:
         with self._lock:
@@ -1126,8 +1225,8 @@ class AlpacaEmulator(FaultableEmulator):
                 self._cancel(order)
             return None
         self._apply_fill(order, qty, price)
-        if order.status == "partially_filled" and order.time_in_force == "ioc":
-            self._cancel(order)
+        # An ioc order's unfilled rest is canceled at once, after the fill is announced.
+        cancel_rest = order.status == "partially_filled" and order.time_in_force == "ioc"
         fill = Fill(
             order_id=order.id,
             symbol=order.asset.symbol,
@@ -1136,10 +1235,13 @@ class AlpacaEmulator(FaultableEmulator):
             price=price,
             filled_at=self._now,
             cumulative_qty=order.filled_qty,
-            leaves_qty=order.remaining_qty(price) if order.status != "canceled" else Decimal(0),
-            order_status=order.status,
+            leaves_qty=Decimal(0) if cancel_rest else order.remaining_qty(price),
+            order_status="canceled" if cancel_rest else order.status,
         )
         self._state.fills.append(fill)
+        self._announce_fill(order, fill, number=len(self._state.fills) - 1)
+        if cancel_rest:
+            self._cancel(order)
         return fill
 
     def _apply_fill(self, order: _Order, qty: Decimal, price: Decimal) -> None:
@@ -1170,32 +1272,35 @@ class AlpacaEmulator(FaultableEmulator):
             position.qty = new_qty
 
     async def _activities(self, request: Request) -> Response:
-        kind = request.path_params.get("activity_type") or request.query_params.get("activity_types", "FILL")
+        """FILL activities: `after`/`until` (transaction time, exclusive), `direction` (desc by
+        default), pages of `page_size` (default and most 100) continued by `page_token` (the last
+        id of the page before), as the spec describes."""
+        params = request.query_params
+        kind = request.path_params.get("activity_type") or params.get("activity_types", "FILL")
         if "FILL" not in kind.upper().split(","):
             return JSONResponse([])
-        descending = request.query_params.get("direction", "desc") == "desc"
+        after = _parse_time(params["after"]) if params.get("after") else None
+        until = _parse_time(params["until"]) if params.get("until") else None
+        try:
+            page_size = min(max(int(params.get("page_size", "100")), 1), 100)
+        except ValueError:
+            return _error(422, 40010001, "page_size must be an integer")
         with self._lock:
-            fills = list(enumerate(self._state.fills))
-        if descending:
+            fills = [
+                (n, fill)
+                for n, fill in enumerate(self._state.fills)
+                if (after is None or fill.filled_at > after) and (until is None or fill.filled_at < until)
+            ]
+        if params.get("direction", "desc") == "desc":
             fills.reverse()
-        body = [
-            {
-                "id": _activity_id(fill.filled_at, n),
-                "activity_type": "FILL",
-                "transaction_time": _stamp(fill.filled_at),
-                "type": "fill" if fill.order_status == "filled" else "partial_fill",
-                "price": _text(fill.price),
-                "qty": _text(fill.qty),
-                "side": fill.side,
-                "symbol": fill.symbol,
-                "leaves_qty": _text(fill.leaves_qty),
-                "order_id": str(fill.order_id),
-                "cum_qty": _text(fill.cumulative_qty),
-                "order_status": fill.order_status,
-            }
-            for n, fill in fills
-        ]
-        return JSONResponse(body)
+        body = [_fill_activity(fill, n) for n, fill in fills]
+        token = params.get("page_token")
+        if token:
+            position = next((i for i, item in enumerate(body) if item["id"] == token), None)
+            if position is None:
+                return _error(422, 40010001, "invalid page_token")
+            body = body[position + 1 :]
+        return JSONResponse(body[:page_size])
 
     # ================================================================== market data
 
@@ -1391,6 +1496,23 @@ def _scaled_bar(bar: DataBar, price: Decimal, volume: Decimal) -> DataBar:
         trade_count=bar.trade_count,
         vwap=scale(bar.vwap) if bar.vwap is not None else None,
     )
+
+
+def _fill_activity(fill: Fill, number: int) -> dict[str, Any]:
+    return {
+        "id": _activity_id(fill.filled_at, number),
+        "activity_type": "FILL",
+        "transaction_time": _stamp(fill.filled_at),
+        "type": "fill" if fill.order_status == "filled" else "partial_fill",
+        "price": _text(fill.price),
+        "qty": _text(fill.qty),
+        "side": fill.side,
+        "symbol": fill.symbol,
+        "leaves_qty": _text(fill.leaves_qty),
+        "order_id": str(fill.order_id),
+        "cum_qty": _text(fill.cumulative_qty),
+        "order_status": fill.order_status,
+    }
 
 
 def _activity_id(at: datetime, number: int) -> str:

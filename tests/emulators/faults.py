@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -203,7 +203,7 @@ class FaultableEmulator:
         self._lock = threading.RLock()
         self.faults = FaultPlan()
 
-    def _serve(self, routes: list[Route], default_error_body: Callable[[int], Any]) -> None:
+    def _serve(self, routes: Sequence[BaseRoute], default_error_body: Callable[[int], Any]) -> None:
         self.app = FaultInjectionMiddleware(Starlette(routes=routes), self.faults, default_error_body)
 
     def inject(self, fault: Fault) -> None:

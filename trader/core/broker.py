@@ -153,11 +153,17 @@ class BrokerFill:
     price: Decimal
     filled_at: datetime
     commission: Decimal = Decimal(0)
+    # The order's filled quantity after this execution, when the broker says (Alpaca's `cum_qty`
+    # in its fill listing, the order's `filled_qty` in its stream): the same fill seen on two
+    # channels with two execution ids has one (order, cumulative quantity).
+    cumulative_quantity: Decimal | None = None
 
     def __post_init__(self) -> None:
         _require_aware_utc(self.filled_at, "BrokerFill.filled_at")
         if self.quantity <= 0 or self.price <= 0:
             raise ValueError(f"fill {self.execution_id}: quantity and price must be positive")
+        if self.cumulative_quantity is not None and self.cumulative_quantity < self.quantity:
+            raise ValueError(f"fill {self.execution_id}: cumulative quantity below the fill's own")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,15 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.alpaca.broker import AlpacaBroker
+from trader.adapters.alpaca.trading_stream import AlpacaOrderUpdates, stream_url_for
+from trader.adapters.backoff import ReconnectBackoff
 from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.sim_broker import RestoredOrder, SimulatedBroker
 from trader.core.broker import Broker, BrokerOrder
 from trader.core.fills import Commission, FillModel, Slippage
+from trader.core.order_updates import OrderUpdateStream
 from trader.core.ports import Clock
 from trader.settings import BrokerKind, Settings
 
@@ -42,6 +45,27 @@ def build_broker(settings: Settings, clock: Clock) -> Broker:
         fill_model=model,
         participation_rate=settings.simulated_participation_rate,
         fractionable=settings.simulated_fractionable,
+    )
+
+
+def build_order_stream(settings: Settings, clock: Clock) -> OrderUpdateStream | None:
+    """The broker's order-update stream, when it has one and it is not switched off: Alpaca's
+    trade_updates websocket. The simulated broker has none: its fills come from the price feed
+    inside the executor, which takes them into the books itself."""
+    if settings.broker is not BrokerKind.ALPACA or not settings.executor_order_stream:
+        return None
+    if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+        raise BrokerSettingsError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+    return AlpacaOrderUpdates(
+        settings.alpaca_api_key.get_secret_value(),
+        settings.alpaca_secret_key.get_secret_value(),
+        url=settings.alpaca_trading_stream_url or stream_url_for(settings.alpaca_base_url),
+        clock=clock,
+        backoff=ReconnectBackoff(
+            first_seconds=settings.executor_stream_backoff_first_seconds,
+            most_seconds=settings.executor_stream_backoff_most_seconds,
+            refused_seconds=settings.executor_stream_refused_seconds,
+        ),
     )
 
 

@@ -240,6 +240,24 @@ def test_partial_fills_then_fill_show_in_fill_activities(alpaca: AlpacaEmulator,
     assert activities[0]["order_id"] == str(order.id)
 
 
+def test_fill_activities_come_in_pages_and_after_a_time(alpaca: AlpacaEmulator, trading: Any) -> None:
+    alpaca.set_price("MSFT", Decimal(370))
+    alpaca.set_liquidity("MSFT", Decimal(1))
+    trading.submit_order(buy("MSFT", "150"))
+    for _ in range(150):
+        alpaca.fill_pending()
+
+    first = trading.get("/account/activities/FILL", {"direction": "asc"})
+    second = trading.get("/account/activities/FILL", {"direction": "asc", "page_token": first[-1]["id"]})
+    small = trading.get("/account/activities/FILL", {"direction": "desc", "page_size": 10})
+    later = trading.get("/account/activities/FILL", {"after": "2024-01-02T15:00:00Z"})
+
+    assert [len(first), len(second)] == [100, 50]
+    assert [a["cum_qty"] for a in first + second] == [str(n) for n in range(1, 151)]
+    assert [a["cum_qty"] for a in small] == [str(n) for n in range(150, 140, -1)]
+    assert later == []  # every fill happened at the emulator's 15:00, not after it
+
+
 def test_fill_on_submit_fills_after_answering(alpaca: AlpacaEmulator, trading: Any) -> None:
     alpaca.fill_on_submit = True
     alpaca.set_price("AAPL", Decimal(190))

@@ -325,6 +325,7 @@ class AlpacaBroker:
                         quantity=to_decimal(str(item["qty"])),
                         price=to_decimal(str(item["price"])),
                         filled_at=_time(item["transaction_time"]) or datetime.now(UTC),
+                        cumulative_quantity=_decimal(item.get("cum_qty")),
                     )
                 )
             if len(items) < 100:

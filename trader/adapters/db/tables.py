@@ -200,10 +200,14 @@ fills = Table(
     Column("price", Amount(*PRICE), nullable=False),
     Column("commission", Amount(*PRICE), nullable=False, server_default="0"),
     Column("timestamp", UTCDateTime(), nullable=False),
+    # The order's filled quantity after this fill, when the broker gives it: the stream and the
+    # fill listing name one execution differently but share (order, cumulative quantity).
+    Column("cumulative_quantity", Amount(*QUANTITY)),
     CheckConstraint("quantity > 0", name="positive_quantity"),
     CheckConstraint("price > 0", name="positive_price"),
     Index("idx_fills_trade_id", "trade_id"),
     Index("idx_fills_symbol_timestamp", "symbol", "timestamp"),
+    Index("uq_fills_trade_cumulative", "trade_id", "cumulative_quantity", unique=True),
 )
 
 positions = Table(

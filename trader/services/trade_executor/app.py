@@ -4,15 +4,19 @@ Workers: one consumes `OrderApproved` from the decisions topic (consumer group "
 and submits each exactly once; one reconciles with the broker at start-up (before any new order is
 taken) and then every `executor_reconcile_interval_seconds`; the account recorder reads the broker's
 account (at start, every minute in the session, after fills) and its assets; one acts on commands
-(close everything when a breaker flattens); with the simulated broker, one applies the bars.
+(close everything when a breaker flattens). With Alpaca one more listens to the broker's order
+updates (reconciling after every connect); with the simulated broker, a price feed fills its
+orders from the bars.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -26,8 +30,9 @@ from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import Broker, BrokerError
 from trader.core.events import Event, OrderApproved
+from trader.core.order_updates import OrderUpdateStream
 from trader.core.topics import DECISIONS
-from trader.runtime.brokers import build_broker, restore_simulated_broker
+from trader.runtime.brokers import build_broker, build_order_stream, restore_simulated_broker
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consume, consumer_name
 from trader.services.common.health import ComponentCheck
@@ -37,6 +42,7 @@ from trader.services.common.resources import Resources
 from trader.services.trade_executor.account import AccountRecorder
 from trader.services.trade_executor.commands import CommandHandler
 from trader.services.trade_executor.handlers import ExecutorConfig, ReconciliationReport, TradeExecutor
+from trader.services.trade_executor.order_updates import stream_health
 from trader.services.trade_executor.price_feed import SimulatedPriceFeed, consume_bars
 from trader.services.trade_executor.routes import build_router
 
@@ -48,9 +54,27 @@ APPROVAL_BATCH = 200
 log = logging.getLogger(f"trader.services.{SERVICE}")
 
 
-def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI:
+def order_update_worker(
+    executor: TradeExecutor, stream: OrderUpdateStream, ready: asyncio.Event
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The worker that listens to the broker's order updates once start-up reconciliation is done."""
+
+    async def order_updates() -> None:
+        await ready.wait()
+        try:
+            await stream.run(executor.order_updates)
+        finally:
+            await executor.order_updates.close()
+
+    return order_updates
+
+
+def create_app(
+    resources: Resources, *, broker: Broker | None = None, order_stream: OrderUpdateStream | None = None
+) -> FastAPI:
     settings = resources.settings
     broker = broker or build_broker(settings, resources.clock)
+    order_stream = order_stream or build_order_stream(settings, resources.clock)
     executor = TradeExecutor(
         broker=broker,
         orders=OrderStore(resources.engine),
@@ -159,14 +183,23 @@ def create_app(resources: Resources, *, broker: Broker | None = None) -> FastAPI
 
         workers.append(price_feed)
 
+    # Degraded, not down: without a fresh reading the risk manager refuses new risk by itself.
+    components = [ComponentCheck("broker_account", recorder.health, critical=False)]
+    if order_stream is not None:
+        workers.append(order_update_worker(executor, order_stream, ready))
+        # Not critical: reconciliation still brings the broker's truth, only later.
+        components.append(
+            ComponentCheck("order_updates", partial(stream_health, order_stream), critical=False)
+        )
+    executor.order_stream = order_stream
+
     app = build_service_app(
         SERVICE,
         resources,
         title="Trade Executor",
         routers=[build_router()],
+        components=components,
         workers=workers,
-        # Degraded, not down: without a fresh reading the risk manager refuses new risk by itself.
-        components=[ComponentCheck("broker_account", recorder.health, critical=False)],
     )
     executor.metrics = order_metrics(app.state.metrics)
     dispatcher = dispatcher_from_settings(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, update
+from sqlalchemy import RowMapping, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,11 +22,13 @@ from trader.adapters.db.tables import fills, risk_decisions, signals, trades
 from trader.core.broker import BrokerFill, BrokerOrder, OrderClass, OrderRequest
 from trader.core.money import to_price
 from trader.core.orders import (
+    BROKER_STATUS_MAP,
     IllegalTransitionError,
     OrderSide,
     OrderStatus,
     OrderType,
     TimeInForce,
+    can_transition,
     transition,
 )
 from trader.core.positions import Position
@@ -93,6 +95,7 @@ class StoredFill:
     price: Decimal
     commission: Decimal
     timestamp: datetime
+    cumulative_quantity: Decimal | None = None
 
 
 def _order(row: RowMapping) -> StoredOrder:
@@ -137,6 +140,7 @@ def _fill(row: RowMapping) -> StoredFill:
         price=row["price"],
         commission=row["commission"],
         timestamp=row["timestamp"],
+        cumulative_quantity=row["cumulative_quantity"],
     )
 
 
@@ -314,8 +318,29 @@ async def _write_many_at_version(
     return {order.id for order, _values in ready}
 
 
+def _stale(order: StoredOrder, broker_order: BrokerOrder) -> bool:
+    """Whether the broker's copy is older than what the books hold: it has fewer shares filled
+    (fills never un-happen), or the books' status, itself the broker's word, was reached from the
+    copy's. That happens when two channels race: the order POST's answer ("new") recorded after
+    the order-update stream's fill. A copy that truly contradicts the books is not stale."""
+    if broker_order.filled_quantity < order.filled_quantity:
+        return True
+    ours_from_broker = order.broker_status is not None and (
+        BROKER_STATUS_MAP.get(order.broker_status.lower()) is order.status
+    )
+    return (
+        ours_from_broker
+        and broker_order.status is not order.status
+        and not can_transition(order.status, broker_order.status)
+        and can_transition(broker_order.status, order.status)
+    )
+
+
 def _broker_changes(order: StoredOrder, broker_order: BrokerOrder, at: datetime) -> dict[str, Any] | None:
-    """What taking the broker's copy changes in our row; None when nothing does."""
+    """What taking the broker's copy changes in our row; None when nothing does, or when the copy
+    is older than the books' (see `_stale`)."""
+    if _stale(order, broker_order):
+        return None
     unchanged = (
         order.status is broker_order.status
         and order.broker_order_id == broker_order.broker_order_id
@@ -358,6 +383,7 @@ async def _record_fills(
                 "price": fill.price,
                 "commission": fill.commission,
                 "timestamp": fill.filled_at,
+                "cumulative_quantity": fill.cumulative_quantity,
             }
             for order, fill in executions
         ],
@@ -567,12 +593,15 @@ class OrderStore:
         return _order(row)
 
     async def sync_from_broker(
-        self, order: StoredOrder, broker_order: BrokerOrder, at: datetime
+        self, order: StoredOrder, broker_order: BrokerOrder, at: datetime, *, error_message: str | None = None
     ) -> StoredOrder:
-        """Take the broker's status and fill figures; a no-op when nothing changed."""
+        """Take the broker's status and fill figures (with `error_message`, when given, beside a
+        change); a no-op when nothing changed or the copy is older than the books'."""
         changes = _broker_changes(order, broker_order, at)
         if changes is None:
             return order
+        if error_message is not None:
+            changes["error_message"] = error_message
         return await self.update(order, at=at, **changes)
 
     async def sync_many_from_broker(
@@ -632,7 +661,7 @@ class OrderStore:
                 return list(await _record_fills(connection, executions))
         except IntegrityError as error:
             if len(executions) == 1:
-                await self._raise_unless_recorded(executions[0][1], error)
+                await self._raise_unless_recorded(*executions[0], error)
                 return [None]
         recorded: list[Position | None] = []
         for order, fill in executions:
@@ -640,17 +669,24 @@ class OrderStore:
                 async with self._engine.begin() as connection:
                     recorded.extend(await _record_fills(connection, [(order, fill)]))
             except IntegrityError as error:
-                await self._raise_unless_recorded(fill, error)
+                await self._raise_unless_recorded(order, fill, error)
                 recorded.append(None)
         return recorded
 
-    async def _raise_unless_recorded(self, fill: BrokerFill, error: IntegrityError) -> None:
-        """A refused fill is fine when its execution is in the books already; otherwise the
+    async def _raise_unless_recorded(
+        self, order: StoredOrder, fill: BrokerFill, error: IntegrityError
+    ) -> None:
+        """A refused fill is fine when the books hold it already, by its execution id or by its
+        order and cumulative quantity (the same fill seen on another channel); otherwise the
         refusal was for another reason, and is raised."""
-        async with self._engine.connect() as connection:
-            seen = await connection.scalar(
-                select(func.count()).select_from(fills).where(fills.c.execution_id == fill.execution_id)
+        same = fills.c.execution_id == fill.execution_id
+        if fill.cumulative_quantity is not None:
+            same = or_(
+                same,
+                and_(fills.c.trade_id == order.id, fills.c.cumulative_quantity == fill.cumulative_quantity),
             )
+        async with self._engine.connect() as connection:
+            seen = await connection.scalar(select(func.count()).select_from(fills).where(same))
         if not seen:
             raise error
 
@@ -660,9 +696,31 @@ class OrderStore:
             rows = (await connection.execute(query)).mappings().all()
         return [_fill(row) for row in rows]
 
-    async def known_execution_ids(self) -> set[str]:
+    async def unrecorded_fills(self, candidates: Sequence[BrokerFill]) -> list[BrokerFill]:
+        """The broker's fills the books do not hold yet, by execution id nor by (order,
+        cumulative quantity): a fill first seen on the stream is known when the fill listing
+        brings it again under another id."""
+        by_execution = select(fills.c.execution_id, fills.c.id)
+        by_position = select(trades.c.broker_order_id, fills.c.cumulative_quantity).join(
+            trades, fills.c.trade_id == trades.c.id
+        )
         async with self._engine.connect() as connection:
-            return set((await connection.execute(select(fills.c.execution_id))).scalars().all())
+            executions = await _pairs_in(
+                connection, by_execution, fills.c.execution_id, [fill.execution_id for fill in candidates]
+            )
+            counted = await _select_in(
+                connection,
+                by_position.where(fills.c.cumulative_quantity.is_not(None)),
+                trades.c.broker_order_id,
+                [fill.broker_order_id for fill in candidates if fill.cumulative_quantity is not None],
+            )
+        cumulative = {(row[0], row[1]) for row in counted}
+        return [
+            fill
+            for fill in candidates
+            if fill.execution_id not in executions
+            and (fill.broker_order_id, fill.cumulative_quantity) not in cumulative
+        ]
 
     async def identifiers_of_broker(self, broker: str) -> list[str]:
         """Every id the books hold for this broker's orders and fills (client order, broker order and
