@@ -90,7 +90,44 @@ def bar_closed_event(bar: Bar, occurred_at: datetime) -> BarClosed:
     )
 
 
-def bar_from_event(event: BarClosed) -> Bar:
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BarCorrected(Event):
+    """A bar already announced by `BarClosed` changed (the provider corrected it: late trades,
+    or a later answer differs). Its own type, not a `BarClosed`: a consumer that evaluates new
+    bars must not take a correction for one. The stored row already holds the new values."""
+
+    symbol: str
+    timeframe: Timeframe
+    bar_at: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    source: str
+    adjustment_factor: Decimal = Decimal(1)
+    previous_close: Decimal | None = None
+
+
+def bar_corrected_event(bar: Bar, occurred_at: datetime, previous_close: Decimal | None) -> BarCorrected:
+    return BarCorrected(
+        occurred_at=occurred_at,
+        symbol=bar.symbol,
+        timeframe=bar.timeframe,
+        bar_at=bar.timestamp,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+        source=bar.source,
+        adjustment_factor=bar.adjustment_factor,
+        previous_close=previous_close,
+    )
+
+
+def bar_from_event(event: BarClosed | BarCorrected) -> Bar:
     """The raw bar an event announces (fills and the books use raw prices)."""
     return Bar(
         symbol=event.symbol,
