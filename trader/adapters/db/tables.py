@@ -370,3 +370,15 @@ system_flags = Table(
     Column("changed_by", String(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# What the data collector has announced, per series: every bar of `timeframe` starting at or before
+# `published_through` was published as BarClosed, passed over as history (closed before the system
+# could act), or found empty. Survives restarts, so nothing is announced twice or skipped.
+bar_cursors = Table(
+    "bar_cursors",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("published_through", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

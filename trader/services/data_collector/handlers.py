@@ -30,6 +30,7 @@ from trader.core.sessions import MarketCalendar, Session
 from trader.core.topics import BARS
 from trader.core.validation import RejectionReason, find_gaps, validate_batch
 from trader.services.common.metrics import MarketDataMetrics
+from trader.services.data_collector.publisher import BarPublisher
 
 log = logging.getLogger("trader.services.data_collector")
 # Rejections logged one by one per batch before the rest are summarised in one line.
@@ -55,6 +56,8 @@ class IngestReport:
     rejected: int = 0
     duplicate: int = 0
     published: int = 0
+    # Bars whose interval had not closed yet (a provider serving the forming bar): not stored.
+    forming: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: IngestReport) -> None:
@@ -65,6 +68,7 @@ class IngestReport:
         self.rejected += other.rejected
         self.duplicate += other.duplicate
         self.published += other.published
+        self.forming += other.forming
         self.rejected_by_reason.update(other.rejected_by_reason)
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +80,7 @@ class IngestReport:
             "rejected": self.rejected,
             "duplicate": self.duplicate,
             "published": self.published,
+            "forming": self.forming,
             "rejected_by_reason": dict(self.rejected_by_reason),
         }
 
@@ -154,6 +159,9 @@ class DataCollector:
         self._job_tasks: set[asyncio.Task[None]] = set()
         self._aggregates: OrderedDict[tuple[Any, ...], list[Bar]] = OrderedDict()
         self.metrics: MarketDataMetrics | None = None
+        # Live sources announce through the publisher (cursors, every timeframe, fresh bars only);
+        # without one (the replay) a bar that moves its series forward is announced as it is stored.
+        self.publisher: BarPublisher | None = None
 
     def attach_metrics(self, metrics: MarketDataMetrics) -> None:
         """Count stored and rejected bars on the service's registry (every reason exposed, at 0 too)."""
@@ -219,13 +227,17 @@ class DataCollector:
                 fetched.provider,
                 dict(report.rejected_by_reason),
             )
-        accepted = list(validation.accepted)
+        now = self.clock.now()
+        accepted = [bar for bar in validation.accepted if self._close_at(bar) <= now]
+        report.forming = len(validation.accepted) - len(accepted)
+        if report.forming:
+            log.debug("%d bars from %s have not closed yet; not stored", report.forming, fetched.provider)
         if accepted:
             await self._store(
                 accepted, fetched.feed, report, publish=publish, carry_back=fetched.factors_current
             )
         self.totals.add(report)
-        self.last_ingest_at = self.clock.now()
+        self.last_ingest_at = now
         if self.metrics is not None:
             self.metrics.bars_ingested.labels(fetched.provider).inc(report.stored)
             for reason_name, count in report.rejected_by_reason.items():
@@ -256,12 +268,17 @@ class DataCollector:
                             bar.timestamp.isoformat(),
                             ratio,
                         )
-        for start in range(0, len(bars), STORE_CHUNK):
-            result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
-            report.inserted += result.inserted
-            report.updated += result.updated
-            report.stored += result.written
-            report.duplicate += result.unchanged
+        if self.publisher is not None:
+            await self._store_live(self.publisher, bars, feed, report, publish=publish)
+            await self.cache.remember(
+                [
+                    bar
+                    for bar in bars
+                    if (held := latest_before[(bar.symbol, bar.timeframe)]) is None or bar.timestamp > held
+                ]
+            )
+            return
+        await self._write(bars, feed, report)
         # Bars that move a series forward are news; a backfilled hole or a re-ingest is not.
         fresh = [
             bar
@@ -277,6 +294,34 @@ class DataCollector:
             if closed:
                 # One call for the batch: on Redis one round trip instead of one per bar.
                 report.published += len(await self.bus.publish_many(BARS, closed))
+
+    async def _write(self, bars: list[Bar], feed: str | None, report: IngestReport) -> None:
+        for start in range(0, len(bars), STORE_CHUNK):
+            result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
+            report.inserted += result.inserted
+            report.updated += result.updated
+            report.stored += result.written
+            report.duplicate += result.unchanged
+
+    async def _store_live(
+        self,
+        publisher: BarPublisher,
+        bars: list[Bar],
+        feed: str | None,
+        report: IngestReport,
+        *,
+        publish: bool,
+    ) -> None:
+        """Store under the publisher's lock (a bar announced meanwhile would miss its correction),
+        announce corrections of announced bars, then release whatever the batch completed."""
+        async with publisher.lock:
+            corrected = await publisher.corrections_of(bars)
+            await self._write(bars, feed, report)
+            if publish:
+                report.published += await publisher.announce_corrections(corrected)
+        self._aggregates.clear()
+        if publish:
+            report.published += await publisher.release(sorted({bar.symbol for bar in bars}))
 
     async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
         """Store bars released by a replay (already validated data still goes through the validator)."""
