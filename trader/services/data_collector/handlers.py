@@ -200,8 +200,10 @@ class DataCollector:
     def _close_at(self, bar: Bar) -> datetime:
         return bar_close_at(bar, self.calendar)
 
-    async def ingest(self, fetched: FetchedBars, *, publish: bool = True) -> IngestReport:
-        """Validate, store (upsert), cache and publish one provider answer."""
+    async def ingest(
+        self, fetched: FetchedBars, *, publish: bool = True, as_of: datetime | None = None
+    ) -> IngestReport:
+        """Validate, store (upsert), cache and publish one provider answer, gathered `as_of` (now)."""
         report = IngestReport(fetched=len(fetched.candidates))
         ordered = sorted(fetched.candidates, key=lambda candidate: (candidate.symbol, candidate.timestamp))
         validation = validate_batch(ordered, self.calendar)
@@ -234,7 +236,12 @@ class DataCollector:
             log.debug("%d bars from %s have not closed yet; not stored", report.forming, fetched.provider)
         if accepted:
             await self._store(
-                accepted, fetched.feed, report, publish=publish, carry_back=fetched.factors_current
+                accepted,
+                fetched.feed,
+                report,
+                publish=publish,
+                carry_back=fetched.factors_current,
+                as_of=as_of,
             )
         self.totals.add(report)
         self.last_ingest_at = now
@@ -253,6 +260,7 @@ class DataCollector:
         *,
         publish: bool,
         carry_back: bool = False,
+        as_of: datetime | None = None,
     ) -> None:
         latest_before = await self.store.latest_of([(bar.symbol, bar.timeframe) for bar in bars])
         if carry_back:
@@ -269,7 +277,7 @@ class DataCollector:
                             ratio,
                         )
         if self.publisher is not None:
-            await self._store_live(self.publisher, bars, feed, report, publish=publish)
+            await self._store_live(self.publisher, bars, feed, report, publish=publish, as_of=as_of)
             await self.cache.remember(
                 [
                     bar
@@ -311,6 +319,7 @@ class DataCollector:
         report: IngestReport,
         *,
         publish: bool,
+        as_of: datetime | None,
     ) -> None:
         """Store under the publisher's lock (a bar announced meanwhile would miss its correction),
         announce corrections of announced bars, then release whatever the batch completed."""
@@ -321,7 +330,7 @@ class DataCollector:
                 report.published += await publisher.announce_corrections(corrected)
         self._aggregates.clear()
         if publish:
-            report.published += await publisher.release(sorted({bar.symbol for bar in bars}))
+            report.published += await publisher.release(sorted({bar.symbol for bar in bars}), as_of=as_of)
 
     async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
         """Store bars released by a replay (already validated data still goes through the validator)."""
@@ -360,8 +369,10 @@ class DataCollector:
                 start = latest if self.base_timeframe.is_intraday else latest - timedelta(hours=12)
         if start >= end:
             return IngestReport()
+        asked_at = self.clock.now()
         fetched = await self.provider.fetch_bars(symbol, self.base_timeframe, start, end)
-        return await self.ingest(fetched)
+        # What the provider had when asked: a bar that settled while it answered was not looked for.
+        return await self.ingest(fetched, as_of=min(end, asked_at))
 
     async def backfill(
         self,

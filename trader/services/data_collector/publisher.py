@@ -93,6 +93,7 @@ class TimeframeTally:
 @dataclass(slots=True)
 class _Release:
     events: list[Event] = field(default_factory=list)
+    announced: list[tuple[Timeframe, Bar, datetime]] = field(default_factory=list)
     advanced: dict[SeriesKey, datetime] = field(default_factory=dict)
 
 
@@ -130,16 +131,21 @@ class BarPublisher:
         now = self.clock.now()
         return {timeframe.value: tally.as_dict(now) for timeframe, tally in self.tallies.items()}
 
-    async def release(self, symbols: Sequence[str]) -> int:
-        """Announce what is due for these symbols; the number of bars announced."""
+    async def release(self, symbols: Sequence[str], *, as_of: datetime | None = None) -> int:
+        """Announce what is due for these symbols; the number of bars announced.
+
+        `as_of` is when the data was gathered (a poll's start; now by default): a bucket counts as
+        ended without trades only if it had settled by then, not merely by the time this runs."""
         async with self.lock:
-            now = self.clock.now()
+            now = min(as_of, self.clock.now()) if as_of is not None else self.clock.now()
             release = _Release()
             for timeframe in self.rules.timeframes:
                 await self._pass_history(timeframe, symbols, now, release)
                 await self._announce_due(timeframe, symbols, now, release)
             if release.events:
                 await self.bus.publish_many(BARS, release.events)
+                for timeframe, bar, closed_at in release.announced:
+                    self._count_published(timeframe, bar, closed_at)
             if release.advanced:
                 await self.cursor_store.advance(release.advanced, now)
                 self._cursors.update(release.advanced)
@@ -250,7 +256,7 @@ class BarPublisher:
                         else aggregate_bars(inside, timeframe, self.calendar)[0]
                     )
                     release.events.append(bar_closed_event(announced, now))
-                    self._count_published(timeframe, announced, end)
+                    release.announced.append((timeframe, announced, end))
                 release.advanced[(symbol, timeframe)] = start
 
     def _count_published(self, timeframe: Timeframe, bar: Bar, closed_at: datetime) -> None:

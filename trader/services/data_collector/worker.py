@@ -31,6 +31,8 @@ log = logging.getLogger("trader.services.data_collector")
 # Providers publish a minute bar a few seconds after it closes.
 PUBLICATION_DELAY = timedelta(seconds=5)
 HISTORY_CHUNK = 20_000
+# A tick later than this is not caught up (the next poll fetches everything since the newest bar).
+MAX_TICK_LAG = timedelta(minutes=5)
 
 
 async def run_replay(collector: DataCollector, sample: SampleDataProvider) -> None:
@@ -81,14 +83,15 @@ async def run_live(
     collector: DataCollector, feed: StreamFeed | None = None, *, settle: timedelta = PUBLICATION_DELAY
 ) -> None:
     stream_task: asyncio.Task[None] | None = None
+    handled: datetime | None = None
     try:
         while True:
             symbols = await collector.ensure_watchlist()
             if feed is not None:
                 await feed.stream.subscribe(symbols)
                 stream_task = _keep_streaming(feed, stream_task)
-            now = collector.clock.now()
-            await collector.clock.sleep_until(_next_bar_close(collector, now) + settle)
+            handled = _next_tick(collector, handled, settle)
+            await collector.clock.sleep_until(handled + settle)
             try:
                 await _tick(collector, feed, settle)
             except Exception:  # the database or bus failed: log it and try again at the next bar
@@ -99,6 +102,17 @@ async def run_live(
             await asyncio.gather(stream_task, return_exceptions=True)
         if feed is not None:
             await feed.close()
+
+
+def _next_tick(collector: DataCollector, handled: datetime | None, settle: timedelta) -> datetime:
+    """The bar close the next tick is for: the one after the last handled, even if it has passed
+    already (a slow tick must not skip a minute); after a long pause, the next one from now."""
+    now = collector.clock.now()
+    if handled is not None:
+        due = _next_bar_close(collector, handled)
+        if now - MAX_TICK_LAG <= due + settle <= now:
+            return due
+    return _next_bar_close(collector, now)
 
 
 def _keep_streaming(feed: StreamFeed, task: asyncio.Task[None] | None) -> asyncio.Task[None]:
@@ -112,17 +126,19 @@ def _keep_streaming(feed: StreamFeed, task: asyncio.Task[None] | None) -> asynci
 
 
 async def _tick(collector: DataCollector, feed: StreamFeed | None, settle: timedelta) -> None:
+    # Everything below is judged as of now: if the clock moves on while the provider is asked, a
+    # bucket that settled meanwhile was not looked for by this poll and must not count as empty yet.
+    started_at = collector.clock.now()
     symbols = await collector.ensure_watchlist()
     if feed is not None:
         await feed.flush_held()
     if stream_is_down(feed):
-        await _poll(collector, symbols, settle)
+        await _poll(collector, symbols, settle, started_at)
     if collector.publisher is not None:
-        await collector.publisher.release(symbols)
+        await collector.publisher.release(symbols, as_of=started_at)
 
 
-async def _poll(collector: DataCollector, symbols: list[str], settle: timedelta) -> None:
-    end = collector.clock.now()
+async def _poll(collector: DataCollector, symbols: list[str], settle: timedelta, end: datetime) -> None:
     session = collector.calendar.session_for(end - settle - timedelta(seconds=1))
     start = session.open_at if session else end - timedelta(days=1)
     for symbol in symbols:
