@@ -201,9 +201,10 @@ class DataCollector:
         return bar_close_at(bar, self.calendar)
 
     async def ingest(
-        self, fetched: FetchedBars, *, publish: bool = True, as_of: datetime | None = None
+        self, fetched: FetchedBars, *, publish: bool = True, gathered: tuple[str, datetime] | None = None
     ) -> IngestReport:
-        """Validate, store (upsert), cache and publish one provider answer, gathered `as_of` (now)."""
+        """Validate, store (upsert), cache and publish one provider answer; `gathered` says it holds
+        everything the provider had for that symbol up to that moment (a fetch, not a stream)."""
         report = IngestReport(fetched=len(fetched.candidates))
         ordered = sorted(fetched.candidates, key=lambda candidate: (candidate.symbol, candidate.timestamp))
         validation = validate_batch(ordered, self.calendar)
@@ -241,7 +242,7 @@ class DataCollector:
                 report,
                 publish=publish,
                 carry_back=fetched.factors_current,
-                as_of=as_of,
+                gathered=gathered,
             )
         self.totals.add(report)
         self.last_ingest_at = now
@@ -260,7 +261,7 @@ class DataCollector:
         *,
         publish: bool,
         carry_back: bool = False,
-        as_of: datetime | None = None,
+        gathered: tuple[str, datetime] | None = None,
     ) -> None:
         latest_before = await self.store.latest_of([(bar.symbol, bar.timeframe) for bar in bars])
         if carry_back:
@@ -277,7 +278,7 @@ class DataCollector:
                             ratio,
                         )
         if self.publisher is not None:
-            await self._store_live(self.publisher, bars, feed, report, publish=publish, as_of=as_of)
+            await self._store_live(self.publisher, bars, feed, report, publish=publish, gathered=gathered)
             await self.cache.remember(
                 [
                     bar
@@ -319,18 +320,20 @@ class DataCollector:
         report: IngestReport,
         *,
         publish: bool,
-        as_of: datetime | None,
+        gathered: tuple[str, datetime] | None,
     ) -> None:
         """Store under the publisher's lock (a bar announced meanwhile would miss its correction),
         announce corrections of announced bars, then release whatever the batch completed."""
         async with publisher.lock:
-            corrected = await publisher.corrections_of(bars)
+            corrected = await publisher.behind_cursor(bars)
             await self._write(bars, feed, report)
+            if gathered is not None:
+                publisher.note_gathered(*gathered)
             if publish:
                 report.published += await publisher.announce_corrections(corrected)
         self._aggregates.clear()
         if publish:
-            report.published += await publisher.release(sorted({bar.symbol for bar in bars}), as_of=as_of)
+            report.published += await publisher.release(sorted({bar.symbol for bar in bars}))
 
     async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
         """Store bars released by a replay (already validated data still goes through the validator)."""
@@ -372,7 +375,13 @@ class DataCollector:
         asked_at = self.clock.now()
         fetched = await self.provider.fetch_bars(symbol, self.base_timeframe, start, end)
         # What the provider had when asked: a bar that settled while it answered was not looked for.
-        return await self.ingest(fetched, as_of=min(end, asked_at))
+        gathered = (symbol, min(end, asked_at))
+        report = await self.ingest(fetched, gathered=gathered)
+        if self.publisher is not None and not report.stored and not report.duplicate:
+            # Nothing new (no trades): still, the provider was asked, so empty minutes can settle.
+            self.publisher.note_gathered(*gathered)
+            report.published += await self.publisher.release([symbol])
+        return report
 
     async def backfill(
         self,

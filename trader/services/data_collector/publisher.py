@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from trader.adapters.db.stores.bar_cursors import BarCursorStore, SeriesKey
 from trader.adapters.db.stores.market_data import MarketDataStore
@@ -47,6 +47,26 @@ log = logging.getLogger("trader.services.data_collector")
 _INSTANT = timedelta(microseconds=1)
 # A series this far behind is caught up through history first; this bounds one release's walk.
 MAX_BUCKETS_PER_RELEASE = 2000
+
+
+class Coverage(Protocol):
+    """What the live source can vouch for (the stream feed; without a stream, only fetches count)."""
+
+    def continuous(self, symbol: str) -> bool:
+        """Every bar of `symbol` reaches the store within `settle` of its close, right now."""
+        ...
+
+    def in_order(self, symbol: str) -> bool:
+        """A stored bar means every earlier bar of its series is stored (false while a gap is open)."""
+        ...
+
+
+class FetchesOnly:
+    def continuous(self, symbol: str) -> bool:
+        return False
+
+    def in_order(self, symbol: str) -> bool:
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +139,10 @@ class BarPublisher:
         # Held while a batch is compared with the stored rows and written, and while releasing, so a
         # bar is never announced between "is it behind the cursor?" and its correction being stored.
         self.lock = asyncio.Lock()
+        self.coverage: Coverage = FetchesOnly()
         self._cursors: dict[SeriesKey, datetime] = {}
+        # Per symbol: every bar the provider had up to this moment is stored (a successful fetch).
+        self._gathered: dict[str, datetime] = {}
 
     async def start(self) -> None:
         self._cursors = await self.cursor_store.load()
@@ -131,13 +154,26 @@ class BarPublisher:
         now = self.clock.now()
         return {timeframe.value: tally.as_dict(now) for timeframe, tally in self.tallies.items()}
 
-    async def release(self, symbols: Sequence[str], *, as_of: datetime | None = None) -> int:
-        """Announce what is due for these symbols; the number of bars announced.
+    def note_gathered(self, symbol: str, through: datetime) -> None:
+        """A fetch stored everything the provider had for `symbol` up to `through`."""
+        held = self._gathered.get(symbol)
+        self._gathered[symbol] = through if held is None else max(held, through)
 
-        `as_of` is when the data was gathered (a poll's start; now by default): a bucket counts as
-        ended without trades only if it had settled by then, not merely by the time this runs."""
+    def _complete(self, symbol: str, end: datetime, bars: Sequence[Bar], now: datetime) -> bool:
+        """Has the bucket ending at `end` all the bars it will get? Its last base bar (or a later
+        one) is stored while bars arrive in order, or the source covered `settle` past its end (a
+        minute without trades has no bar) — by a fetch, or by a stream delivering continuously."""
+        if self.coverage.in_order(symbol) and any(
+            bar.timestamp >= end - self.rules.base.duration for bar in bars
+        ):
+            return True
+        known = now if self.coverage.continuous(symbol) else self._gathered.get(symbol)
+        return known is not None and known >= end + self.rules.settle
+
+    async def release(self, symbols: Sequence[str]) -> int:
+        """Announce what is due for these symbols; the number of bars announced."""
         async with self.lock:
-            now = min(as_of, self.clock.now()) if as_of is not None else self.clock.now()
+            now = self.clock.now()
             release = _Release()
             for timeframe in self.rules.timeframes:
                 await self._pass_history(timeframe, symbols, now, release)
@@ -175,10 +211,11 @@ class BarPublisher:
         for symbol in behind:
             release.advanced[(symbol, timeframe)] = mark
         if passed:
-            self._log_history(timeframe, passed, now)
+            why = f"closed more than {self.rules.freshness.total_seconds():.0f} s ago"
+            self._log_history(timeframe, passed, now, why)
 
     def _log_history(
-        self, timeframe: Timeframe, passed: dict[str, tuple[int, datetime, datetime]], now: datetime
+        self, timeframe: Timeframe, passed: dict[str, tuple[int, datetime, datetime]], now: datetime, why: str
     ) -> None:
         bars = sum(count for count, _, _ in passed.values())
         newest = max(latest for _, _, latest in passed.values())
@@ -186,13 +223,13 @@ class BarPublisher:
         newest_age = (now - self._end(self.rules.base, newest)).total_seconds()
         oldest_age = (now - self._end(self.rules.base, oldest)).total_seconds()
         log.info(
-            "history, not signals: %d stored %s bars of %d symbols inside %s bars that closed more "
-            "than %.0f s ago are lookback only (ages %.0f s to %.0f s)",
+            "history, not signals: %d stored %s bars of %d symbols inside %s bars that %s "
+            "are lookback only (ages %.0f s to %.0f s)",
             bars,
             self.rules.base.value,
             len(passed),
             timeframe.value,
-            self.rules.freshness.total_seconds(),
+            why,
             newest_age,
             oldest_age,
         )
@@ -243,10 +280,7 @@ class BarPublisher:
             bars = stored[symbol]
             for start in starts:
                 end = self._end(timeframe, start)
-                complete = now >= end + self.rules.settle or any(
-                    bar.timestamp >= end - self.rules.base.duration for bar in bars
-                )
-                if not complete:
+                if not self._complete(symbol, end, bars, now):
                     break
                 inside = [bar for bar in bars if start <= bar.timestamp < end]
                 if inside:
@@ -267,9 +301,11 @@ class BarPublisher:
         if self.metrics is not None:
             self.metrics.bars_published.labels(timeframe.value).inc()
 
-    async def corrections_of(self, bars: Sequence[Bar]) -> list[tuple[Bar, Decimal]]:
-        """The bars of a batch about to be stored that change a bar already behind its cursor, each
-        with the close it replaces. Call under `lock`, before the batch is written."""
+    async def behind_cursor(self, bars: Sequence[Bar]) -> list[tuple[Bar, Decimal]]:
+        """Look at the bars of a batch about to be stored that are behind their cursor (their time was
+        decided already): return those that change a stored bar, each with the close it replaces,
+        and count those new to the store as history (they came too late to be announced). Call under
+        `lock`, before the batch is written."""
         base = self.rules.base
         behind: dict[str, list[Bar]] = defaultdict(list)
         for bar in bars:
@@ -277,16 +313,23 @@ class BarPublisher:
             if bar.timeframe is base and cursor is not None and bar.timestamp <= cursor:
                 behind[bar.symbol].append(bar)
         changed: list[tuple[Bar, Decimal]] = []
+        late: dict[str, tuple[int, datetime, datetime]] = {}
         for symbol, group in behind.items():
             first, last = min(bar.timestamp for bar in group), max(bar.timestamp for bar in group)
             stored = {
                 bar.timestamp: bar
                 for bar in await self.store.bars(symbol, start=first, end=last + _INSTANT, timeframe=base)
             }
-            for bar in group:
-                before = stored.get(bar.timestamp)
-                if before is not None and _values(before) != _values(bar):
-                    changed.append((bar, before.close))
+            new = [bar.timestamp for bar in group if bar.timestamp not in stored]
+            if new:
+                late[symbol] = (len(new), min(new), max(new))
+            changed.extend(
+                (bar, before.close)
+                for bar in group
+                if (before := stored.get(bar.timestamp)) is not None and _values(before) != _values(bar)
+            )
+        if late:
+            self._log_history(base, late, self.clock.now(), "arrived after their time was decided")
         return changed
 
     async def announce_corrections(self, corrected: Sequence[tuple[Bar, Decimal]]) -> int:

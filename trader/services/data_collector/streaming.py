@@ -40,6 +40,21 @@ class StreamFeed:
         self._held: dict[tuple[str, datetime], BarCandidate] = {}
         self._backfill_task: asyncio.Task[None] | None = None
         self._rejections_logged = 0
+        # The symbols whose gap (the time the stream was down) the REST backfill after the current
+        # connection has filled; until then their streamed bars may sit after a hole.
+        self._filled: set[str] = set()
+        self._connection = 0
+        self._unfilled = False
+        if collector.publisher is not None:
+            collector.publisher.coverage = self
+
+    # ------------------------------------------------------------------ Coverage (for the publisher)
+
+    def continuous(self, symbol: str) -> bool:
+        return self.stream.status().healthy and symbol in self._filled
+
+    def in_order(self, symbol: str) -> bool:
+        return not self.stream.status().healthy or symbol in self._filled
 
     # ------------------------------------------------------------------ BarStreamSink
 
@@ -48,7 +63,15 @@ class StreamFeed:
         # backfill of many symbols takes a while at the provider's request rate.
         if self._backfill_task is not None and not self._backfill_task.done():
             self._backfill_task.cancel()
+        self._filled = set()
+        self._connection = self.stream.status().connections
         self._backfill_task = asyncio.create_task(self.backfill(), name="data_collector:stream_backfill")
+
+    def retry_backfill(self) -> None:
+        """Streaming, but the backfill after connecting failed for some symbol: try again."""
+        running = self._backfill_task is not None and not self._backfill_task.done()
+        if self.stream.status().healthy and self._unfilled and not running:
+            self._backfill_task = asyncio.create_task(self.backfill(), name="data_collector:stream_backfill")
 
     async def stream_bars(self, bars: Sequence[StreamedBar]) -> None:
         now = self.collector.clock.now()
@@ -108,6 +131,12 @@ class StreamFeed:
                 continue
             outcome["stored"] += report.stored
             outcome["published"] += report.published
+            if self._connection == self.stream.status().connections:
+                # Its hole is filled: from now on its streamed bars are all there is, in order.
+                self._filled.add(symbol)
+                if collector.publisher is not None:
+                    outcome["published"] += await collector.publisher.release([symbol])
+        self._unfilled = bool(outcome["failed"])
         self.backfills += 1
         self.last_backfill = {"at": end.isoformat(), "symbols": len(symbols), **outcome}
         log.info("stream (re)connected: backfilled %d symbols by REST: %s", len(symbols), dict(outcome))

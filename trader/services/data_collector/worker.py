@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from trader.adapters.marketdata.errors import ProviderError
 from trader.adapters.marketdata.sample import SampleDataProvider
 from trader.adapters.replay.feed import BarReplay
+from trader.core.buckets import bucket_bounds, last_closed_bucket
 from trader.core.sessions import bucket_start
 from trader.services.data_collector.handlers import DataCollector
 from trader.services.data_collector.streaming import StreamFeed, stream_is_down
@@ -106,12 +107,16 @@ async def run_live(
 
 def _next_tick(collector: DataCollector, handled: datetime | None, settle: timedelta) -> datetime:
     """The bar close the next tick is for: the one after the last handled, even if it has passed
-    already (a slow tick must not skip a minute); after a long pause, the next one from now."""
+    already (a slow tick must not skip a minute); at the start, the bar that closed last (collected
+    at once, not a minute later); after a long pause, the next one from now."""
     now = collector.clock.now()
     if handled is not None:
         due = _next_bar_close(collector, handled)
-        if now - MAX_TICK_LAG <= due + settle <= now:
-            return due
+    else:
+        latest = last_closed_bucket(collector.calendar, collector.base_timeframe, now - settle)
+        due = bucket_bounds(collector.calendar, collector.base_timeframe, latest)[1]
+    if now - MAX_TICK_LAG <= due + settle <= now:
+        return due
     return _next_bar_close(collector, now)
 
 
@@ -126,16 +131,15 @@ def _keep_streaming(feed: StreamFeed, task: asyncio.Task[None] | None) -> asynci
 
 
 async def _tick(collector: DataCollector, feed: StreamFeed | None, settle: timedelta) -> None:
-    # Everything below is judged as of now: if the clock moves on while the provider is asked, a
-    # bucket that settled meanwhile was not looked for by this poll and must not count as empty yet.
     started_at = collector.clock.now()
     symbols = await collector.ensure_watchlist()
     if feed is not None:
         await feed.flush_held()
+        feed.retry_backfill()
     if stream_is_down(feed):
         await _poll(collector, symbols, settle, started_at)
     if collector.publisher is not None:
-        await collector.publisher.release(symbols, as_of=started_at)
+        await collector.publisher.release(symbols)
 
 
 async def _poll(collector: DataCollector, symbols: list[str], settle: timedelta, end: datetime) -> None:
