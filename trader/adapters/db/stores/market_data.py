@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.newest_rows import Bound, NewestRows, Probe
@@ -495,6 +495,30 @@ class MarketDataStore:
                 .values(adjustment_factor=market_data.c.adjustment_factor * ratio)
             )
         return ratio
+
+    async def bucket_counts(self, base: Timeframe, target: Timeframe) -> dict[str, tuple[int, datetime]]:
+        """Per symbol: how many `target` bars its stored `base` bars make, and its newest base bar.
+
+        Counted in SQL as distinct bucket numbers, floor((epoch - anchor) / step): that is the
+        session-anchored bucket because every NYSE session opens at 09:30 New York, half past a UTC
+        hour (New York is a whole number of hours off UTC), and never crosses a UTC midnight (so a
+        daily bucket is a UTC day)."""
+        step = 86_400 if not target.is_intraday else int(target.duration.total_seconds())
+        anchor = 0 if not target.is_intraday else 1800 % step
+        epoch: Any
+        if self.dialect == "postgresql":
+            epoch = func.cast(func.extract("epoch", market_data.c.timestamp), BigInteger)
+        else:
+            epoch = func.cast(func.strftime("%s", market_data.c.timestamp), BigInteger)  # UTC text stamps
+        bucket = (epoch - anchor) // step
+        query = (
+            select(market_data.c.symbol, func.count(func.distinct(bucket)), func.max(market_data.c.timestamp))
+            .where(market_data.c.timeframe == base.value)
+            .group_by(market_data.c.symbol)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {symbol: (int(count), latest) for symbol, count, latest in rows}
 
     async def has_symbol(self, symbol: str) -> bool:
         query = select(market_data.c.id).where(market_data.c.symbol == symbol).limit(1)
