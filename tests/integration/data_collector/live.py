@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.emulators.alpaca import AlpacaEmulator
+from tests.emulators.alpaca import AlpacaEmulator, DataBar
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
 from tests.integration.data_collector.conftest import CALENDAR, make_collector
@@ -32,6 +32,7 @@ from trader.services.data_collector.worker import run_live
 
 LIVE = (Timeframe.MINUTE5, Timeframe.MINUTE15, Timeframe.MINUTE30, Timeframe.HOUR1, Timeframe.DAY1)
 SETTLE = timedelta(seconds=5)
+MINUTE = timedelta(minutes=1)
 FRESHNESS = timedelta(seconds=60)
 OBSERVER = "observer"
 WAIT_STEPS = 1000
@@ -43,6 +44,18 @@ async def until(condition: Callable[[], bool], what: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{what}: not reached within {WAIT_STEPS / 100:.0f} s")
+
+
+async def stream_minute(
+    live: LiveCollector, clock: SimulatedClock, emulator: AlpacaDataStreamEmulator, row: DataBar
+) -> None:
+    """Close a minute on the clock, stream its bar, and wait until it is decided (its cursor stored)."""
+    clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
+    emulator.emit_bars([("AAPL", row)])
+    await until(
+        lambda: (live.publisher.cursor("AAPL", Timeframe.MINUTE1) or row.at - MINUTE) >= row.at,
+        f"the bar of {row.at.isoformat()} decided",
+    )
 
 
 def attach_publisher(collector: DataCollector, engine: AsyncEngine, bus: MessageBus) -> BarPublisher:

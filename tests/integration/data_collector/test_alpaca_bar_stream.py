@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgpack
 import pytest
 
-from tests.emulators.alpaca import AlpacaEmulator, DataBar, minute_bars
+from tests.emulators.alpaca import DataBar, minute_bars
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
 from tests.integration.data_collector.conftest import CALENDAR
+from tests.integration.data_collector.live import until
 from trader.adapters.alpaca.data_stream import AlpacaBarStream, StreamTimings
 from trader.adapters.clock import SimulatedClock
 from trader.core.market import Timeframe
@@ -45,17 +46,6 @@ class RecordingSink:
 
     def stream_rejected(self, reason: StreamRejection, message: str) -> None:
         self.rejected.append((reason, message))
-
-
-@pytest.fixture
-def stream_emulator(alpaca: AlpacaEmulator) -> AlpacaDataStreamEmulator:
-    return AlpacaDataStreamEmulator(alpaca)
-
-
-@pytest.fixture
-def stream_server(stream_emulator: AlpacaDataStreamEmulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(stream_emulator.app) as server:
-        yield server
 
 
 def make_stream(
@@ -97,14 +87,6 @@ async def start(
 ) -> None:
     await stream.subscribe(symbols)
     running.append(asyncio.create_task(stream.run(sink)))
-
-
-async def until(condition: object, what: str) -> None:
-    for _ in range(500):
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{what} did not happen within 5 s")
 
 
 @pytest.mark.parametrize("use_msgpack", [True, False], ids=["msgpack", "json"])

@@ -10,8 +10,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.emulators.server import EmulatorServer
-from tests.emulators.twelvedata import SeedBar, TwelveDataEmulator
-from tests.integration.data_collector.conftest import CALENDAR
+from tests.emulators.twelvedata import TwelveDataEmulator
+from tests.integration.data_collector.conftest import CALENDAR, seed_rows
 from tests.integration.data_collector.live import OBSERVER, Observed, running_collector, until
 from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.clock import SimulatedClock
@@ -25,27 +25,10 @@ OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 MINUTES = 20
 
 
-def seeded() -> list[SeedBar]:
-    rows = []
-    for index in range(MINUTES + 1):
-        close = Decimal("190.00") + Decimal("0.10") * index
-        rows.append(
-            SeedBar(
-                OPEN + timedelta(minutes=index),
-                close - Decimal("0.05"),
-                close + Decimal("0.2"),
-                close - Decimal("0.2"),
-                close,
-                1000 + index,
-            )
-        )
-    return rows
-
-
 async def test_every_completed_bar_is_announced_once_with_its_final_values(
     engine: AsyncEngine, twelvedata: TwelveDataEmulator, twelvedata_server: EmulatorServer
 ) -> None:
-    rows = seeded()
+    rows = seed_rows(MINUTES + 1)
     twelvedata.seed_bars("AAPL", "1min", rows)
     twelvedata.serve_forming_bar = True
     clock = SimulatedClock(OPEN, speed=0)

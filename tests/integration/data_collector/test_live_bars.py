@@ -9,7 +9,6 @@ backfill, and corrections are announced as corrections."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from tests.integration.data_collector.live import (
     Observed,
     alpaca_parts,
     running_collector,
+    stream_minute,
     until,
 )
 from trader.adapters.bus.memory import InMemoryBus
@@ -69,17 +69,6 @@ def as_bar(row: DataBar) -> Bar:
 
 
 @pytest.fixture
-def stream_emulator(alpaca: AlpacaEmulator) -> AlpacaDataStreamEmulator:
-    return AlpacaDataStreamEmulator(alpaca)
-
-
-@pytest.fixture
-def stream_server(stream_emulator: AlpacaDataStreamEmulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(stream_emulator.app) as server:
-        yield server
-
-
-@pytest.fixture
 async def observed() -> Observed:
     bus = InMemoryBus()
     await bus.ensure_group(BARS, OBSERVER)
@@ -109,10 +98,8 @@ async def test_every_timeframe_is_announced_once_as_it_closes_on_an_early_close_
             live.published(Timeframe.MINUTE1) == 1
             and live.publisher.tallies[Timeframe.MINUTE1].history == 149
         )
-        for index, row in enumerate(afternoon):
-            clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
-            stream_emulator.emit_bars([("AAPL", row)])
-            await until(lambda index=index: live.published(Timeframe.MINUTE1) == 2 + index, f"bar {row.at}")
+        for row in afternoon:
+            await stream_minute(live, clock, stream_emulator, row)
         await until(lambda: live.published(Timeframe.DAY1) == 1, "the daily bar at the early close")
         clock.advance_to(CLOSE + timedelta(seconds=30))  # the last tick of the session finds nothing more
         await until(
@@ -178,11 +165,7 @@ async def test_a_restart_mid_session_announces_nothing_twice_and_nothing_stale(
         async with running_collector(engine, bus, clock, provider, stream) as live:
             await until(lambda: live.feed is not None and live.feed.backfills == 1, "first backfill")
             for row in bars[150:160]:  # 12:00-12:09 streamed, each announced and its cursor stored
-                clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
-                stream_emulator.emit_bars([("AAPL", row)])
-                await until(
-                    lambda row=row: live.publisher.cursor("AAPL", Timeframe.MINUTE1) == row.at, "streamed"
-                )
+                await stream_minute(live, clock, stream_emulator, row)
         # Down (killed: no clean anything) from 12:10:01 to 12:15:30; meanwhile the provider went on.
         stream_emulator.emit_bars([("AAPL", row) for row in bars[160:165]])
         clock.advance_to(datetime(2024, 7, 3, 16, 15, 30, tzinfo=UTC))
@@ -192,10 +175,8 @@ async def test_a_restart_mid_session_announces_nothing_twice_and_nothing_stale(
             await until(
                 lambda: live.feed is not None and live.feed.backfills == 1, "backfill after the restart"
             )
-            for index, row in enumerate(bars[165:170]):  # 12:15-12:19 streamed again
-                clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
-                stream_emulator.emit_bars([("AAPL", row)])
-                await until(lambda index=index: live.published(Timeframe.MINUTE1) == 2 + index, "streamed")
+            for row in bars[165:170]:  # 12:15-12:19 streamed again
+                await stream_minute(live, clock, stream_emulator, row)
         await observed.drain()
     finally:
         await client.flushdb()
@@ -269,10 +250,8 @@ async def test_corrections_of_announced_bars_are_announced_as_corrections(
     provider, stream = alpaca_parts(alpaca, alpaca_server, stream_emulator, stream_server, clock)
     async with running_collector(engine, observed.bus, clock, provider, stream) as live:
         await until(lambda: live.feed is not None and live.feed.backfills == 1, "first backfill")
-        for index, row in enumerate(bars[150:155]):
-            clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
-            stream_emulator.emit_bars([("AAPL", row)])
-            await until(lambda index=index: live.published(Timeframe.MINUTE1) == 2 + index, "streamed")
+        for row in bars[150:155]:
+            await stream_minute(live, clock, stream_emulator, row)
         late = bars[154]
         corrected = DataBar(
             late.at, late.open, late.high + Decimal(1), late.low, late.close + Decimal("0.5"), 5000

@@ -5,7 +5,7 @@ message and what was announced per timeframe. Wrong keys: no tight retry loop.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,17 +21,6 @@ from trader.adapters.db.engine import create_engine
 from trader.services.common.resources import Resources
 from trader.services.data_collector.app import create_app
 from trader.settings import Settings
-
-
-@pytest.fixture
-def stream_emulator(alpaca: AlpacaEmulator) -> AlpacaDataStreamEmulator:
-    return AlpacaDataStreamEmulator(alpaca)
-
-
-@pytest.fixture
-def stream_server(stream_emulator: AlpacaDataStreamEmulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(stream_emulator.app) as server:
-        yield server
 
 
 @pytest.fixture(params=["right keys", "wrong keys"])
