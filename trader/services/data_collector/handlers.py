@@ -162,6 +162,9 @@ class DataCollector:
         # Live sources announce through the publisher (cursors, every timeframe, fresh bars only);
         # without one (the replay) a bar that moves its series forward is announced as it is stored.
         self.publisher: BarPublisher | None = None
+        # False in a process that is not the collector service (`trader data`): it stores, and the
+        # service announces (its cursors would not know what another process announced).
+        self.announces = True
 
     def attach_metrics(self, metrics: MarketDataMetrics) -> None:
         """Count stored and rejected bars on the service's registry (every reason exposed, at 0 too)."""
@@ -277,6 +280,7 @@ class DataCollector:
                             bar.timestamp.isoformat(),
                             ratio,
                         )
+        publish = publish and self.announces
         if self.publisher is not None:
             await self._store_live(self.publisher, bars, feed, report, publish=publish, gathered=gathered)
             await self.cache.remember(
