@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.db.stores.backtests import BacktestRunStore
 from trader.adapters.db.stores.market_data import MarketDataStore
 from trader.adapters.db.stores.models import ModelRegistryStore, ModelVersion
@@ -96,7 +95,7 @@ class StrategyEngine:
         self.models = ModelRegistryStore(engine)
         settings = self.resources.settings
         self.support = TimeframeSupport(base_timeframe(settings), live_timeframes(settings))
-        self.windows = TimeframeWindows(self.bars, XNYSCalendar(), self.support.base)
+        self.windows = TimeframeWindows(self.bars, self.resources.calendar, self.support.base)
         self.timeframe_warnings = TimeframeWarnings()
 
     @property
