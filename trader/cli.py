@@ -128,8 +128,52 @@ def status(
             detail,
         )
     console.print(table)
+    _print_market_data(_settings(environment).url_of("data_collector"))
     if payload["status"] != "healthy":
         raise typer.Exit(1)
+
+
+def _print_market_data(collector_url: str) -> None:
+    """Each bar stream's state and why, its last message, and the last bar's age per timeframe."""
+    try:
+        response = httpx.get(f"{collector_url.rstrip('/')}/data/sources/status", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        errors.print(f"[yellow]market data status unavailable from {collector_url}: {error}[/yellow]")
+        return
+    sources = response.json()
+    streams = Table(title="Market data streams")
+    for column in ("stream", "feed", "state", "since", "last message", "reason"):
+        streams.add_column(column)
+    for stream in sources.get("streams", []):
+        colour = "green" if stream["state"] == "streaming" else "red"
+        streams.add_row(
+            stream["name"],
+            stream["feed"],
+            f"[{colour}]{stream['state']}[/{colour}]",
+            stream["state_since"] or "",
+            stream["last_message_at"] or "never",
+            stream["reason"],
+        )
+    if not sources.get("streams"):
+        streams.add_row("none", "", "", "", "", f"bars are polled from {sources.get('active_provider')}")
+    console.print(streams)
+    publishing = sources.get("publishing") or {}
+    ages = Table(title="Bars announced (per timeframe)")
+    for column in ("timeframe", "last bar", "age s", "announced", "history", "corrections"):
+        ages.add_column(column, justify="right" if column not in ("timeframe", "last bar") else "left")
+    for timeframe, figures in publishing.items():
+        age = figures["last_bar_age_seconds"]
+        ages.add_row(
+            timeframe,
+            figures["last_bar_at"] or "none yet",
+            "" if age is None else f"{age:,.0f}",
+            str(figures["published"]),
+            str(figures["history"]),
+            str(figures["corrections"]),
+        )
+    if publishing:
+        console.print(ages)
 
 
 @app.command()

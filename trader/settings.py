@@ -277,6 +277,22 @@ class Settings(BaseSettings):
     data_circuit_cool_down_seconds: float = Field(30.0, gt=0)
     data_backfill_days: int = Field(5, ge=1)  # POST /data/collect without start: this many days back
     data_collect_job_threshold: int = Field(5000, ge=1)  # expected bars above which a backfill runs as a job
+    # Streamed bars (MARKET_DATA_SOURCE=alpaca): minute bars and corrections over Alpaca's market-data
+    # websocket on ALPACA_DATA_FEED, REST backfill after every (re)connect, REST polling while it is down.
+    data_stream_enabled: bool = True
+    alpaca_data_stream_url: str = ""  # empty: wss://stream.data.alpaca.markets (/v2/<feed> is added)
+    data_stream_reconnect_min_seconds: float = Field(1.0, gt=0)
+    data_stream_reconnect_max_seconds: float = Field(60.0, gt=0)
+    # After a refusal (wrong keys, a feed outside the plan, another process holding the connection).
+    data_stream_refused_retry_seconds: float = Field(300.0, gt=0)
+    # Live bars above the base timeframe, announced as each closes (1day: at the session's close).
+    data_live_timeframes: str = "5min,15min,30min,1h,1day"
+    # A bar that closed longer ago than this when it could be announced (after a start, a reconnect,
+    # an outage) is history: stored as lookback, never a signal.
+    data_freshness_seconds: float = Field(60.0, gt=0)
+    # How long after a bar's close it is final even if nothing more arrived (no trades in its last
+    # minute, a late stream); the polling fallback asks the provider this long after each close.
+    data_bar_settle_seconds: float = Field(5.0, ge=0)
 
     # Strategy engine
     strategies_dir: Path = Path("strategies")  # user strategy files (*.py), discovered at start
@@ -349,6 +365,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_IDS is not: the bot would answer no one"
             )
+        return self
+
+    @field_validator("data_live_timeframes")
+    @classmethod
+    def _known_timeframes(cls, value: str) -> str:
+        from trader.core.market import Timeframe
+
+        for item in value.split(","):
+            if item.strip():
+                Timeframe.parse(item)
+        return value
+
+    @model_validator(mode="after")
+    def _fresh_outlasts_settle(self) -> Settings:
+        if self.data_freshness_seconds <= self.data_bar_settle_seconds:
+            raise ValueError("DATA_FRESHNESS_SECONDS must be longer than DATA_BAR_SETTLE_SECONDS")
         return self
 
     @field_validator("log_level")

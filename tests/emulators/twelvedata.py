@@ -6,7 +6,9 @@ interval, outputsize, start_date/end_date/date, timezone, order, dp), `/quote`, 
 or header `Authorization: apikey <key>`); per-minute credit accounting with a settable minute clock;
 fault injection (credits exhausted as HTTP 429 or as an HTTP 200 body, 401, 5xx, delays, rows out of
 order; `errors_as_http_200=True` sends every error body with HTTP 200) and malformed values (seed any
-string, e.g. "NaN", "" or a high below the low).
+string, e.g. "NaN", "" or a high below the low). With `serve_forming_bar = True`, `/time_series` answers
+as of the emulator's `now`, as the live API does: the bar still forming is served with partial values
+(our choice of partial values: those of its first half), later bars not at all.
 
 Corporate actions: `seed_split(symbol, on_date, ratio)` and `seed_dividend(symbol, ex_date, amount)`;
 `/time_series` then honours `adjust` (all | splits | dividends | none, default splits as in the spec's
@@ -237,6 +239,9 @@ class TwelveDataEmulator(FaultableEmulator):
         self.credits_exhausted_http_status = credits_exhausted_http_status
         # Twelve Data has been seen sending error bodies with HTTP 200; this serves every error that way.
         self.errors_as_http_200 = errors_as_http_200
+        # As the real time_series does: the bar whose interval contains `now` is served as it stands
+        # (partial values), bars starting after `now` not at all. Off by default: seeded data as is.
+        self.serve_forming_bar = False
         self._state = _State()
         routes = [
             Route("/time_series", self._time_series),
@@ -455,6 +460,8 @@ class TwelveDataEmulator(FaultableEmulator):
             dividends = list(self._state.dividends.get(symbol, ()))
         if instrument is None:
             return error_body(404, symbol_not_found_message(symbol))
+        if self.serve_forming_bar:
+            series = _as_of(series, INTERVALS[interval], self.now)
         series = _adjusted_series(series, query.adjust, splits, dividends)
         zone = ZoneInfo(EXCHANGE_TIMEZONE) if interval in DAILY_OR_LONGER else query.zone
         start, end = query.window(zone)
@@ -616,6 +623,28 @@ class _SeriesQuery:
             start.replace(tzinfo=zone).astimezone(UTC) if start else None,
             end.replace(tzinfo=zone).astimezone(UTC) if end else None,
         )
+
+
+def _as_of(series: dict[datetime, SeedBar], length: timedelta, now: datetime) -> dict[datetime, SeedBar]:
+    """The series as a provider holds it at `now`: complete bars, and the forming one part-way (it has
+    opened; its close, extremes and volume are those of its first half, so it differs from the final
+    bar)."""
+    served: dict[datetime, SeedBar] = {}
+    for at, bar in series.items():
+        if at + length <= now:
+            served[at] = bar
+        elif at <= now:
+            served[at] = _forming(bar)
+    return served
+
+
+def _forming(bar: SeedBar) -> SeedBar:
+    opened, closed = _decimal(bar.open), _decimal(bar.close)
+    if opened is None or closed is None:
+        return bar
+    so_far = (opened + closed) / 2
+    volume = bar.volume // 2 if isinstance(bar.volume, int) else bar.volume
+    return SeedBar(bar.opened_at, bar.open, max(opened, so_far), min(opened, so_far), so_far, volume)
 
 
 def _session_date(moment: datetime) -> date:

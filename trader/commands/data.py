@@ -36,6 +36,7 @@ def _run(settings: Settings, work: Callable[[DataCollector], Awaitable[T]]) -> T
                 collector, _source = build_collector(resources)
             except ProviderConfigurationError as error:
                 raise fail(str(error), 2) from None
+            collector.announces = False  # the running data collector announces what is stored
             await collector.ensure_watchlist()
             return await work(collector)
 

@@ -59,9 +59,10 @@ def registered_event_types() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-@register_event
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class BarClosed(Event):
+class BarEvent(Event):
+    """The fields of an announced bar (raw prices, with the factor that adjusts them)."""
+
     symbol: str
     timeframe: Timeframe
     bar_at: datetime
@@ -74,23 +75,46 @@ class BarClosed(Event):
     adjustment_factor: Decimal = Decimal(1)
 
 
+def _bar_fields(bar: Bar) -> dict[str, Any]:
+    return {
+        "symbol": bar.symbol,
+        "timeframe": bar.timeframe,
+        "bar_at": bar.timestamp,
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
+        "source": bar.source,
+        "adjustment_factor": bar.adjustment_factor,
+    }
+
+
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BarClosed(BarEvent):
+    """A bar whose interval has closed, announced once: consumers evaluate it as a new bar."""
+
+
 def bar_closed_event(bar: Bar, occurred_at: datetime) -> BarClosed:
-    return BarClosed(
-        occurred_at=occurred_at,
-        symbol=bar.symbol,
-        timeframe=bar.timeframe,
-        bar_at=bar.timestamp,
-        open=bar.open,
-        high=bar.high,
-        low=bar.low,
-        close=bar.close,
-        volume=bar.volume,
-        source=bar.source,
-        adjustment_factor=bar.adjustment_factor,
-    )
+    return BarClosed(occurred_at=occurred_at, **_bar_fields(bar))
 
 
-def bar_from_event(event: BarClosed) -> Bar:
+@register_event
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BarCorrected(BarEvent):
+    """A bar already announced by `BarClosed` changed (the provider corrected it: late trades,
+    or a later answer differs). A sibling of `BarClosed`, not one: a consumer that evaluates new
+    bars must not take a correction for one. The stored row already holds the new values."""
+
+    previous_close: Decimal | None = None
+
+
+def bar_corrected_event(bar: Bar, occurred_at: datetime, previous_close: Decimal | None) -> BarCorrected:
+    return BarCorrected(occurred_at=occurred_at, previous_close=previous_close, **_bar_fields(bar))
+
+
+def bar_from_event(event: BarEvent) -> Bar:
     """The raw bar an event announces (fills and the books use raw prices)."""
     return Bar(
         symbol=event.symbol,

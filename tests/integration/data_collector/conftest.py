@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.emulators.alpaca import AlpacaEmulator
+from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
-from tests.emulators.twelvedata import TwelveDataEmulator
+from tests.emulators.twelvedata import SeedBar, TwelveDataEmulator
 from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.clock import SimulatedClock
@@ -22,6 +24,7 @@ from trader.core.ports import MarketDataProvider
 from trader.services.data_collector.handlers import DataCollector
 
 NOW = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
+MARKET_OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 CALENDAR = XNYSCalendar()
 
 
@@ -44,6 +47,18 @@ def alpaca() -> AlpacaEmulator:
 @pytest.fixture
 def alpaca_server(alpaca: AlpacaEmulator) -> Iterator[EmulatorServer]:
     with EmulatorServer(alpaca.app) as server:
+        yield server
+
+
+@pytest.fixture
+def stream_emulator(alpaca: AlpacaEmulator) -> AlpacaDataStreamEmulator:
+    """Alpaca's market-data websocket, sharing the REST emulator's bars."""
+    return AlpacaDataStreamEmulator(alpaca)
+
+
+@pytest.fixture
+def stream_server(stream_emulator: AlpacaDataStreamEmulator) -> Iterator[EmulatorServer]:
+    with EmulatorServer(stream_emulator.app) as server:
         yield server
 
 
@@ -73,3 +88,21 @@ def make_collector(
         base_timeframe=Timeframe.MINUTE1,
         default_watchlist=["AAPL"],
     )
+
+
+def seed_rows(count: int) -> list[SeedBar]:
+    """`count` Twelve Data minute bars from the 2024-01-02 open, rising 0.10 a minute."""
+    rows = []
+    for index in range(count):
+        close = Decimal("190.00") + Decimal("0.10") * index
+        rows.append(
+            SeedBar(
+                MARKET_OPEN + timedelta(minutes=index),
+                close - Decimal("0.05"),
+                close + Decimal("0.2"),
+                close - Decimal("0.2"),
+                close,
+                1000 + index,
+            )
+        )
+    return rows

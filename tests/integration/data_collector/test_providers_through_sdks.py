@@ -16,7 +16,7 @@ from tests.emulators.alpaca import AlpacaEmulator, minute_bars
 from tests.emulators.faults import Fault
 from tests.emulators.server import EmulatorServer
 from tests.emulators.twelvedata import SeedBar, TwelveDataEmulator
-from tests.integration.data_collector.conftest import CALENDAR, make_collector
+from tests.integration.data_collector.conftest import CALENDAR, make_collector, seed_rows
 from trader.adapters.alpaca.market_data import AlpacaMarketDataProvider
 from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.clock import SimulatedClock
@@ -37,23 +37,6 @@ from trader.core.topics import BARS
 
 OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)  # 09:30 New York
 WINDOW_END = OPEN + timedelta(minutes=20)
-
-
-def seed_rows(count: int) -> list[SeedBar]:
-    rows = []
-    for index in range(count):
-        close = Decimal("190.00") + Decimal("0.10") * index
-        rows.append(
-            SeedBar(
-                OPEN + timedelta(minutes=index),
-                close - Decimal("0.05"),
-                close + Decimal("0.2"),
-                close - Decimal("0.2"),
-                close,
-                1000 + index,
-            )
-        )
-    return rows
 
 
 def twelvedata_provider(

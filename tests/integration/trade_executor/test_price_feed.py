@@ -52,7 +52,9 @@ def bar_event(symbol: str, at_minute: int, price: str, volume: str = "100") -> B
     return bar_closed_event(bar, at + timedelta(minutes=1))
 
 
-def feed_over(engine: AsyncEngine, orders: OrderStore) -> tuple[SimulatedPriceFeed, TradeExecutor]:
+def feed_over(
+    engine: AsyncEngine, orders: OrderStore, base: Timeframe | None = None
+) -> tuple[SimulatedPriceFeed, TradeExecutor]:
     clock = SimulatedClock(MARKET_OPEN_AT, speed=0)
     broker = SimulatedBroker(clock, XNYSCalendar(), starting_cash=Decimal(100_000), symbols=["AAPL"])
     executor = TradeExecutor(
@@ -62,7 +64,7 @@ def feed_over(engine: AsyncEngine, orders: OrderStore) -> tuple[SimulatedPriceFe
         trading_state=TradingStateStore(engine),
         clock=clock,
     )
-    return SimulatedPriceFeed(broker, executor), executor
+    return SimulatedPriceFeed(broker, executor, base), executor
 
 
 async def test_a_bar_matched_twice_fills_once(engine: AsyncEngine) -> None:
@@ -98,3 +100,21 @@ async def test_a_failed_settlement_is_made_good_by_the_next(engine: AsyncEngine)
     assert (fill.quantity, fill.price) == (Decimal(10), Decimal(100))
     (position,) = await executor.positions.all()
     assert position.position.quantity == Decimal(10)
+
+
+async def test_bars_built_from_the_base_timeframe_are_not_matched_again(engine: AsyncEngine) -> None:
+    feed, executor = feed_over(engine, OrderStore(engine), base=Timeframe.MINUTE1)
+    result = await executor.execute_approved(approval(quantity="30"))
+    assert result.order is not None
+    # The 5-minute bar of the same minutes, announced after them by a live collector: its volume is
+    # that of the minutes already matched, so matching it would fill shares that never traded.
+    minute = bar_event("AAPL", 0, "100")
+    five = Bar("AAPL", Timeframe.MINUTE5, minute.bar_at, *(Decimal(100),) * 4, Decimal(500))
+    feed.match(bar_closed_event(five, minute.bar_at + timedelta(minutes=5)))
+    await feed.settle()
+    order = await executor.orders.get(result.order.id)
+    assert order is not None and order.filled_quantity == 0
+    feed.match(minute)
+    await feed.settle()
+    order = await executor.orders.get(result.order.id)
+    assert order is not None and order.filled_quantity == Decimal(10)

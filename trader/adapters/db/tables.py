@@ -505,3 +505,15 @@ llm_calls = Table(
     Index("idx_llm_calls_model_called_at", "model", "called_at"),
     Index("idx_llm_calls_signal_event_id", "signal_event_id"),
 )
+
+# What the data collector has announced, per series: every bar of `timeframe` starting at or before
+# `published_through` was published as BarClosed, passed over as history (closed before the system
+# could act), or found empty. Survives restarts, so nothing is announced twice or skipped.
+bar_cursors = Table(
+    "bar_cursors",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("published_through", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -136,6 +136,24 @@ class MarketDataMetrics:
         self.bars_rejected = Counter(
             "bars_rejected", "Bars refused by validation, by reason code.", ["reason"], registry=registry
         )
+        self.bars_published = Counter(
+            "bars_published",
+            "Closed bars announced as BarClosed, by timeframe.",
+            ["timeframe"],
+            registry=registry,
+        )
+        self.bars_history = Counter(
+            "bars_history",
+            "Stored bars passed over as history (closed before the system could act), by timeframe.",
+            ["timeframe"],
+            registry=registry,
+        )
+        self.bar_corrections = Counter(
+            "bar_corrections",
+            "Corrections of announced bars, announced as BarCorrected, by timeframe.",
+            ["timeframe"],
+            registry=registry,
+        )
         self.provider_credits_remaining = Gauge(
             "provider_credits_remaining",
             "API credits the provider still allows in its current window.",

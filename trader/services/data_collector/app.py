@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from trader.adapters.alpaca.data_stream import DEFAULT_STREAM_URL, AlpacaBarStream, StreamTimings
 from trader.adapters.alpaca.market_data import AlpacaMarketDataProvider
 from trader.adapters.calendar import XNYSCalendar
+from trader.adapters.db.stores.bar_cursors import BarCursorStore
 from trader.adapters.db.stores.market_data import MarketDataStore, WatchlistStore
 from trader.adapters.marketdata.adjusted import AdjustmentMetricsCollector
 from trader.adapters.marketdata.cache import InProcessLatestBarCache, LatestBarCache, RedisLatestBarCache
@@ -17,16 +19,19 @@ from trader.adapters.marketdata.credits import CreditLimiter
 from trader.adapters.marketdata.router import FailoverRouter, ProviderSlot
 from trader.adapters.marketdata.sample import SampleDataProvider
 from trader.adapters.twelvedata.provider import TwelveDataProvider
-from trader.core.market import Timeframe, normalize_symbol
+from trader.core.market import normalize_symbol
 from trader.core.ports import Clock
 from trader.core.sessions import MarketCalendar
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import market_data_metrics
 from trader.services.common.resources import Resources
+from trader.services.common.timeframes import base_timeframe, live_timeframes
 from trader.services.data_collector.handlers import DataCollector
 from trader.services.data_collector.news_routes import router as news_router
+from trader.services.data_collector.publisher import BarPublisher, PublishingRules
 from trader.services.data_collector.routes import router
+from trader.services.data_collector.streaming import StreamFeed
 from trader.services.data_collector.universe_routes import router as universe_router
 from trader.services.data_collector.wiring import build_news_collector, build_universe
 from trader.services.data_collector.worker import run_live, run_replay
@@ -106,10 +111,7 @@ def build_collector(
         source = SampleDataProvider(chosen_calendar, resources.clock)
     else:
         source = build_provider_router(settings, chosen_calendar, resources.clock)
-    default_timeframe = Timeframe.DAY1 if replaying else Timeframe.MINUTE1
-    base = (
-        Timeframe.parse(settings.data_base_timeframe) if settings.data_base_timeframe else default_timeframe
-    )
+    base = base_timeframe(settings)
     cache: LatestBarCache = (
         RedisLatestBarCache(resources.redis) if resources.redis is not None else InProcessLatestBarCache()
     )
@@ -130,19 +132,77 @@ def build_collector(
     return collector, source
 
 
+def build_publisher(resources: Resources, collector: DataCollector) -> BarPublisher:
+    """Live sources announce through cursors: every live timeframe, each bar once, fresh bars only."""
+    settings = resources.settings
+    return BarPublisher(
+        store=collector.store,
+        cursors=BarCursorStore(resources.engine),
+        bus=resources.bus,
+        calendar=collector.calendar,
+        clock=resources.clock,
+        rules=PublishingRules(
+            base=collector.base_timeframe,
+            higher=live_timeframes(settings),
+            freshness=timedelta(seconds=settings.data_freshness_seconds),
+            settle=timedelta(seconds=settings.data_bar_settle_seconds),
+        ),
+    )
+
+
+def build_stream(settings: Settings, calendar: MarketCalendar, clock: Clock) -> AlpacaBarStream | None:
+    """Alpaca's market-data websocket when Alpaca is the source (and streaming is not switched off)."""
+    if (
+        settings.market_data_source is not MarketDataSource.ALPACA
+        or not settings.data_stream_enabled
+        or settings.alpaca_api_key is None
+        or settings.alpaca_secret_key is None
+    ):
+        return None
+    return AlpacaBarStream(
+        settings.alpaca_api_key.get_secret_value(),
+        settings.alpaca_secret_key.get_secret_value(),
+        calendar,
+        clock,
+        feed=settings.alpaca_data_feed,
+        url=settings.alpaca_data_stream_url or DEFAULT_STREAM_URL,
+        timings=StreamTimings(
+            reconnect_min_seconds=settings.data_stream_reconnect_min_seconds,
+            reconnect_max_seconds=settings.data_stream_reconnect_max_seconds,
+            refused_retry_seconds=settings.data_stream_refused_retry_seconds,
+        ),
+    )
+
+
 def create_app(
     resources: Resources, *, calendar: MarketCalendar | None = None, run_workers: bool = True
 ) -> FastAPI:
     collector, source = build_collector(resources, calendar)
+    feed: StreamFeed | None = None
+    if not isinstance(source, SampleDataProvider):
+        collector.publisher = build_publisher(resources, collector)
+        stream = build_stream(resources.settings, collector.calendar, resources.clock)
+        feed = StreamFeed(collector, stream) if stream is not None else None
+    settle = timedelta(seconds=resources.settings.data_bar_settle_seconds)
 
     async def collect_bars() -> None:
         try:
             if isinstance(source, SampleDataProvider):
                 await run_replay(collector, source)
             else:
-                await run_live(collector)
+                if collector.publisher is not None:
+                    await collector.publisher.start()
+                await run_live(collector, feed, settle=settle)
         finally:
             await collector.cancel_jobs()
+
+    async def bar_stream() -> str:
+        if feed is None:
+            return "no stream: bars are polled"
+        status = feed.stream.status()
+        if not status.healthy:
+            raise RuntimeError(f"{status.name} ({status.feed}) is {status.state.value}: {status.reason}")
+        return f"{status.name} ({status.feed}) streaming {status.subscribed} symbols"
 
     async def provider_circuits() -> str:
         if isinstance(source, FailoverRouter):
@@ -160,14 +220,19 @@ def create_app(
         routers=[router, news_router, universe_router],
         components=[
             ComponentCheck("market_data_providers", provider_circuits, critical=False),
+            # Not critical: while the stream is down, REST polling still brings every bar (late).
+            ComponentCheck("market_data_stream", bar_stream, critical=False),
             *([ComponentCheck("news", news.collector.health, critical=False)] if news.collector else []),
         ],
         workers=workers,
     )
     app.state.collector = collector
+    app.state.stream_feed = feed
     app.state.news_store, app.state.news_collector = news.store, news.collector
     app.state.universe = build_universe(resources, collector)
     collector.attach_metrics(market_data_metrics(app.state.metrics))
+    if collector.publisher is not None:
+        collector.publisher.metrics = collector.metrics
     if isinstance(source, FailoverRouter):
         router_source = source
         # Batches stored without the provider's adjustment (its adjusted call failed), per provider.

@@ -30,6 +30,7 @@ from trader.core.sessions import MarketCalendar, Session
 from trader.core.topics import BARS
 from trader.core.validation import RejectionReason, find_gaps, validate_batch
 from trader.services.common.metrics import MarketDataMetrics
+from trader.services.data_collector.publisher import BarPublisher
 
 log = logging.getLogger("trader.services.data_collector")
 # Rejections logged one by one per batch before the rest are summarised in one line.
@@ -55,6 +56,8 @@ class IngestReport:
     rejected: int = 0
     duplicate: int = 0
     published: int = 0
+    # Bars whose interval had not closed yet (a provider serving the forming bar): not stored.
+    forming: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: IngestReport) -> None:
@@ -65,6 +68,7 @@ class IngestReport:
         self.rejected += other.rejected
         self.duplicate += other.duplicate
         self.published += other.published
+        self.forming += other.forming
         self.rejected_by_reason.update(other.rejected_by_reason)
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +80,7 @@ class IngestReport:
             "rejected": self.rejected,
             "duplicate": self.duplicate,
             "published": self.published,
+            "forming": self.forming,
             "rejected_by_reason": dict(self.rejected_by_reason),
         }
 
@@ -154,6 +159,12 @@ class DataCollector:
         self._job_tasks: set[asyncio.Task[None]] = set()
         self._aggregates: OrderedDict[tuple[Any, ...], list[Bar]] = OrderedDict()
         self.metrics: MarketDataMetrics | None = None
+        # Live sources announce through the publisher (cursors, every timeframe, fresh bars only);
+        # without one (the replay) a bar that moves its series forward is announced as it is stored.
+        self.publisher: BarPublisher | None = None
+        # False in a process that is not the collector service (`trader data`): it stores, and the
+        # service announces (its cursors would not know what another process announced).
+        self.announces = True
 
     def attach_metrics(self, metrics: MarketDataMetrics) -> None:
         """Count stored and rejected bars on the service's registry (every reason exposed, at 0 too)."""
@@ -192,8 +203,11 @@ class DataCollector:
     def _close_at(self, bar: Bar) -> datetime:
         return bar_close_at(bar, self.calendar)
 
-    async def ingest(self, fetched: FetchedBars, *, publish: bool = True) -> IngestReport:
-        """Validate, store (upsert), cache and publish one provider answer."""
+    async def ingest(
+        self, fetched: FetchedBars, *, publish: bool = True, gathered: tuple[str, datetime] | None = None
+    ) -> IngestReport:
+        """Validate, store (upsert), cache and publish one provider answer; `gathered` says it holds
+        everything the provider had for that symbol up to that moment (a fetch, not a stream)."""
         report = IngestReport(fetched=len(fetched.candidates))
         ordered = sorted(fetched.candidates, key=lambda candidate: (candidate.symbol, candidate.timestamp))
         validation = validate_batch(ordered, self.calendar)
@@ -219,13 +233,22 @@ class DataCollector:
                 fetched.provider,
                 dict(report.rejected_by_reason),
             )
-        accepted = list(validation.accepted)
+        now = self.clock.now()
+        accepted = [bar for bar in validation.accepted if self._close_at(bar) <= now]
+        report.forming = len(validation.accepted) - len(accepted)
+        if report.forming:
+            log.debug("%d bars from %s have not closed yet; not stored", report.forming, fetched.provider)
         if accepted:
             await self._store(
-                accepted, fetched.feed, report, publish=publish, carry_back=fetched.factors_current
+                accepted,
+                fetched.feed,
+                report,
+                publish=publish,
+                carry_back=fetched.factors_current,
+                gathered=gathered,
             )
         self.totals.add(report)
-        self.last_ingest_at = self.clock.now()
+        self.last_ingest_at = now
         if self.metrics is not None:
             self.metrics.bars_ingested.labels(fetched.provider).inc(report.stored)
             for reason_name, count in report.rejected_by_reason.items():
@@ -241,6 +264,7 @@ class DataCollector:
         *,
         publish: bool,
         carry_back: bool = False,
+        gathered: tuple[str, datetime] | None = None,
     ) -> None:
         latest_before = await self.store.latest_of([(bar.symbol, bar.timeframe) for bar in bars])
         if carry_back:
@@ -256,12 +280,18 @@ class DataCollector:
                             bar.timestamp.isoformat(),
                             ratio,
                         )
-        for start in range(0, len(bars), STORE_CHUNK):
-            result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
-            report.inserted += result.inserted
-            report.updated += result.updated
-            report.stored += result.written
-            report.duplicate += result.unchanged
+        publish = publish and self.announces
+        if self.publisher is not None:
+            await self._store_live(self.publisher, bars, feed, report, publish=publish, gathered=gathered)
+            await self.cache.remember(
+                [
+                    bar
+                    for bar in bars
+                    if (held := latest_before[(bar.symbol, bar.timeframe)]) is None or bar.timestamp > held
+                ]
+            )
+            return
+        await self._write(bars, feed, report)
         # Bars that move a series forward are news; a backfilled hole or a re-ingest is not.
         fresh = [
             bar
@@ -277,6 +307,37 @@ class DataCollector:
             if closed:
                 # One call for the batch: on Redis one round trip instead of one per bar.
                 report.published += len(await self.bus.publish_many(BARS, closed))
+
+    async def _write(self, bars: list[Bar], feed: str | None, report: IngestReport) -> None:
+        for start in range(0, len(bars), STORE_CHUNK):
+            result = await self.store.upsert_bars(bars[start : start + STORE_CHUNK], feed=feed)
+            report.inserted += result.inserted
+            report.updated += result.updated
+            report.stored += result.written
+            report.duplicate += result.unchanged
+
+    async def _store_live(
+        self,
+        publisher: BarPublisher,
+        bars: list[Bar],
+        feed: str | None,
+        report: IngestReport,
+        *,
+        publish: bool,
+        gathered: tuple[str, datetime] | None,
+    ) -> None:
+        """Store under the publisher's lock (a bar announced meanwhile would miss its correction),
+        announce corrections of announced bars, then release whatever the batch completed."""
+        async with publisher.lock:
+            corrected = await publisher.behind_cursor(bars)
+            await self._write(bars, feed, report)
+            if gathered is not None:
+                publisher.note_gathered(*gathered)
+            if publish:
+                report.published += await publisher.announce_corrections(corrected)
+        self._aggregates.clear()
+        if publish:
+            report.published += await publisher.release(sorted({bar.symbol for bar in bars}))
 
     async def store_released(self, bars: Sequence[Bar], *, publish: bool) -> IngestReport:
         """Store bars released by a replay (already validated data still goes through the validator)."""
@@ -315,8 +376,16 @@ class DataCollector:
                 start = latest if self.base_timeframe.is_intraday else latest - timedelta(hours=12)
         if start >= end:
             return IngestReport()
+        asked_at = self.clock.now()
         fetched = await self.provider.fetch_bars(symbol, self.base_timeframe, start, end)
-        return await self.ingest(fetched)
+        # What the provider had when asked: a bar that settled while it answered was not looked for.
+        gathered = (symbol, min(end, asked_at))
+        report = await self.ingest(fetched, gathered=gathered)
+        if self.publisher is not None and not report.stored and not report.duplicate:
+            # Nothing new (no trades): still, the provider was asked, so empty minutes can settle.
+            self.publisher.note_gathered(*gathered)
+            report.published += await self.publisher.release([symbol])
+        return report
 
     async def backfill(
         self,

@@ -90,6 +90,10 @@ async def sources_status(request: Request) -> dict[str, Any]:
         "rejected_by_source": rejections,
         "totals": collector.totals.as_dict(),
         "last_ingest_at": collector.last_ingest_at.isoformat() if collector.last_ingest_at else None,
+        # Each stream's state and why, its last message, what it delivered and refused.
+        "streams": [feed.status()] if (feed := request.app.state.stream_feed) is not None else [],
+        # Per timeframe: bars announced, passed over as history, corrected; the last one's age.
+        "publishing": collector.publisher.status() if collector.publisher is not None else None,
     }
 
 

@@ -6,26 +6,34 @@ later bar is stored and published as `BarClosed` when the clock passes its sessi
 loop sleeps on the clock between closes (a simulated, accelerated clock makes this fast), so it
 costs no CPU while waiting, and nothing is stored before it closed (no look-ahead in the table).
 
-Live (Twelve Data / Alpaca): after each base-timeframe bar closes during a session, fetch the
-new bars of every watchlist symbol since its newest stored bar; while the market is closed,
-sleep until the next open. Provider failures are logged and retried at the next bar.
+Live (Twelve Data / Alpaca): with a bar stream (Alpaca's websocket) bars arrive as they close and
+are stored and announced at once; a tick `settle` after each base-timeframe close then stores bars
+that came early, polls REST for every watchlist symbol since its newest stored bar while the stream
+is not streaming (and always without a stream, e.g. Twelve Data), and releases what the publisher
+finds due (buckets whose last minute had no trades, the daily bar at the close). While the market is
+closed it sleeps until the next open. Provider failures are logged and retried at the next bar.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
 from trader.adapters.marketdata.errors import ProviderError
 from trader.adapters.marketdata.sample import SampleDataProvider
 from trader.adapters.replay.feed import BarReplay
+from trader.core.buckets import bucket_bounds, last_closed_bucket
 from trader.core.sessions import bucket_start
 from trader.services.data_collector.handlers import DataCollector
+from trader.services.data_collector.streaming import StreamFeed, stream_is_down
 
 log = logging.getLogger("trader.services.data_collector")
 # Providers publish a minute bar a few seconds after it closes.
 PUBLICATION_DELAY = timedelta(seconds=5)
 HISTORY_CHUNK = 20_000
+# A tick later than this is not caught up (the next poll fetches everything since the newest bar).
+MAX_TICK_LAG = timedelta(minutes=5)
 
 
 async def run_replay(collector: DataCollector, sample: SampleDataProvider) -> None:
@@ -72,25 +80,81 @@ def _next_bar_close(collector: DataCollector, now: datetime) -> datetime:
     return min(bucket + collector.base_timeframe.duration, session.close_at)
 
 
-async def run_live(collector: DataCollector) -> None:
-    while True:
-        now = collector.clock.now()
-        wake_at = _next_bar_close(collector, now) + PUBLICATION_DELAY
-        await collector.clock.sleep_until(wake_at)
-        symbols = await collector.ensure_watchlist()
-        end = collector.clock.now()
-        session = collector.calendar.session_for(end - PUBLICATION_DELAY - timedelta(seconds=1))
-        start = session.open_at if session else end - timedelta(days=1)
-        for symbol in symbols:
+async def run_live(
+    collector: DataCollector, feed: StreamFeed | None = None, *, settle: timedelta = PUBLICATION_DELAY
+) -> None:
+    stream_task: asyncio.Task[None] | None = None
+    handled: datetime | None = None
+    try:
+        while True:
+            symbols = await collector.ensure_watchlist()
+            if feed is not None:
+                await feed.stream.subscribe(symbols)
+                stream_task = _keep_streaming(feed, stream_task)
+            handled = _next_tick(collector, handled, settle)
+            await collector.clock.sleep_until(handled + settle)
             try:
-                report = await collector.backfill_symbol(symbol, start, end, force=False)
-            except ProviderError as error:
-                log.warning("collecting %s failed: %s", symbol, error)
-                continue
-            if report.rejected:
-                log.warning(
-                    "collecting %s: %d bars rejected %s",
-                    symbol,
-                    report.rejected,
-                    dict(report.rejected_by_reason),
-                )
+                await _tick(collector, feed, settle)
+            except Exception:  # the database or bus failed: log it and try again at the next bar
+                log.exception("collecting the bars of this minute failed; retrying at the next bar")
+    finally:
+        if stream_task is not None:
+            stream_task.cancel()
+            await asyncio.gather(stream_task, return_exceptions=True)
+        if feed is not None:
+            await feed.close()
+
+
+def _next_tick(collector: DataCollector, handled: datetime | None, settle: timedelta) -> datetime:
+    """The bar close the next tick is for: the one after the last handled, even if it has passed
+    already (a slow tick must not skip a minute); at the start, the bar that closed last (collected
+    at once, not a minute later); after a long pause, the next one from now."""
+    now = collector.clock.now()
+    if handled is not None:
+        due = _next_bar_close(collector, handled)
+    else:
+        latest = last_closed_bucket(collector.calendar, collector.base_timeframe, now - settle)
+        due = bucket_bounds(collector.calendar, collector.base_timeframe, latest)[1]
+    if now - MAX_TICK_LAG <= due + settle <= now:
+        return due
+    return _next_bar_close(collector, now)
+
+
+def _keep_streaming(feed: StreamFeed, task: asyncio.Task[None] | None) -> asyncio.Task[None]:
+    if task is not None and not task.done():
+        return task
+    if task is not None and not task.cancelled() and task.exception() is not None:
+        log.error(
+            "the %s stream stopped on an error; restarting it", feed.stream.name, exc_info=task.exception()
+        )
+    return asyncio.create_task(feed.stream.run(feed), name=f"data_collector:{feed.stream.name}")
+
+
+async def _tick(collector: DataCollector, feed: StreamFeed | None, settle: timedelta) -> None:
+    started_at = collector.clock.now()
+    symbols = await collector.ensure_watchlist()
+    if feed is not None:
+        await feed.flush_held()
+        feed.retry_backfill()
+    if stream_is_down(feed):
+        await _poll(collector, symbols, settle, started_at)
+    if collector.publisher is not None:
+        await collector.publisher.release(symbols)
+
+
+async def _poll(collector: DataCollector, symbols: list[str], settle: timedelta, end: datetime) -> None:
+    session = collector.calendar.session_for(end - settle - timedelta(seconds=1))
+    start = session.open_at if session else end - timedelta(days=1)
+    for symbol in symbols:
+        try:
+            report = await collector.backfill_symbol(symbol, start, end, force=False)
+        except ProviderError as error:
+            log.warning("collecting %s failed: %s", symbol, error)
+            continue
+        if report.rejected:
+            log.warning(
+                "collecting %s: %d bars rejected %s",
+                symbol,
+                report.rejected,
+                dict(report.rejected_by_reason),
+            )

@@ -32,9 +32,10 @@ from trader.core.schedule import NEW_YORK, AtSessionEvent, Cadence, DailyAt, Eve
 from trader.core.sessions import MarketCalendar, Session, bucket_end, bucket_start
 from trader.services.common.notifications import NotificationDispatcher, daily_summary, summarise_day
 from trader.services.common.resources import Resources
+from trader.services.common.timeframes import base_timeframe
 from trader.services.scheduler.cadences import chosen_cadences
 from trader.services.scheduler.runner import JobDefinition, JobFailedError
-from trader.settings import MarketDataSource, Settings
+from trader.settings import Settings
 
 log = logging.getLogger(__name__)
 SATURDAY = 5
@@ -46,13 +47,6 @@ OPERATIONAL_TABLES = ["audit_logs", "export_jobs", "risk_decisions", "signals"]
 # Weekly jobs look up their last run to decide about missed runs: keep job runs at least this long.
 JOB_RUNS_KEPT = timedelta(days=35)
 TRAINING_POLL_SECONDS = 1.0
-
-
-def base_timeframe(settings: Settings) -> Timeframe:
-    """The timeframe market_data holds (the collector's rule: 1day for the replay, 1min live)."""
-    if settings.data_base_timeframe:
-        return Timeframe.parse(settings.data_base_timeframe)
-    return Timeframe.DAY1 if settings.market_data_source is MarketDataSource.REPLAY else Timeframe.MINUTE1
 
 
 def latest_closed_bar(

@@ -14,7 +14,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from trader.backtest.align import align_series
 from trader.backtest.engine import BacktestConfig, run_backtest
 from trader.backtest.optimize import metrics_as_dict
 from trader.core import topics
-from trader.core.events import BarClosed, new_event_id
+from trader.core.events import BarClosed, BarCorrected, new_event_id
 from trader.core.fills import Commission, FillModel, FillRule, Slippage
 from trader.core.llm.strategy import LlmStrategySettings
 from trader.core.lookahead import check_lookahead
@@ -51,8 +51,11 @@ from trader.ml.ranking_strategy import RankingStrategySettings
 from trader.ml.strategy import MlStrategy, MlStrategySettings
 from trader.services.common.metrics import StrategyMetrics
 from trader.services.common.resources import Resources
+from trader.services.common.timeframes import base_timeframe, live_timeframes
+from trader.services.strategy_engine.data_status import TimeframeSupport, TimeframeWarnings, symbols_status
 from trader.services.strategy_engine.llm_signals import LlmSignals
 from trader.services.strategy_engine.ranking import RankingDeskRunner
+from trader.services.strategy_engine.windows import TimeframeWindows, WindowRequest
 
 log = logging.getLogger("trader.services.strategy_engine")
 CONSUMER_GROUP = "strategy_engine"
@@ -103,6 +106,10 @@ class StrategyEngine:
         self.models = ModelRegistryStore(engine)
         self.watchlist = WatchlistStore(engine)
         self.positions = PositionStore(engine)
+        settings = self.resources.settings
+        self.support = TimeframeSupport(base_timeframe(settings), live_timeframes(settings))
+        self.windows = TimeframeWindows(self.bars, self.resources.calendar, self.support.base)
+        self.timeframe_warnings = TimeframeWarnings()
 
     @property
     def models_dir(self) -> Path:
@@ -211,35 +218,41 @@ class StrategyEngine:
         ]
 
     async def data_status(self) -> dict[str, Any]:
-        freshness = {row.symbol: row for row in await self.bars.freshness()}
-        rows = []
-        configs = await self.configs.list()
-        universe, held = await self._universe(configs)
-        for config in configs:
+        """Per configuration and symbol: bars of its own timeframe available against its lookback;
+        every symbol that is not ready is named with the reason. A configuration that follows the
+        watchlist is shown for the symbols it trades now (the universe, and what it still holds)."""
+        listed = await self.configs.list()
+        universe, held = await self._universe(listed)
+        configs: list[tuple[Any, int, str | None, list[str]]] = []
+        for config in listed:
+            symbols = sorted(self._traded(config, universe, held))
             try:
-                needed = int(self.validate(config.strategy_type, config.parameters).lookback_bars)
-            except Exception:
-                needed = -1
-            for symbol in sorted(self._traded(config, universe, held)):
-                known = freshness.get(symbol)
-                available = known.bar_count if known else 0
-                rows.append(
-                    {
-                        "strategy": config.name,
-                        "enabled": config.enabled,
-                        "symbol": symbol,
-                        "timeframe": config.timeframe,
-                        "bars_available": available,
-                        "lookback_needed": needed,
-                        "ready": needed > 0 and available >= needed,
-                        "latest_bar_at": known.latest_at.isoformat() if known else None,
-                    }
+                configs.append(
+                    (
+                        config,
+                        int(self.validate(config.strategy_type, config.parameters).lookback_bars),
+                        None,
+                        symbols,
+                    )
                 )
+            except Exception as error:  # a broken configuration is shown with its reason, not hidden
+                configs.append((config, -1, f"configuration invalid: {error}", symbols))
+            problem = self.support.problem(Timeframe.parse(config.timeframe))
+            if problem is not None and config.enabled:
+                self.timeframe_warnings.warn(config.name, problem)
+        rows = await symbols_status(self.bars, self.support, configs)
         ready = sum(1 for row in rows if row["ready"])
         return {
             "checked_at": self.now().isoformat(),
+            "base_timeframe": self.support.base.value,
+            "live_timeframes": [timeframe.value for timeframe in self.support.live],
             "ready": ready,
             "not_ready": len(rows) - ready,
+            "not_ready_symbols": [
+                {"strategy": row["strategy"], "symbol": row["symbol"], "reason": row["reason"]}
+                for row in rows
+                if not row["ready"]
+            ],
             "symbols": rows,
         }
 
@@ -254,9 +267,10 @@ class StrategyEngine:
         window in one round trip, recording the batch's signals in one transaction and publishing
         them in one call."""
         pairs, exits_only = await self._pairs(bars)
-        windows = await self.bars.window_series(
+        # Each configuration reads its own timeframe: stored base bars, or them aggregated (as announced).
+        windows = await self.windows.series(
             [
-                (bar.symbol, bar.bar_at + timedelta(microseconds=1), strategy.lookback_bars)
+                WindowRequest(bar.symbol, bar.timeframe, bar.bar_at, strategy.lookback_bars)
                 for _, bar, strategy in pairs
             ]
         )
@@ -308,6 +322,8 @@ class StrategyEngine:
         the (configuration, symbol) pairs that may only exit: a held symbol that left the universe."""
         configs = await self.configs.list(enabled_only=True)
         universe, held = await self._universe(configs)
+        if bars:
+            self.check_timeframes(configs)
         # A set per configuration: a 500-symbol list searched for each of 500 bars costs milliseconds.
         traded = [(config, self._traded(config, universe, held)) for config in configs]
         exits_only = {
@@ -351,6 +367,13 @@ class StrategyEngine:
             # A symbol that left the universe is still managed until its position is flat.
             return universe | held
         return frozenset(config.symbols)
+
+    def check_timeframes(self, configs: Sequence[StrategyConfig]) -> None:
+        """Say (once per cause) which enabled configurations will never see a bar of their timeframe."""
+        for config in configs:
+            problem = self.support.problem(Timeframe.parse(config.timeframe))
+            if problem is not None:
+                self.timeframe_warnings.warn(config.name, problem)
 
     async def _resolve(self, config: StrategyConfig) -> Strategy | ValueError | LookupError:
         """The configuration's strategy, or why it has none (logged for each bar it would evaluate)."""
@@ -590,6 +613,7 @@ async def consume_bars(
     """
     bus = engine.resources.bus
     await bus.ensure_group(topics.BARS, CONSUMER_GROUP)
+    engine.check_timeframes(await engine.configs.list(enabled_only=True))
     backoff = 0.5
     while True:
         try:
@@ -607,7 +631,18 @@ async def consume_bars(
             # The batch's bars are evaluated together (one configuration read, one window query),
             # then acknowledged together; a failure leaves them all pending, and a redelivered bar
             # finds its stored signal and republishes it rather than signalling twice.
+            # Only new bars are evaluated: a BarCorrected is noted (the stored row already holds
+            # it, so later windows read the corrected values), never taken for a new bar.
             await engine.on_bars([d.event for d in deliveries if isinstance(d.event, BarClosed)])
+            for delivery in deliveries:
+                if isinstance(delivery.event, BarCorrected):
+                    log.info(
+                        "bar correction noted, not evaluated: %s %s %s close %s",
+                        delivery.event.symbol,
+                        delivery.event.timeframe.value,
+                        delivery.event.bar_at.isoformat(),
+                        delivery.event.close,
+                    )
             if deliveries:
                 await bus.ack(topics.BARS, CONSUMER_GROUP, [d.message_id for d in deliveries])
             for delivery in deliveries:

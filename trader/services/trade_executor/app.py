@@ -39,6 +39,7 @@ from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import notification_metrics, order_metrics
 from trader.services.common.notifications import dispatcher_from_settings, reconciliation_drift
 from trader.services.common.resources import Resources
+from trader.services.common.timeframes import base_timeframe
 from trader.services.trade_executor.account import AccountRecorder
 from trader.services.trade_executor.commands import CommandHandler
 from trader.services.trade_executor.handlers import ExecutorConfig, ReconciliationReport, TradeExecutor
@@ -168,7 +169,7 @@ def create_app(
 
     workers = [reconciliation, approved_orders, account_readings, account_after_fills, executor_commands]
     if isinstance(broker, SimulatedBroker):
-        feed = SimulatedPriceFeed(broker, executor)
+        feed = SimulatedPriceFeed(broker, executor, base_timeframe(settings))
         bars_applied = BarsAppliedStore(resources.engine)
 
         async def price_feed() -> None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from trader.adapters.db.stores.system_flags import BarsAppliedStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.events import BarClosed, bar_from_event
+from trader.core.market import Timeframe
 from trader.core.topics import BARS
 from trader.services.common.consumers import next_deliveries
 from trader.services.common.resources import Resources
@@ -30,9 +31,14 @@ PRICE_GROUP = "trade_executor_prices"
 
 
 class SimulatedPriceFeed:
-    def __init__(self, broker: SimulatedBroker, executor: TradeExecutor) -> None:
+    def __init__(
+        self, broker: SimulatedBroker, executor: TradeExecutor, base: Timeframe | None = None
+    ) -> None:
         self.broker = broker
         self.executor = executor
+        # Prices come from bars of the base timeframe only. A live source also announces 5min..1day
+        # bars built from them, after them: matched too, a bar's prices would fill orders twice.
+        self.base = base
         # Orders the bars touched whose new state is not in the books yet: kept until a sync
         # succeeds, so a failed sync is made good by the next one instead of being forgotten.
         self._unsynced: set[str] = set()
@@ -43,6 +49,8 @@ class SimulatedPriceFeed:
 
     def match(self, event: BarClosed) -> None:
         """Match the simulated broker's live orders against one bar, in memory."""
+        if self.base is not None and event.timeframe is not self.base:
+            return
         symbol = event.symbol.upper()
         newest = self._matched_to.get(symbol)
         if newest is not None and event.bar_at <= newest:

@@ -10,14 +10,14 @@ The watchlist (the universe the collector follows) is kept here too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Row, and_, func, insert, select, update
+from sqlalchemy import BigInteger, Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.newest_rows import Bound, NewestRows, Probe
@@ -36,6 +36,7 @@ _VALUE_COLUMNS = (
 )
 # SQLite caps bound parameters per statement; 13 columns x 500 rows stays well inside it.
 _BATCH_ROWS = 500
+_COUNT_SERIES_PER_STATEMENT = 100
 _WINDOW_COLUMNS = (
     "timestamp",
     "open_price",
@@ -333,6 +334,61 @@ class MarketDataStore:
             rows = (await connection.execute(query)).mappings().all()
         return [self._bar(row) for row in rows]
 
+    async def bars_of(
+        self, symbols: Sequence[str], timeframe: Timeframe, start: datetime, end: datetime
+    ) -> dict[str, list[Bar]]:
+        """Each symbol's bars starting in [start, end), oldest first, a few statements for all of them."""
+        found: dict[str, list[Bar]] = {symbol: [] for symbol in symbols}
+        for first in range(0, len(symbols), _BATCH_ROWS):
+            query = (
+                select(market_data)
+                .where(
+                    market_data.c.symbol.in_(symbols[first : first + _BATCH_ROWS]),
+                    market_data.c.timeframe == timeframe.value,
+                    market_data.c.timestamp >= start,
+                    market_data.c.timestamp < end,
+                )
+                .order_by(market_data.c.symbol, market_data.c.timestamp)
+            )
+            async with self._engine.connect() as connection:
+                rows = (await connection.execute(query)).mappings().all()
+            for row in rows:
+                found[row["symbol"]].append(self._bar(row))
+        return found
+
+    async def counts_between(
+        self, timeframe: Timeframe, after: Mapping[str, datetime | None], before: datetime
+    ) -> dict[str, tuple[int, datetime, datetime]]:
+        """Per symbol: how many bars start after its own bound (None: from the first) and before
+        `before`, and the first and last of them; symbols with none are left out."""
+        result: dict[str, tuple[int, datetime, datetime]] = {}
+        items = list(after.items())
+        for first in range(0, len(items), _COUNT_SERIES_PER_STATEMENT):
+            conditions = [
+                and_(market_data.c.symbol == symbol, market_data.c.timestamp > bound)
+                if bound is not None
+                else market_data.c.symbol == symbol
+                for symbol, bound in items[first : first + _COUNT_SERIES_PER_STATEMENT]
+            ]
+            query = (
+                select(
+                    market_data.c.symbol,
+                    func.count(),
+                    func.min(market_data.c.timestamp),
+                    func.max(market_data.c.timestamp),
+                )
+                .where(
+                    market_data.c.timeframe == timeframe.value,
+                    market_data.c.timestamp < before,
+                    or_(*conditions),
+                )
+                .group_by(market_data.c.symbol)
+            )
+            async with self._engine.connect() as connection:
+                for symbol, count, earliest, latest in (await connection.execute(query)).all():
+                    result[symbol] = (int(count), earliest, latest)
+        return result
+
     async def window_series(self, requests: Sequence[tuple[str, datetime, int]]) -> list[BarSeries]:
         """For each (symbol, end, limit): the newest `limit` bars before `end`, oldest first, as the
         adjusted `BarSeries.from_bars(bars(symbol, end=end, limit=limit, newest_first=True)[::-1])`
@@ -439,6 +495,30 @@ class MarketDataStore:
                 .values(adjustment_factor=market_data.c.adjustment_factor * ratio)
             )
         return ratio
+
+    async def bucket_counts(self, base: Timeframe, target: Timeframe) -> dict[str, tuple[int, datetime]]:
+        """Per symbol: how many `target` bars its stored `base` bars make, and its newest base bar.
+
+        Counted in SQL as distinct bucket numbers, floor((epoch - anchor) / step): that is the
+        session-anchored bucket because every NYSE session opens at 09:30 New York, half past a UTC
+        hour (New York is a whole number of hours off UTC), and never crosses a UTC midnight (so a
+        daily bucket is a UTC day)."""
+        step = 86_400 if not target.is_intraday else int(target.duration.total_seconds())
+        anchor = 0 if not target.is_intraday else 1800 % step
+        epoch: Any
+        if self.dialect == "postgresql":
+            epoch = func.cast(func.extract("epoch", market_data.c.timestamp), BigInteger)
+        else:
+            epoch = func.cast(func.strftime("%s", market_data.c.timestamp), BigInteger)  # UTC text stamps
+        bucket = (epoch - anchor) // step
+        query = (
+            select(market_data.c.symbol, func.count(func.distinct(bucket)), func.max(market_data.c.timestamp))
+            .where(market_data.c.timeframe == base.value)
+            .group_by(market_data.c.symbol)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {symbol: (int(count), latest) for symbol, count, latest in rows}
 
     async def has_symbol(self, symbol: str) -> bool:
         query = select(market_data.c.id).where(market_data.c.symbol == symbol).limit(1)
