@@ -22,6 +22,9 @@ from trader.adapters.db.provision import drop_database, provision_database
 from trader.adapters.db.tables import metadata
 from trader.core.ports import MessageBus
 
+# A hung test fails in time with its name, and never hangs the run (see the module).
+pytest_plugins = ["tests.hang_guard"]
+
 BACKEND_FIXTURES = {"postgres_url": "postgres", "redis_url": "redis"}
 _backend_passes = {"postgres": 0, "redis": 0}
 

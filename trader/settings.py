@@ -16,6 +16,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trader.core.fills import (
+    DEFAULT_SEC_FEE_RATE,
+    DEFAULT_SLIPPAGE_BPS,
+    DEFAULT_TAF_MAX_PER_TRADE,
+    DEFAULT_TAF_PER_SHARE,
+    Commission,
+    FillModel,
+    RegulatoryFees,
+    Slippage,
+)
+
 SERVICE_NAMES: tuple[str, ...] = (
     "data_collector",
     "strategy_engine",
@@ -149,8 +160,15 @@ class Settings(BaseSettings):
     executor_stream_backoff_most_seconds: float = Field(30.0, gt=0, le=600)
     executor_stream_refused_seconds: float = Field(60.0, ge=0, le=3600)
     # The simulated broker's starting cash is simulated_starting_cash (under Risk manager).
-    simulated_slippage_bps: Decimal = Field(Decimal("0"), ge=0)
+    # Costs of simulated fills, the same for the simulated broker and every backtest (`fill_model`):
+    # slippage against the trader, commission (Alpaca charges none), and the regulatory fees every
+    # sale pays (SEC Section 31 fee per dollar sold; FINRA TAF per share sold, capped per trade).
+    # The fee rates change by fiscal year: see trader/core/fills.py for the sources of the defaults.
+    simulated_slippage_bps: Decimal = Field(DEFAULT_SLIPPAGE_BPS, ge=0)
     simulated_commission_per_share: Decimal = Field(Decimal("0"), ge=0)
+    sec_fee_rate: Decimal = Field(DEFAULT_SEC_FEE_RATE, ge=0, le=Decimal("0.01"))
+    finra_taf_per_share: Decimal = Field(DEFAULT_TAF_PER_SHARE, ge=0, le=Decimal("0.01"))
+    finra_taf_max_per_trade: Decimal = Field(DEFAULT_TAF_MAX_PER_TRADE, ge=0)
     simulated_participation_rate: Decimal = Field(Decimal("0.1"), gt=0, le=1)
     # Whether the simulated broker trades assets in fractions of a share (Alpaca says per asset).
     simulated_fractionable: bool = False
@@ -516,6 +534,25 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_database(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    def fill_model(
+        self, *, slippage_bps: Decimal | None = None, commission_per_share: Decimal | None = None
+    ) -> FillModel:
+        """The costs simulated fills pay, for the simulated broker and backtests alike; one backtest
+        may name its own slippage and commission (the regulatory fees are the law's, not a choice)."""
+        return FillModel(
+            slippage=Slippage(self.simulated_slippage_bps if slippage_bps is None else slippage_bps),
+            commission=Commission(
+                per_share=self.simulated_commission_per_share
+                if commission_per_share is None
+                else commission_per_share
+            ),
+            fees=RegulatoryFees(
+                sec_fee_rate=self.sec_fee_rate,
+                taf_per_share=self.finra_taf_per_share,
+                taf_max_per_trade=self.finra_taf_max_per_trade,
+            ),
+        )
 
     def port_of(self, service: str) -> int:
         port = getattr(self, f"{service}_port", None)

@@ -37,11 +37,19 @@ def timed(function: Callable[[], Any], repeats: int) -> tuple[Any, float, float 
     return result, cold, (statistics.median(warm_times) if warm_times else None)
 
 
+def peer_terms() -> Any:
+    """The peers' terms: frictionless fills (the system's default charges slippage and fees)."""
+    from trader.backtest.engine import BacktestConfig
+    from trader.core.fills import FillModel
+
+    return BacktestConfig(initial_cash=Decimal(int(CASH)), fill_model=FillModel.frictionless())
+
+
 def ours(series: BarSeries) -> PeerResult:
     from trader.backtest.engine import run_backtest
     from trader.core.strategies import SmaCrossover
 
-    result = run_backtest(SmaCrossover(FAST, SLOW), series)
+    result = run_backtest(SmaCrossover(FAST, SLOW), series, peer_terms())
     table = result.trades
     trades = list(
         zip(table.entry_bar.tolist(), table.exit_bar.tolist(), table.quantity.tolist(), strict=True)
@@ -97,7 +105,7 @@ def main() -> None:
             from trader.backtest.sweep import sweep_sma_crossover
 
             def run_sweep() -> dict[str, float]:
-                rows = sweep_sma_crossover(series, SWEEP_FAST, SWEEP_SLOW)
+                rows = sweep_sma_crossover(series, SWEEP_FAST, SWEEP_SLOW, peer_terms())
                 return {
                     f"{r.parameters['fast_window']}/{r.parameters['slow_window']}": r.final_equity
                     for r in rows

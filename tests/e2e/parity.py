@@ -229,6 +229,8 @@ def live_books(workdir: Path, last_close: datetime, starting_cash: Decimal) -> t
                 row["side"],
                 quantity.normalize(),
                 price.normalize(),
+                row["commission"].normalize(),
+                row["regulatory_fees"].normalize(),
                 row["timestamp"].astimezone(UTC),
             )
         )
@@ -262,6 +264,8 @@ def backtest_books(result: dict[str, Any]) -> tuple[Any, ...]:
             fill["side"],
             Decimal(fill["quantity"]).normalize(),
             Decimal(fill["price"]).normalize(),
+            Decimal(fill["commission"]).normalize(),
+            Decimal(fill["regulatory_fees"]).normalize(),
             datetime.fromisoformat(fill["filled_at"]).astimezone(UTC),
         )
         for fill in result["fills"]

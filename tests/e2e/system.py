@@ -50,6 +50,22 @@ class RunningSystem:
             time.sleep(0.25)
         raise AssertionError(f"not healthy within {timeout_seconds}s: {last}\n{self.output()}")
 
+    def wait_all_healthy(self, timeout_seconds: float = 90) -> None:
+        """Until every /health says "healthy", not merely answers (the strategy engine is degraded
+        while the default strategy waits for the replayed history it needs)."""
+        started = time.monotonic()
+        states: dict[str, str] = {}
+        while time.monotonic() - started < timeout_seconds:
+            for service in self.ports:
+                try:
+                    states[service] = httpx.get(f"{self.url(service)}/health", timeout=5).json()["status"]
+                except (httpx.HTTPError, ValueError, KeyError) as error:
+                    states[service] = type(error).__name__
+            if all(state == "healthy" for state in states.values()):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"not all healthy within {timeout_seconds}s: {states}\n{self.output()}")
+
     def stop(self, timeout_seconds: float = 20) -> list[int]:
         for process in self.processes:
             if process.poll() is None:

@@ -382,7 +382,7 @@ def test_every_panel_renders_with_no_data_at_all(browser: Any, empty_system: Run
             "signals": "No signal yet.",
             "denials": "No order denied.",
             "models": "No model trained yet.",
-            "llm-usage": "Not available",
+            "llm-usage": "No LLM call today.",
             "data-status": "No bars stored yet.",
         }.items():
             assert text in (page.text_content(f'[data-panel="{panel}"] .panel-body') or ""), panel

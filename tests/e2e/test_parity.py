@@ -1,6 +1,7 @@
 """Parity: the seven services on the replay clock and `trader backtest --through-risk` over the same
 window, strategy and settings make the same decisions (approved/denied with the same reasons, on
-the same cash and equity), the same fills (price, quantity, time) and the same final equity."""
+the same cash and equity), the same fills (price, quantity, commission and regulatory fees, time)
+and the same final equity."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def test_the_live_pipeline_and_the_backtest_through_the_risk_manager_agree_trade
     assert comparison.live_orders, "the window produced no decision; choose a busier one"
     assert any(order["decision"] == "approved" for order in comparison.live_orders)
     assert comparison.live_fills
+    # Costs are on by default: sales paid regulatory fees, and both sides charged the same ones.
+    assert any(fill[2] == "sell" and fill[6] > 0 for fill in comparison.live_fills), comparison.live_fills
     assert comparison.mismatches == []
     # The executor read the simulated account as it would Alpaca's (at start, as bars were applied,
     # after fills), and every decision recorded the equity it was judged on.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.system import start
+from tests.e2e.system import RunningSystem, start
 from trader.settings import SERVICE_NAMES
 
 LOG_LINE = re.compile(
@@ -18,10 +19,24 @@ LOG_LINE = re.compile(
 pytestmark = pytest.mark.e2e
 
 
+def wait_for_status(system: RunningSystem, wanted: str, timeout_seconds: float = 60) -> None:
+    """Until the maintenance /status says `wanted` (the strategy engine is degraded while the default
+    strategy waits for the replayed history it needs)."""
+    deadline = time.monotonic() + timeout_seconds
+    status: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{system.url('maintenance_service')}/status", timeout=10).json()
+        if status["status"] == wanted:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"/status never said {wanted} within {timeout_seconds}s: {status}")
+
+
 def test_trader_up_serves_all_seven_on_the_embedded_default(tmp_path: Path) -> None:
     system = start(tmp_path, [["up"]])
     try:
         system.wait_healthy(timeout_seconds=60)
+        wait_for_status(system, "healthy")
         for service in SERVICE_NAMES:
             health = httpx.get(f"{system.url(service)}/health", timeout=5).json()
             assert health["service"] == service
@@ -75,12 +90,13 @@ def test_one_process_per_service_on_postgres_and_redis(
     system = start(tmp_path, commands, DATABASE_URL=postgres_url, REDIS_URL=redis_url)
     try:
         system.wait_healthy(timeout_seconds=90)
+        wait_for_status(system, "healthy")
         status = httpx.get(f"{system.url('maintenance_service')}/status", timeout=10).json()
         assert status["status"] == "healthy", status
         assert status["database"]["backend"] == "postgresql"
         assert status["redis"]["status"] == "up"
         health = httpx.get(f"{system.url('strategy_engine')}/health", timeout=5).json()
-        assert set(health["components"]) == {"database", "redis"}
+        assert set(health["components"]) == {"database", "redis", "strategy_data"}
         # One service gone: the system says so and names it.
         system.processes[SERVICE_NAMES.index("export_service")].terminate()
         system.processes[SERVICE_NAMES.index("export_service")].wait(timeout=20)

@@ -7,7 +7,7 @@ Semantics (long-only, whole units):
   past the data is dropped. Entries are acted on only while flat, exits only while long.
 - An entry buys `affordable_quantity(free cash * allocation)` whole units at the fill price
   (slippage and commission included); all-in is allocation 1. A buy of zero units is skipped.
-  An exit sells the whole position.
+  An exit sells the whole position and pays commission and the regulatory fees of a sale.
 - Stops (fractions of the entry fill price) are checked bar by bar while long, from the fill
   bar itself under NEXT_OPEN (the rest of that bar follows the open) and from the bar after
   the fill under CLOSE. The intrabar rule, since a bar does not say whether its high or low
@@ -38,6 +38,7 @@ from decimal import Decimal
 import numpy as np
 from numpy.typing import NDArray
 
+from trader.backtest.benchmark import BuyAndHold, buy_and_hold
 from trader.backtest.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
 from trader.backtest.stamp import RunStamp, stamp_run
 from trader.backtest.trades import EXIT_REASON_CODES, ExitReason, TradeTable
@@ -109,6 +110,11 @@ class BacktestConfig:
                 "per_share": str(fill.commission.per_share),
                 "rate": str(fill.commission.rate),
                 "minimum": str(fill.commission.minimum),
+            },
+            "regulatory_fees": {
+                "sec_fee_rate": str(fill.fees.sec_fee_rate),
+                "taf_per_share": str(fill.fees.taf_per_share),
+                "taf_max_per_trade": str(fill.fees.taf_max_per_trade),
             },
             "stops": {
                 "stop_loss": None if self.stops.stop_loss is None else str(self.stops.stop_loss),
@@ -187,10 +193,22 @@ class BacktestResult:
     cash: FloatArray
     trades: TradeTable
     metrics: PerformanceMetrics
+    config: BacktestConfig
+    series: tuple[BarSeries, ...]
 
     @property
     def final_equity(self) -> Decimal:
         return self.metrics.final_equity
+
+    def buy_and_hold(self) -> BuyAndHold:
+        """The same symbols bought at the start and held, with the same costs (see benchmark.py).
+        Computed on request: searches and sweeps run thousands of backtests and show none of them."""
+        return buy_and_hold(
+            self.series,
+            initial_cash=float(self.config.initial_cash),
+            fill_model=self.config.fill_model,
+            periods_per_year=self.metrics.periods_per_year,
+        )
 
 
 @dataclass(slots=True)
@@ -209,6 +227,7 @@ class _Ledger:
     quantity: list[float] = field(default_factory=list)
     entry_commission: list[float] = field(default_factory=list)
     exit_commission: list[float] = field(default_factory=list)
+    exit_fees: list[float] = field(default_factory=list)
     exit_reason: list[int] = field(default_factory=list)
 
 
@@ -254,13 +273,15 @@ def _simulate_single_without_stops(
     prices = series.open if model.rule is FillRule.NEXT_OPEN else series.close
     buy_prices = model.slippage.adjust_array(OrderSide.BUY, prices[entry_fill]).tolist()
     sell_prices = model.slippage.adjust_array(OrderSide.SELL, prices[exit_fill]).tolist()
-    commission = model.commission
+    commission, fees = model.commission, model.fees
     free = commission.is_free
+    fee_free = fees.is_free
     allocation = float(config.allocation)
     cash = float(config.initial_cash)
     quantities: list[float] = []
     entry_commissions: list[float] = []
     exit_commissions: list[float] = []
+    exit_fees: list[float] = []
     fill_cash: list[float] = []
     exits = len(sell_prices)
     for trade, buy_price in enumerate(buy_prices):
@@ -281,9 +302,11 @@ def _simulate_single_without_stops(
         if trade < exits:
             sell_price = sell_prices[trade]
             received_commission = 0.0 if free else commission.charge_float(quantity, sell_price)
-            received = quantity * sell_price - received_commission
+            fee = 0.0 if fee_free else fees.charge_sale_float(quantity, sell_price)
+            received = quantity * sell_price - received_commission - fee
             cash += received
             exit_commissions.append(received_commission)
+            exit_fees.append(fee)
             fill_cash.append(received)
     ledger = _Ledger()
     trades = len(quantities)
@@ -295,6 +318,7 @@ def _simulate_single_without_stops(
     ledger.quantity = quantities
     ledger.entry_commission = entry_commissions
     ledger.exit_commission = exit_commissions + [0.0] * (trades - exits)
+    ledger.exit_fees = exit_fees + [0.0] * (trades - exits)
     signal_code, open_code = _REASON_CODE[ExitReason.SIGNAL], _REASON_CODE[ExitReason.OPEN]
     ledger.exit_reason = [signal_code] * exits + [open_code] * (trades - exits)
     fill_bars = np.empty(trades + exits, np.int64)
@@ -454,6 +478,7 @@ def _simulate_general(
             ledger.quantity.append(quantity)
             ledger.entry_commission.append(paid)
             ledger.exit_commission.append(0.0)
+            ledger.exit_fees.append(0.0)
             ledger.exit_reason.append(_REASON_CODE[ExitReason.OPEN])
             ledger.fill_bar.append(bar)
             ledger.fill_symbol.append(symbol)
@@ -471,11 +496,13 @@ def _simulate_general(
             reason_code = _REASON_CODE[ExitReason.SIGNAL]
             next_entry_from = signal_bar + 1
         paid = commission.charge_float(quantity, sell_price)
-        received = quantity * sell_price - paid
+        fee = model.fees.charge_sale_float(quantity, sell_price)
+        received = quantity * sell_price - paid - fee
         cash += received
         ledger.exit_bar[row] = bar
         ledger.exit_price[row] = sell_price
         ledger.exit_commission[row] = paid
+        ledger.exit_fees[row] = fee
         ledger.exit_reason[row] = reason_code
         ledger.fill_bar.append(bar)
         ledger.fill_symbol.append(symbol)
@@ -544,6 +571,7 @@ def simulate(
         quantity=np.asarray(ledger.quantity, dtype=np.float64),
         entry_commission=np.asarray(ledger.entry_commission, dtype=np.float64),
         exit_commission=np.asarray(ledger.exit_commission, dtype=np.float64),
+        exit_fees=np.asarray(ledger.exit_fees, dtype=np.float64),
         exit_reason=np.asarray(ledger.exit_reason, dtype=np.int64),
     )
     return table, cash, equity
@@ -590,5 +618,12 @@ def run_backtest(
         seed=config.seed,
     )
     return BacktestResult(
-        stamp=stamp, timestamps_ns=timestamps, equity=equity, cash=cash, trades=table, metrics=metrics
+        stamp=stamp,
+        timestamps_ns=timestamps,
+        equity=equity,
+        cash=cash,
+        trades=table,
+        metrics=metrics,
+        config=config,
+        series=tuple(series_list),
     )

@@ -1,4 +1,5 @@
-"""A self-contained HTML report of a backtest: metrics table, equity and drawdown charts, trades.
+"""A self-contained HTML report of a backtest: metrics beside buy-and-hold of the same symbols
+(same costs), equity and drawdown charts, trades, and the costs the run charged.
 
 The charts are the dashboard's (report_charts, with the chart library inlined), so a backtest and
 a live run look alike; plain SVG plots drawn here stand in where scripts do not run. The file
@@ -76,20 +77,45 @@ def _downsample(values: FloatArray) -> tuple[FloatArray, FloatArray]:
     return indices[picked], values[picked]
 
 
-def line_chart_svg(values: FloatArray, *, title: str, colour: str, label_format: str = "{:,.0f}") -> str:
-    """One series as an inline SVG polyline with min/max labels."""
+def _finite_points(values: FloatArray) -> tuple[FloatArray, FloatArray]:
     x, y = _downsample(np.asarray(values, dtype=np.float64))
     finite = np.isfinite(y)
-    x, y = x[finite], y[finite]
+    return x[finite], y[finite]
+
+
+def line_chart_svg(
+    values: FloatArray,
+    *,
+    title: str,
+    colour: str,
+    label_format: str = "{:,.0f}",
+    benchmark: FloatArray | None = None,
+) -> str:
+    """One series as an inline SVG polyline with min/max labels; `benchmark` (same length) is drawn
+    beside it as a grey dashed line on the same scale."""
+    x, y = _finite_points(values)
     if y.size == 0:
         return f"<p>{html.escape(title)}: no data</p>"
-    low, high = float(y.min()), float(y.max())
+    bx, by = _finite_points(benchmark) if benchmark is not None else (x[:0], y[:0])
+    low, high = float(min(y.min(), by.min(initial=np.inf))), float(max(y.max(), by.max(initial=-np.inf)))
     span = high - low or 1.0
     last = max(float(x[-1]), 1.0)
     inner_w, inner_h = _WIDTH - 2 * _MARGIN, _HEIGHT - 2 * _MARGIN
-    px = _MARGIN + x / last * inner_w
-    py = _MARGIN + (1.0 - (y - low) / span) * inner_h
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px.tolist(), py.tolist(), strict=True))
+
+    def polyline(xs: FloatArray, ys: FloatArray) -> str:
+        px = _MARGIN + xs / last * inner_w
+        py = _MARGIN + (1.0 - (ys - low) / span) * inner_h
+        return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px.tolist(), py.tolist(), strict=True))
+
+    points = polyline(x, y)
+    held = ""
+    if by.size:
+        held = (
+            f'<polyline fill="none" stroke="#888" stroke-width="1.2" stroke-dasharray="4 3" '
+            f'points="{polyline(bx, by)}"/>'
+            f'<text x="{_WIDTH - _MARGIN - 220}" y="22" font-size="11" font-family="sans-serif" '
+            'fill="#666">dashed: buy and hold, same costs</text>'
+        )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
         f'width="{_WIDTH}" height="{_HEIGHT}" role="img" aria-label="{html.escape(title)}">'
@@ -102,9 +128,39 @@ def line_chart_svg(values: FloatArray, *, title: str, colour: str, label_format:
         f"{html.escape(label_format.format(high))}</text>"
         f'<text x="4" y="{_HEIGHT - _MARGIN}" font-size="10" font-family="sans-serif">'
         f"{html.escape(label_format.format(low))}</text>"
+        f"{held}"
         f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>'
         "</svg>"
     )
+
+
+def compared_metric_rows(
+    strategy: PerformanceMetrics, held: PerformanceMetrics
+) -> list[tuple[str, str, str]]:
+    return [
+        (name, value, held_value)
+        for (name, value), (_, held_value) in zip(metric_rows(strategy), metric_rows(held), strict=True)
+    ]
+
+
+def costs_rows(config: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The costs a run charged, from `BacktestConfig.describe()`."""
+    commission = config.get("commission")
+    fees = config.get("regulatory_fees")
+    rows = [("fill rule", str(config.get("fill_rule"))), ("slippage (bps)", str(config.get("slippage_bps")))]
+    if isinstance(commission, Mapping):
+        rows.append(
+            (
+                "commission",
+                f"{commission['per_share']}/share + {commission['rate']} of notional, "
+                f"min {commission['minimum']}",
+            )
+        )
+    if isinstance(fees, Mapping):
+        rows.append(("SEC fee (per $ sold)", str(fees["sec_fee_rate"])))
+        taf = f"{fees['taf_per_share']}, max {fees['taf_max_per_trade']} per trade"
+        rows.append(("FINRA TAF (per share sold)", taf))
+    return rows
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -130,6 +186,7 @@ def render_report(
     strategy: Strategy | None = None,
 ) -> str:
     metrics = result.metrics
+    held = result.buy_and_hold()
     initial = float(metrics.initial_equity)
     drawdown = drawdown_curve(result.equity, initial)
     stamp = result.stamp
@@ -138,12 +195,22 @@ def render_report(
         f"<p>{_date(int(result.timestamps_ns[0]))} → {_date(int(result.timestamps_ns[-1]))}, "
         f"{result.timestamps_ns.size} bars, symbols {html.escape(', '.join(result.trades.symbols))}</p>",
         "<h2>Metrics</h2>",
-        _table(metric_rows(metrics), ("metric", "value")),
+        "<p>Buy and hold: the starting cash split equally between the same symbols, bought at the "
+        "first fill and held to the end, with the same costs.</p>",
+        _table(compared_metric_rows(metrics, held.metrics), ("metric", "strategy", "buy and hold")),
         chart_section(result, series=series, strategy=strategy),
         "<noscript>",
-        line_chart_svg(result.equity, title="Equity", colour="#1f77b4"),
-        line_chart_svg(drawdown * 100.0, title="Drawdown (%)", colour="#d62728", label_format="{:.1f}%"),
+        line_chart_svg(result.equity, title="Equity", colour="#1f77b4", benchmark=held.equity),
+        line_chart_svg(
+            drawdown * 100.0,
+            title="Drawdown (%)",
+            colour="#d62728",
+            label_format="{:.1f}%",
+            benchmark=drawdown_curve(held.equity, initial) * 100.0,
+        ),
         "</noscript>",
+        "<h2>Costs</h2>",
+        _table(costs_rows(result.config.describe()), ("cost", "value")),
     ]
     if lookahead is not None:
         verdict = "passed" if lookahead.passed else f"FAILED ({len(lookahead.violations)} signals changed)"
@@ -160,6 +227,7 @@ def render_report(
             trade.exit_at.strftime("%Y-%m-%d %H:%M") if trade.exit_at else "open",
             "" if trade.exit_price is None else str(trade.exit_price),
             str(trade.quantity),
+            str(trade.commission + trade.fees),
             "" if trade.profit is None else str(trade.profit),
             trade.exit_reason.value,
         )
@@ -169,7 +237,8 @@ def render_report(
     sections += [
         f"<h2>Trades ({len(result.trades)}{shown})</h2>",
         _table(
-            trade_rows, ("symbol", "entry", "entry price", "exit", "exit price", "quantity", "profit", "exit")
+            trade_rows,
+            ("symbol", "entry", "entry price", "exit", "exit price", "quantity", "costs", "profit", "exit"),
         ),
         "<h2>Run</h2>",
         _table(

@@ -51,8 +51,7 @@ def _final_equity_all_in(
     if (
         config.stops.active
         or config.sizing is not None
-        or not model.commission.is_free
-        or model.slippage.basis_points != 0
+        or not model.is_frictionless
         or config.allocation != 1
     ):
         return None

@@ -117,8 +117,9 @@ class FillRecord:
     side: str
     quantity: Decimal
     price: Decimal
-    commission: Decimal
+    commission: Decimal  # everything charged beyond the price, regulatory fees included
     filled_at: datetime
+    regulatory_fees: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +300,7 @@ def run_through_risk(
                         quantity=fill.quantity,
                         price=fill.price,
                         commission=fill.commission,
+                        regulatory_fees=fill.regulatory_fees,
                         filled_at=fill.filled_at,
                     )
                 )
@@ -557,6 +559,7 @@ def result_as_dict(result: ThroughRiskResult) -> dict[str, Any]:
                 "quantity": format(fill.quantity, "f"),
                 "price": format(fill.price, "f"),
                 "commission": format(fill.commission, "f"),
+                "regulatory_fees": format(fill.regulatory_fees, "f"),
                 "filled_at": fill.filled_at.isoformat(),
             }
             for fill in result.fills

@@ -34,7 +34,8 @@ class Trade:
     exit_price: Decimal | None
     quantity: Decimal
     commission: Decimal
-    profit: Decimal | None  # after commission; None while open
+    fees: Decimal  # regulatory fees of the sale (SEC fee, FINRA TAF)
+    profit: Decimal | None  # after commission and fees; None while open
     exit_reason: ExitReason
 
 
@@ -42,7 +43,8 @@ class Trade:
 class TradeTable:
     """One row per round trip. `exit_bar` is -1 and `exit_price` NaN for a position still open.
 
-    Prices are fill prices (slippage included); commissions are per side.
+    Prices are fill prices (slippage included); commissions are per side; fees are the sale's
+    regulatory fees.
     """
 
     symbols: tuple[str, ...]
@@ -55,6 +57,7 @@ class TradeTable:
     quantity: NDArray[np.float64]
     entry_commission: NDArray[np.float64]
     exit_commission: NDArray[np.float64]
+    exit_fees: NDArray[np.float64]
     exit_reason: NDArray[np.int64]
 
     def __len__(self) -> int:
@@ -66,9 +69,9 @@ class TradeTable:
 
     @property
     def profit(self) -> NDArray[np.float64]:
-        """Profit after both commissions; NaN for open trades."""
+        """Profit after both commissions and the sale's fees; NaN for open trades."""
         gross = (self.exit_price - self.entry_price) * self.quantity
-        return gross - self.entry_commission - self.exit_commission
+        return gross - self.entry_commission - self.exit_commission - self.exit_fees
 
     def records(self) -> tuple[Trade, ...]:
         rows = []
@@ -85,6 +88,7 @@ class TradeTable:
                     exit_price=to_price(float(self.exit_price[row])) if closed else None,
                     quantity=to_quantity(float(self.quantity[row])),
                     commission=to_cash(float(self.entry_commission[row] + self.exit_commission[row])),
+                    fees=to_cash(float(self.exit_fees[row])),
                     profit=to_cash(float(self.profit[row])) if closed else None,
                     exit_reason=EXIT_REASON_CODES[int(self.exit_reason[row])],
                 )

@@ -120,15 +120,43 @@ def load_data(source: str, symbols: Sequence[str], start: str | None, end: str |
     return align_series([BarSeries.from_bars(bars) for bars in by_symbol.values()])
 
 
-def _metrics_table(title: str, metrics: Any) -> Table:
+def _metrics_table(title: str, metrics: Any, benchmark: Any = None) -> Table:
+    """The metrics, beside buy-and-hold's of the same symbols and costs when `benchmark` is given."""
     from trader.backtest.report import metric_rows
 
     table = Table(title=title)
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metric_rows(metrics):
-        table.add_row(name, value)
+    table.add_column("strategy" if benchmark is not None else "value", justify="right")
+    if benchmark is None:
+        for name, value in metric_rows(metrics):
+            table.add_row(name, value)
+        return table
+    table.add_column("buy and hold", justify="right")
+    for (name, value), (_, held) in zip(metric_rows(metrics), metric_rows(benchmark), strict=True):
+        table.add_row(name, value, held)
     return table
+
+
+def fill_model_for(slippage_bps: float | None, commission_per_share: float | None) -> Any:
+    """The system's costs (settings), with the command line's slippage and commission where given."""
+    from trader.settings import load_settings
+
+    return load_settings().fill_model(
+        slippage_bps=None if slippage_bps is None else Decimal(str(slippage_bps)),
+        commission_per_share=None if commission_per_share is None else Decimal(str(commission_per_share)),
+    )
+
+
+def _costs_line(model: Any) -> str:
+    def plain(value: Decimal) -> str:
+        return format(value.normalize(), "f")
+
+    fees = model.fees
+    return (
+        f"costs: slippage {plain(model.slippage.basis_points)} bps, "
+        f"commission {plain(model.commission.per_share)}/share, SEC fee {plain(fees.sec_fee_rate)}/$ sold, "
+        f"FINRA TAF {plain(fees.taf_per_share)}/share sold (max {fees.taf_max_per_trade}/trade)"
+    )
 
 
 def backtest(
@@ -139,8 +167,13 @@ def backtest(
     start: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="day after the last, YYYY-MM-DD")] = None,
     cash: Annotated[float, typer.Option(help="initial cash")] = 100_000.0,
-    slippage_bps: Annotated[float, typer.Option(help="slippage in basis points")] = 0.0,
-    commission_per_share: Annotated[float, typer.Option(help="commission per share")] = 0.0,
+    slippage_bps: Annotated[
+        float | None, typer.Option(help="slippage in basis points [default: SIMULATED_SLIPPAGE_BPS]")
+    ] = None,
+    commission_per_share: Annotated[
+        float | None,
+        typer.Option(help="commission per share [default: SIMULATED_COMMISSION_PER_SHARE]"),
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
     check_lookahead: Annotated[
         bool, typer.Option("--check-lookahead", help="re-run on truncated histories; fail on changed signals")
@@ -187,7 +220,6 @@ def backtest(
         return
     from trader.backtest.engine import BacktestConfig, run_backtest
     from trader.backtest.report import render_report
-    from trader.core.fills import Commission, FillModel, Slippage
     from trader.core.lookahead import check_lookahead as run_lookahead_check
 
     catalog = _catalog(strategies_dir)
@@ -197,14 +229,15 @@ def backtest(
     except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
         raise _fail(str(error)) from None
     config = BacktestConfig(
-        initial_cash=Decimal(str(cash)),
-        fill_model=FillModel(
-            slippage=Slippage(Decimal(str(slippage_bps))),
-            commission=Commission(per_share=Decimal(str(commission_per_share))),
-        ),
+        initial_cash=Decimal(str(cash)), fill_model=fill_model_for(slippage_bps, commission_per_share)
     )
     result = run_backtest(strategy, series, config)
-    console.print(_metrics_table(f"{strategy.name} {dict(strategy.parameters())}", result.metrics))
+    console.print(
+        _metrics_table(
+            f"{strategy.name} {dict(strategy.parameters())}", result.metrics, result.buy_and_hold().metrics
+        )
+    )
+    console.print(_costs_line(config.fill_model), highlight=False)
     lookahead = None
     if check_lookahead:
         reports = [run_lookahead_check(strategy, one) for one in series]
@@ -262,8 +295,12 @@ def optimize(
     strategies_dir: StrategiesDirOption = None,
 ) -> None:
     """Search parameters in parallel with a progress bar; optionally walk forward, out of sample."""
+    from trader.backtest.engine import BacktestConfig
     from trader.backtest.optimize import cluster_executor, grid, random_draws, search
     from trader.backtest.walk_forward import walk_forward as run_walk_forward
+
+    # The system's costs (slippage, commission, regulatory fees), as for `trader backtest`.
+    config = BacktestConfig(fill_model=fill_model_for(None, None))
 
     catalog = _catalog(strategies_dir)
     try:
@@ -298,6 +335,7 @@ def optimize(
                     catalog=catalog,
                     on_progress=advance,
                     executor=executor,
+                    config=config,
                 )
             else:
                 result = search(
@@ -309,6 +347,7 @@ def optimize(
                     catalog=catalog,
                     on_progress=advance,
                     executor=executor,
+                    config=config,
                 )
         except ValueError as error:
             raise _fail(str(error)) from None

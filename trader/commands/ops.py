@@ -144,6 +144,7 @@ def performance(
     realised P&L, win rate and a per-strategy breakdown. Exit 1 if the books cannot be read."""
     import asyncio
     from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
     from pathlib import Path
 
     from sqlalchemy import func, select
@@ -159,7 +160,7 @@ def performance(
         trading_activity,
         with_figures,
     )
-    from trader.services.export_service.handlers import load_executions
+    from trader.services.export_service.handlers import buy_and_hold_curve, load_executions, traded_symbols
 
     settings = settings_for(environment)
     requested_end = _parse_moment(end) if end else None
@@ -197,12 +198,27 @@ def performance(
                     )
                 ]
             executions = await load_executions(engine, end=finish, symbols=[], by_strategy=True)
+            traded = traded_symbols(executions, begin)
+            held = await buy_and_hold_curve(
+                engine,
+                traded,
+                start=begin,
+                end=finish,
+                initial_equity=equity[0][1] if equity else Decimal(0),
+                fill_model=settings.fill_model(),
+            )
         finally:
             await engine.dispose()
         lots = [lot for lot in match_lots(executions).realised if begin <= lot.closed_at < finish]
         in_period = [execution for execution in executions if execution.executed_at >= begin]
         report = build_performance_report(
-            equity, lots, title=f"Performance report, last {period} days", start=begin, end=finish
+            equity,
+            lots,
+            title=f"Performance report, last {period} days",
+            start=begin,
+            end=finish,
+            buy_and_hold=held,
+            buy_and_hold_symbols=traded,
         )
         report = with_figures(report, metric_figures(equity, lots, trade_count=len(in_period)))
         generated_at = datetime.now(UTC)

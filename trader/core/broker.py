@@ -143,7 +143,12 @@ class BrokerOrder:
 
 @dataclass(frozen=True, slots=True)
 class BrokerFill:
-    """One execution. `execution_id` is the broker's id for it, unique across all fills."""
+    """One execution. `execution_id` is the broker's id for it, unique across all fills.
+
+    `commission` is everything charged on the execution beyond its price: the broker's commission
+    plus the regulatory fees of a sale; `regulatory_fees` says how much of it is those fees (SEC
+    Section 31 fee, FINRA TAF). Cash moves by price x quantity and `commission`, nothing else.
+    """
 
     execution_id: str
     broker_order_id: str
@@ -153,6 +158,7 @@ class BrokerFill:
     price: Decimal
     filled_at: datetime
     commission: Decimal = Decimal(0)
+    regulatory_fees: Decimal = Decimal(0)
     # The order's filled quantity after this execution, when the broker says (Alpaca's `cum_qty`
     # in its fill listing, the order's `filled_qty` in its stream): the same fill seen on two
     # channels with two execution ids has one (order, cumulative quantity).

@@ -25,10 +25,11 @@ class Execution:
     side: str  # "buy" | "sell"
     quantity: Decimal
     price: Decimal
-    commission: Decimal
+    commission: Decimal  # everything charged beyond the price, regulatory fees included
     executed_at: datetime
     reference: str = ""
     group: str = ""  # lots are matched within a group (e.g. a strategy); "" for the whole account
+    regulatory_fees: Decimal = ZERO  # the part of `commission` that is SEC and FINRA fees
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell"):

@@ -3,7 +3,7 @@ the strategy engine's training job and the model desk."""
 
 from __future__ import annotations
 
-from trader.core.fills import Commission, FillModel, Slippage
+from trader.core.fills import FillModel
 from trader.ml.estimators import EstimatorKind, ModelParameters
 from trader.ml.gate import GateThresholds
 from trader.ml.ranking_training import RankingConfig
@@ -12,10 +12,7 @@ from trader.settings import Settings
 
 def fill_model_from(settings: Settings) -> FillModel:
     """The costs the labels pay: the simulated broker's, which the backtester shares."""
-    return FillModel(
-        slippage=Slippage(settings.simulated_slippage_bps),
-        commission=Commission(per_share=settings.simulated_commission_per_share),
-    )
+    return settings.fill_model()
 
 
 def ranking_config_from(

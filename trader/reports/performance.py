@@ -1,7 +1,9 @@
-"""Performance report: equity curve, drawdown, monthly returns and a per-strategy breakdown, as HTML.
+"""Performance report: equity curve beside buy-and-hold of the same symbols, drawdown, monthly
+returns and a per-strategy breakdown, as HTML (and as text for the operator's script).
 
-Pure: it takes the equity series and the realised lots as values and returns a page with
-inline SVG charts (no JavaScript, no network), so the file opens anywhere and can be mailed.
+Pure: it takes the equity series, the realised lots and the buy-and-hold curve as values and
+returns a page with inline SVG charts (no JavaScript, no network), so the file opens anywhere and
+can be mailed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class PerformanceReport:
     monthly_returns: dict[int, dict[int, float]]
     strategies: tuple[StrategyFigures, ...]
     figures: dict[str, str] = field(default_factory=dict)
+    # The symbols traded, bought with the starting equity and held, with the same costs.
+    buy_and_hold: tuple[tuple[datetime, float], ...] = ()
 
 
 def drawdown_series(equity: Sequence[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
@@ -104,6 +108,8 @@ def build_performance_report(
     title: str,
     start: datetime | None,
     end: datetime | None,
+    buy_and_hold: Sequence[tuple[datetime, float]] = (),
+    buy_and_hold_symbols: Sequence[str] = (),
 ) -> PerformanceReport:
     series = [(moment, float(value)) for moment, value in equity]
     drawdowns = drawdown_series(series)
@@ -122,6 +128,7 @@ def build_performance_report(
             figures["Sharpe (daily, annualised)"] = (
                 f"{mean / deviation * math.sqrt(TRADING_DAYS_PER_YEAR):.2f}" if deviation else "n/a"
             )
+    figures.update(buy_and_hold_figures(buy_and_hold, buy_and_hold_symbols))
     realised = sum((lot.gain for lot in lots), Decimal(0))
     figures["Realised P&L (FIFO)"] = f"{realised:,.2f}"
     figures["Closed lots"] = str(len(lots))
@@ -136,7 +143,21 @@ def build_performance_report(
         monthly_returns=monthly_returns(series),
         strategies=tuple(strategy_breakdown(lots)),
         figures=figures,
+        buy_and_hold=tuple(buy_and_hold),
     )
+
+
+def buy_and_hold_figures(curve: Sequence[tuple[datetime, float]], symbols: Sequence[str]) -> dict[str, str]:
+    if len(curve) < 2:
+        missing = f"no stored bars of {', '.join(symbols)}" if symbols else "no symbol traded"
+        return {"Buy and hold": f"not computed: {missing} in the period"}
+    first, last = curve[0][1], curve[-1][1]
+    return {
+        "Buy and hold: symbols": ", ".join(symbols),
+        "Buy and hold: end equity": f"{last:,.2f}",
+        "Buy and hold: total return": f"{last / first - 1:+.2%}" if first else "n/a",
+        "Buy and hold: max drawdown": f"{min(d for _, d in drawdown_series(curve)):.2%}",
+    }
 
 
 def _thin(points: Sequence[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
@@ -150,16 +171,23 @@ def _thin(points: Sequence[tuple[datetime, float]]) -> list[tuple[datetime, floa
 
 
 def svg_line_chart(
-    points: Sequence[tuple[datetime, float]], *, label: str, colour: str, percent: bool
+    points: Sequence[tuple[datetime, float]],
+    *,
+    label: str,
+    colour: str,
+    percent: bool,
+    benchmark: Sequence[tuple[datetime, float]] = (),
 ) -> str:
+    """One series as an SVG polyline; `benchmark` is drawn beside it, grey and dashed, on one scale."""
     width, height, pad = 900, 260, 48
     if len(points) < 2:
         return f'<p class="empty">{html.escape(label)}: not enough data in the period.</p>'
     points = _thin(points)
+    benchmark = _thin(benchmark) if len(benchmark) >= 2 else []
     t0 = points[0][0].timestamp()
     span = (points[-1][0].timestamp() - t0) or 1.0
-    low = min(value for _, value in points)
-    high = max(value for _, value in points)
+    low = min(value for _, value in [*points, *benchmark])
+    high = max(value for _, value in [*points, *benchmark])
     if high == low:
         high, low = high + 1, low - 1
 
@@ -170,6 +198,16 @@ def svg_line_chart(
         return height - pad - (value - low) / (high - low) * (height - 2 * pad)
 
     path = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in points)
+    held = ""
+    if benchmark:
+        # Clipped to the chart's time span: the benchmark's bars may start before the first snapshot.
+        shown = [(m, v) for m, v in benchmark if points[0][0] <= m <= points[-1][0]]
+        held_path = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in shown)
+        held = (
+            f'<polyline fill="none" stroke="#888" stroke-width="1.2" stroke-dasharray="4 3" '
+            f'points="{held_path}"/>'
+            f'<text x="{width - pad - 220}" y="20" class="axis">dashed: buy and hold, same costs</text>'
+        )
 
     def fmt(value: float) -> str:
         return f"{value:.1%}" if percent else f"{value:,.0f}"
@@ -183,6 +221,7 @@ def svg_line_chart(
         f'<text x="{pad}" y="{height - 16}" class="axis">{points[0][0].date().isoformat()}</text>'
         f'<text x="{width - pad - 70}" y="{height - 16}" class="axis">'
         f"{points[-1][0].date().isoformat()}</text>"
+        f"{held}"
         f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>'
         "</svg>"
     )
@@ -217,9 +256,17 @@ def render_performance_html(report: PerformanceReport, *, generated_at: datetime
             for name, value in report.figures.items()
         ),
         "</table><h2>Equity curve</h2>",
-        svg_line_chart(report.equity, label="Equity", colour="#1f5fbf", percent=False),
+        svg_line_chart(
+            report.equity, label="Equity", colour="#1f5fbf", percent=False, benchmark=report.buy_and_hold
+        ),
         "<h2>Drawdown</h2>",
-        svg_line_chart(report.drawdown, label="Drawdown from peak", colour="#b3261e", percent=True),
+        svg_line_chart(
+            report.drawdown,
+            label="Drawdown from peak",
+            colour="#b3261e",
+            percent=True,
+            benchmark=drawdown_series(report.buy_and_hold),
+        ),
         "<h2>Monthly returns</h2>",
     ]
     if report.monthly_returns:
@@ -273,7 +320,8 @@ class TradingActivity:
     fill_count: int
     bought_notional: Decimal
     sold_notional: Decimal
-    commissions: Decimal
+    commissions: Decimal  # everything charged beyond the prices, regulatory fees included
+    regulatory_fees: Decimal = Decimal(0)
 
 
 def trading_activity(order_statuses: Sequence[str], executions: Sequence[Execution]) -> TradingActivity:
@@ -286,6 +334,7 @@ def trading_activity(order_statuses: Sequence[str], executions: Sequence[Executi
         bought_notional=sum((e.quantity * e.price for e in executions if e.side == "buy"), Decimal(0)),
         sold_notional=sum((e.quantity * e.price for e in executions if e.side == "sell"), Decimal(0)),
         commissions=sum((e.commission for e in executions), Decimal(0)),
+        regulatory_fees=sum((e.regulatory_fees for e in executions), Decimal(0)),
     )
 
 
@@ -355,7 +404,8 @@ def render_performance_text(
         f"{'Fills':<{width}}{activity.fill_count}",
         f"{'Bought':<{width}}{activity.bought_notional:,.2f}",
         f"{'Sold':<{width}}{activity.sold_notional:,.2f}",
-        f"{'Commissions':<{width}}{activity.commissions:,.2f}",
+        f"{'Commissions and fees':<{width}}{activity.commissions:,.2f}",
+        f"{'  of which regulatory':<{width}}{activity.regulatory_fees:,.2f}",
         "",
         "By strategy (realised, FIFO)",
         "----------------------------",

@@ -14,7 +14,6 @@ from trader.adapters.db.stores.orders import OrderStore
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.sim_broker import RestoredOrder, SimulatedBroker
 from trader.core.broker import Broker, BrokerOrder
-from trader.core.fills import Commission, FillModel, Slippage
 from trader.core.order_updates import OrderUpdateStream
 from trader.core.ports import Clock
 from trader.settings import BrokerKind, Settings
@@ -34,15 +33,11 @@ def build_broker(settings: Settings, clock: Clock) -> Broker:
             base_url=settings.alpaca_base_url,
             read_timeout_seconds=settings.executor_broker_timeout_seconds,
         )
-    model = FillModel(
-        slippage=Slippage(settings.simulated_slippage_bps),
-        commission=Commission(per_share=settings.simulated_commission_per_share),
-    )
     return SimulatedBroker(
         clock,
         XNYSCalendar(),
         starting_cash=settings.simulated_starting_cash,
-        fill_model=model,
+        fill_model=settings.fill_model(),
         participation_rate=settings.simulated_participation_rate,
         fractionable=settings.simulated_fractionable,
     )

@@ -9,7 +9,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.backups.fingerprint import fingerprint_tables
-from trader.adapters.db.tables import job_runs, market_data, system_flags
+from trader.adapters.db.tables import job_runs, market_data, signals, system_flags
 
 AT = datetime(2024, 3, 8, tzinfo=UTC)
 
@@ -80,19 +80,52 @@ async def test_bars_stored_after_a_restore_are_not_the_backups(engine: AsyncEngi
             "source": "replay",
         }
 
-    async def fingerprint(first_rows: dict[str, int] | None = None) -> tuple[int, str]:
-        async with engine.connect() as connection:
-            found = (await fingerprint_tables(connection, first_rows=first_rows))["market_data"]
-        return found.rows, found.sha256
-
     async with engine.begin() as connection:
         await connection.execute(insert(market_data), [bar(4), bar(5)])
-    backed_up = await fingerprint()
+    backed_up = await _fingerprint(engine, "market_data")
     async with engine.begin() as connection:  # the collector stores the next session's bar
         await connection.execute(insert(market_data), [bar(6)])
-    assert await fingerprint({"market_data": 2}) == backed_up
+    assert await _fingerprint(engine, "market_data", 2) == backed_up
     async with engine.begin() as connection:  # a backed-up bar that changed is still caught
         await connection.execute(
             update(market_data).where(market_data.c.timestamp == bar(4)["timestamp"]).values(volume=1)
         )
-    assert await fingerprint({"market_data": 2}) != backed_up
+    assert await _fingerprint(engine, "market_data", 2) != backed_up
+
+
+async def test_signals_recorded_after_a_restore_are_not_the_backups(engine: AsyncEngine) -> None:
+    """A restore under a running system: the strategies go on signalling on each closed bar."""
+
+    def signal(day: int) -> dict[str, object]:
+        at = datetime(2024, 3, day, 21, 0, tzinfo=UTC)
+        return {
+            "event_id": f"signal-{day}",
+            "strategy_name": "default",
+            "symbol": "AAPL",
+            "timeframe": "1day",
+            "bar_timestamp": at,
+            "direction": "buy",
+            "strength": Decimal("0.5"),
+            "price": Decimal("10"),
+            "timestamp": at,
+        }
+
+    async with engine.begin() as connection:
+        await connection.execute(insert(signals), [signal(4), signal(5)])
+    backed_up = await _fingerprint(engine, "signals")
+    async with engine.begin() as connection:
+        await connection.execute(insert(signals), [signal(6)])
+    assert await _fingerprint(engine, "signals", 2) == backed_up
+    async with engine.begin() as connection:  # a backed-up signal that changed is still caught
+        await connection.execute(
+            update(signals).where(signals.c.event_id == "signal-4").values(direction="sell")
+        )
+    assert await _fingerprint(engine, "signals", 2) != backed_up
+
+
+async def _fingerprint(engine: AsyncEngine, table: str, backed_up_rows: int | None = None) -> tuple[int, str]:
+    """One table's fingerprint; with `backed_up_rows`, of its first rows only (as a verification)."""
+    first_rows = None if backed_up_rows is None else {table: backed_up_rows}
+    async with engine.connect() as connection:
+        found = (await fingerprint_tables(connection, first_rows=first_rows))[table]
+    return found.rows, found.sha256

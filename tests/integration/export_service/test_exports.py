@@ -152,6 +152,14 @@ async def test_performance_report_and_daily_summary(http: httpx.AsyncClient) -> 
     assert page.startswith("<!DOCTYPE html>")
     assert page.count("<svg") == 2 and 'id="monthly-returns"' in page and 'id="strategies"' in page
     assert "momentum" in page and "-10.00%" in page  # drawdown from 110000 to 99000
+    # Beside it, buy-and-hold of the symbol traded (AAPL) from the first snapshot's equity: bought at
+    # the second bar's open (101) plus the default 5 bps, held to the last close (109.12345678).
+    price = 101 * 1.0005
+    quantity = 100_000 // price
+    held = 100_000 - quantity * price + quantity * 109.12345678
+    assert "Buy and hold: symbols</th><td>AAPL" in page
+    assert f"Buy and hold: end equity</th><td>{held:,.2f}" in page
+    assert "dashed: buy and hold, same costs" in page
 
     day = (DAY + timedelta(days=40)).date().isoformat()
     summary = (await http.get("/reports/daily-summary", params={"day": day})).json()

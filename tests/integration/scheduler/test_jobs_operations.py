@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, insert, select
 
@@ -27,6 +29,8 @@ from trader.adapters.clock import SimulatedClock
 from trader.adapters.db.stores.jobs import JobRun, JobRunStore
 from trader.adapters.db.stores.market_data import MarketDataStore
 from trader.adapters.db.stores.models import ModelRegistryStore
+from trader.adapters.db.stores.positions import PositionStore
+from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
 from trader.adapters.db.tables import audit_logs, export_jobs, market_data, signals
 from trader.adapters.leader import SoleLeader
 from trader.core.market import Bar, Timeframe
@@ -122,8 +126,7 @@ async def running_system(
         allow_unauthenticated_loopback=False,
         service_urls=HOSTS,
         scheduler_heavy_job_min_wall_seconds=0,
-        data_watchlist="AAPL,MSFT",
-        **overrides,
+        **{"data_watchlist": "AAPL,MSFT", **overrides},
     )
     clock = SimulatedClock(start, speed=0)
     async with AsyncExitStack() as stack:
@@ -279,6 +282,87 @@ async def test_retention_deletes_old_rows_and_keeps_recent_ones_and_bars(
         assert run.details is not None
         assert run.details["deleted"]["audit_logs"] >= 1
         assert run.details["deleted"]["signals"] == 1
+
+
+async def test_retention_of_bars_keeps_what_the_enabled_strategies_and_models_need(
+    tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trader.retention")
+    async with running_system(
+        tmp_path,
+        sqlite_url,
+        FRIDAY_CLOSE,
+        retention_market_data_days=30,
+        data_watchlist="MSFT",
+        model_training_max_bars=300,
+    ) as system:
+        engine = system.resources.engine
+        configs = StrategyConfigStore(engine)
+        trend = StrategyConfig(
+            "trend", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["AAPL"], "1day", True, "test"
+        )
+        await configs.create(trend, FRIDAY_CLOSE)
+        old = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
+        await MarketDataStore(engine).upsert_bars(
+            [
+                _bar(symbol, moment, 100.0 + index)
+                for index, moment in enumerate(old)
+                for symbol in ("AAPL", "IBM", "MSFT")
+            ]
+        )
+        run = await system.run_when_due("data_retention", datetime(2024, 3, 9, 7, 30, tzinfo=UTC))
+        assert run.status == "succeeded", run.error_message
+        left = {symbol: await MarketDataStore(engine).bars(symbol) for symbol in ("AAPL", "IBM", "MSFT")}
+    # AAPL: the strategy's lookback (3) and the bar being built, the four newest; IBM: nothing needs
+    # it; MSFT: the default strategy wants 32 and model training 300, and only 10 are stored.
+    assert [bar.timestamp for bar in left["AAPL"]] == sorted(old)[-4:]
+    assert (len(left["IBM"]), len(left["MSFT"])) == (0, 10)
+    assert run.details is not None
+    assert run.details["deleted"]["market_data"] == 16
+    kept = {item["symbol"]: item for item in run.details["kept_bars"]}
+    assert kept["AAPL"]["rows"] == 4 and kept["AAPL"]["reasons"] == [
+        "strategy trend: lookback 3 + 1 1day bars"
+    ]
+    # MSFT is the watchlist: models train on it (and the default configuration, seeded by the
+    # strategy engine as it starts, trades it once seeded).
+    assert "model training: newest 300 bars" in kept["MSFT"]["reasons"]
+    assert "retention kept AAPL: kept 4 older bar(s)" in caplog.text
+
+
+async def test_retention_keeps_the_bars_of_a_configuration_that_follows_the_watchlist(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    async with running_system(
+        tmp_path,
+        sqlite_url,
+        FRIDAY_CLOSE,
+        retention_market_data_days=30,
+        data_watchlist="MSFT",
+        model_training_max_bars=300,
+    ) as system:
+        engine = system.resources.engine
+        follows = StrategyConfig(
+            "follows", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["*"], "1day", True, "test"
+        )
+        await StrategyConfigStore(engine).create(follows, FRIDAY_CLOSE)
+        # IBM left the universe but is still held: the configuration manages it until flat.
+        await PositionStore(engine).set_from_broker("IBM", Decimal(5), Decimal(100), None, FRIDAY_CLOSE)
+        old = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
+        await MarketDataStore(engine).upsert_bars(
+            [
+                _bar(symbol, moment, 100.0 + index)
+                for index, moment in enumerate(old)
+                for symbol in ("IBM", "JPM")
+            ]
+        )
+        run = await system.run_when_due("data_retention", datetime(2024, 3, 9, 7, 30, tzinfo=UTC))
+        assert run.status == "succeeded", run.error_message
+        left = {symbol: await MarketDataStore(engine).bars(symbol) for symbol in ("IBM", "JPM")}
+    assert [bar.timestamp for bar in left["IBM"]] == sorted(old)[-4:]
+    assert left["JPM"] == []
+    assert run.details is not None
+    kept = {item["symbol"]: item for item in run.details["kept_bars"]}
+    assert "strategy follows: lookback 3 + 1 1day bars" in kept["IBM"]["reasons"]
 
 
 def _read(path: Path) -> str:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,8 @@ from trader.adapters.backups.database import fingerprint_database
 from trader.adapters.db.engine import create_engine
 from trader.adapters.db.migrate import upgrade_database
 from trader.adapters.db.provision import drop_database, provision_database
+from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 
@@ -163,16 +169,52 @@ async def test_validate_integrity_reports_what_is_wrong_and_exits_non_zero(
 
 
 async def test_cleanup_old_data_dry_run_then_delete(database_url: str, tmp_path: Path) -> None:
-    environment = environment_for(database_url, tmp_path)
+    # Ten daily bars each of AAPL and MSFT from March 2024 (all older than 30 days), an enabled
+    # strategy on AAPL that needs 4 of them (sma 1/2: lookback 3, plus the bar being built), and
+    # model training on MSFT's newest 300 (only 10 are stored, so all of them stay).
+    environment = environment_for(database_url, tmp_path) | {
+        "DATA_WATCHLIST": "MSFT",
+        "MODEL_TRAINING_MAX_BARS": "300",
+    }
     engine = create_engine(database_url)
     await seed_history(engine)
+    trend = StrategyConfig(
+        "trend", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["AAPL"], "1day", True, "test"
+    )
+    await StrategyConfigStore(engine).create(trend, datetime.now(UTC))
+    await StrategyConfigStore(engine).create(
+        replace(trend, name="off", symbols=["MSFT", "IBM"], enabled=False), datetime.now(UTC)
+    )
     await engine.dispose()
     dry = script("scripts/data/cleanup_old_data.py", "--days", "30", "--dry-run", environment=environment)
     assert dry.returncode == 0, dry.stderr
-    assert "market_data        would delete 20" in dry.stdout and "DRY RUN" in dry.stdout
+    assert "market_data        would delete 6" in dry.stdout and "DRY RUN" in dry.stdout
+    assert "would be kept, because the enabled strategies and the models need them" in dry.stdout
+    assert re.search(
+        r"AAPL: kept 4 older bar\(s\) \(from 2024-03-1\d.*\) for strategy trend: lookback 3 \+ 1 1day bars",
+        dry.stdout,
+    ), dry.stdout
+    assert "MSFT: kept 10 older bar(s)" in dry.stdout and "for model training: newest 300 bars" in dry.stdout
+    assert "IBM" not in dry.stdout  # the disabled configuration needs nothing
     assert (await fingerprint_database(database_url))["market_data"].rows == 20
     done = script("scripts/data/cleanup_old_data.py", "--days", "30", environment=environment)
-    assert done.returncode == 0 and "deleted 24 row(s) in total" in done.stdout
+    assert done.returncode == 0 and "deleted 10 row(s) in total" in done.stdout, done.stdout
     after = await fingerprint_database(database_url)
-    assert (after["market_data"].rows, after["account_snapshots"].rows, after["fills"].rows) == (0, 0, 3)
+    assert (after["market_data"].rows, after["account_snapshots"].rows, after["fills"].rows) == (14, 0, 3)
+    engine = create_engine(database_url)
+    try:
+        aapl = await MarketDataStore(engine).bars("AAPL")
+    finally:
+        await engine.dispose()
+    assert [bar.open for bar in aapl] == [
+        Decimal(106),
+        Decimal(107),
+        Decimal(108),
+        Decimal(109),
+    ]  # the newest
+    logged = (tmp_path / "logs" / "trader.log").read_text()
+    assert (
+        "retention kept AAPL: kept 4 older bar(s)" in logged
+        and "retention deleted 6 row(s) of market_data" in logged
+    )
     assert script("scripts/data/cleanup_old_data.py", "--help", environment=environment).returncode == 0

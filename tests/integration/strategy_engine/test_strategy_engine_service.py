@@ -297,6 +297,20 @@ async def test_a_backtest_job_runs_on_stored_bars(resources: Resources, series: 
         assert run["status"] == "succeeded", run
         assert run["metrics"]["lookahead_passed"] is True and run["metrics"]["bars"] == 300
         assert run["data_hash"] and run["code_version"]
+        # The answer shows the costs charged (the system's, by default) and buy-and-hold beside it.
+        costs = run["metrics"]["costs"]
+        assert costs["slippage_bps"] == "5" and costs["regulatory_fees"]["sec_fee_rate"] == "0.0000278"
+        held = run["metrics"]["buy_and_hold"]
+        assert held["trade_count"] == 2 and held["exposure"] > 0.99
+        assert held["final_equity"] != run["metrics"]["final_equity"]
+        free = await http.post(
+            "/backtest",
+            json={**request, "symbols": ["AAPL"], "slippage_bps": "0", "commission_per_share": "0.01"},
+            headers=AUTH,
+        )
+        await engine.wait_for_jobs()
+        chosen = (await http.get(f"/backtests/{free.json()['id']}")).json()["metrics"]["costs"]
+        assert (chosen["slippage_bps"], chosen["commission"]["per_share"]) == ("0", "0.01")
         missing = await http.post("/backtest", json={**request, "symbols": ["ZZZZ"]}, headers=AUTH)
         await engine.wait_for_jobs()
         failed = (await http.get(f"/backtests/{missing.json()['id']}")).json()
@@ -367,3 +381,30 @@ async def test_a_strategy_that_raises_on_one_bar_costs_only_its_own_signal(
     failure = next(record for record in caplog.records if "failed on MSFT" in record.getMessage())
     assert failure.getMessage().startswith("strategy fragile failed on MSFT")
     assert failure.exc_info is not None and failure.exc_info[0] is ZeroDivisionError
+
+
+async def test_health_warns_when_an_enabled_strategy_lacks_the_bars_it_needs(
+    resources: Resources, series: BarSeries, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MarketDataStore(resources.engine)
+    await store.upsert_bars(_bars("AAPL", series))
+    await store.upsert_bars(_bars("MSFT", series)[:10])  # 10 bars; sma 5/20 needs 21
+    app = create_app(resources)
+    engine: StrategyEngine = app.state.strategy_engine
+    await engine.seed_default()
+    async with _client(app) as http:
+        health = await http.get("/health")
+    # A warning, not an outage: the service answers 200, degraded, and names the starved pair.
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "degraded" and "failing" not in body
+    component = body["components"]["strategy_data"]
+    assert component["status"] == "down" and component["critical"] is False
+    assert "1 of 2 enabled strategy symbols cannot trade yet: default/MSFT" in component["detail"]
+    assert "strategy data: 1 of 2 enabled strategy symbols cannot trade yet" in caplog.text
+
+    await store.upsert_bars(_bars("MSFT", series))
+    async with _client(create_app(resources)) as http:
+        body = (await http.get("/health")).json()
+    assert body["status"] == "healthy"
+    assert body["components"]["strategy_data"]["detail"] == "2 enabled strategy symbols ready"

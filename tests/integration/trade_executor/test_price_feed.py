@@ -20,6 +20,7 @@ from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.trading_state import TradingStateStore
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.events import BarClosed, bar_closed_event
+from trader.core.fills import FillModel
 from trader.core.market import Bar, Timeframe
 from trader.core.orders import OrderStatus
 from trader.services.trade_executor.handlers import TradeExecutor
@@ -56,7 +57,13 @@ def feed_over(
     engine: AsyncEngine, orders: OrderStore, base: Timeframe | None = None
 ) -> tuple[SimulatedPriceFeed, TradeExecutor]:
     clock = SimulatedClock(MARKET_OPEN_AT, speed=0)
-    broker = SimulatedBroker(clock, XNYSCalendar(), starting_cash=Decimal(100_000), symbols=["AAPL"])
+    broker = SimulatedBroker(
+        clock,
+        XNYSCalendar(),
+        starting_cash=Decimal(100_000),
+        symbols=["AAPL"],
+        fill_model=FillModel.frictionless(),  # the settlement rules on exact prices
+    )
     executor = TradeExecutor(
         broker=broker,
         orders=orders,

@@ -16,6 +16,7 @@ from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.clock import SimulatedClock
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import Broker
+from trader.core.fills import FillModel
 from trader.core.market import Bar, Timeframe
 from trader.core.positions import Position
 
@@ -43,8 +44,13 @@ class Venue(Protocol):
 class SimulatedVenue:
     def __init__(self, clock: SimulatedClock) -> None:
         self.clock = clock
+        # Frictionless, like the Alpaca emulator's fills at the set price: one contract, two venues.
         self.sim = SimulatedBroker(
-            clock, XNYSCalendar(), starting_cash=Decimal(100_000), participation_rate=Decimal(1)
+            clock,
+            XNYSCalendar(),
+            starting_cash=Decimal(100_000),
+            participation_rate=Decimal(1),
+            fill_model=FillModel.frictionless(),
         )
         self.broker: Broker = self.sim
         self._prices: dict[str, Decimal] = {}

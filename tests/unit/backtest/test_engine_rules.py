@@ -1,4 +1,6 @@
-"""The engine's fill timing, position rules, costs and intrabar stop rule on hand-made bars."""
+"""The engine's fill timing, position rules, costs and intrabar stop rule on hand-made bars.
+
+The rules are checked on frictionless fills (exact prices); the costs have tests of their own."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import pytest
 from trader.backtest.engine import BacktestConfig, StopRules, run_backtest
 from trader.backtest.synthetic import gbm_bars
 from trader.backtest.trades import ExitReason, TradeTable
-from trader.core.fills import Commission, FillModel, FillRule, Slippage
+from trader.core.fills import Commission, FillModel, FillRule, RegulatoryFees, Slippage
 from trader.core.strategies import BarSeries, Signals
 
 MINUTE = 60_000_000_000
+FRICTIONLESS = FillModel.frictionless()
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ def one_symbol(entries: Sequence[int], exits: Sequence[int]) -> FixedSignals:
 
 def test_next_open_buys_floor_of_cash_at_the_next_open_and_sells_everything() -> None:
     bars = bars_from(FLAT_BARS)
-    result = run_backtest(one_symbol([1], [4]), bars, BacktestConfig(initial_cash=Decimal(1000)))
+    result = run_backtest(
+        one_symbol([1], [4]), bars, BacktestConfig(initial_cash=Decimal(1000), fill_model=FRICTIONLESS)
+    )
     trades = result.trades
     assert trades.entry_bar.tolist() == [2] and trades.exit_bar.tolist() == [5]
     quantity = 1000 // 102.0
@@ -73,7 +78,7 @@ def test_next_open_buys_floor_of_cash_at_the_next_open_and_sells_everything() ->
 
 def test_close_rule_fills_on_the_signal_bar_close() -> None:
     bars = bars_from(FLAT_BARS)
-    config = BacktestConfig(initial_cash=Decimal(1000), fill_model=FillModel(rule=FillRule.CLOSE))
+    config = BacktestConfig(initial_cash=Decimal(1000), fill_model=FillModel.frictionless(FillRule.CLOSE))
     trades = run_backtest(one_symbol([1], [4]), bars, config).trades
     assert trades.entry_bar.tolist() == [1] and trades.exit_bar.tolist() == [4]
     assert trades.entry_price.tolist() == [101.25] and trades.exit_price.tolist() == [104.25]
@@ -83,7 +88,9 @@ def test_repeats_are_ignored_and_a_bar_with_both_signals_has_none() -> None:
     bars = bars_from(FLAT_BARS)
     # exit at 0 while flat: ignored; entry at 3 while long: ignored; bar 5 has both: no signal.
     result = run_backtest(
-        one_symbol([1, 3, 5, 7], [0, 5, 6]), bars, BacktestConfig(initial_cash=Decimal(1000))
+        one_symbol([1, 3, 5, 7], [0, 5, 6]),
+        bars,
+        BacktestConfig(initial_cash=Decimal(1000), fill_model=FRICTIONLESS),
     )
     assert result.trades.entry_bar.tolist() == [2, 8]
     assert result.trades.exit_bar.tolist() == [7, -1]
@@ -91,7 +98,9 @@ def test_repeats_are_ignored_and_a_bar_with_both_signals_has_none() -> None:
 
 def test_a_signal_on_the_last_bar_is_dropped_and_an_open_position_is_marked_at_the_close() -> None:
     bars = bars_from(FLAT_BARS)
-    result = run_backtest(one_symbol([2, 9], [9]), bars, BacktestConfig(initial_cash=Decimal(1000)))
+    result = run_backtest(
+        one_symbol([2, 9], [9]), bars, BacktestConfig(initial_cash=Decimal(1000), fill_model=FRICTIONLESS)
+    )
     trades = result.trades
     assert trades.entry_bar.tolist() == [3] and trades.exit_bar.tolist() == [-1]
     assert trades.records()[0].exit_reason is ExitReason.OPEN
@@ -103,7 +112,9 @@ def test_a_signal_on_the_last_bar_is_dropped_and_an_open_position_is_marked_at_t
 def test_costs_move_prices_and_cash() -> None:
     bars = bars_from(FLAT_BARS)
     model = FillModel(
-        slippage=Slippage(Decimal(100)), commission=Commission(per_share=Decimal(1), minimum=Decimal(5))
+        slippage=Slippage(Decimal(100)),
+        commission=Commission(per_share=Decimal(1), minimum=Decimal(5)),
+        fees=RegulatoryFees.none(),
     )
     result = run_backtest(
         one_symbol([1], [4]), bars, BacktestConfig(initial_cash=Decimal(1000), fill_model=model)
@@ -122,7 +133,7 @@ def test_costs_move_prices_and_cash() -> None:
 def stop_run(
     rows: Sequence[tuple[float, float, float, float]], stops: StopRules, exits: Sequence[int] = ()
 ) -> TradeTable:
-    config = BacktestConfig(initial_cash=Decimal(10_000), stops=stops)
+    config = BacktestConfig(initial_cash=Decimal(10_000), fill_model=FRICTIONLESS, stops=stops)
     return run_backtest(one_symbol([0], exits), bars_from(rows), config).trades
 
 
@@ -182,7 +193,9 @@ def test_a_signal_exit_at_the_open_comes_before_that_bar_s_stop() -> None:
 
 def test_after_a_stop_an_entry_signal_on_the_stop_bar_fills_at_the_next_open() -> None:
     rows = [(100, 100, 100, 100), (100, 100.5, 97, 98), (98, 99, 97, 98), (98, 99, 97, 98)]
-    config = BacktestConfig(initial_cash=Decimal(10_000), stops=StopRules(stop_loss=Decimal("0.02")))
+    config = BacktestConfig(
+        initial_cash=Decimal(10_000), fill_model=FRICTIONLESS, stops=StopRules(stop_loss=Decimal("0.02"))
+    )
     trades = run_backtest(one_symbol([0, 1], []), bars_from(rows), config).trades
     assert trades.entry_bar.tolist() == [1, 2]
     assert trades.exit_bar.tolist() == [1, -1]
@@ -192,7 +205,7 @@ def test_symbols_share_cash_and_an_exit_at_the_open_pays_for_an_entry_at_that_op
     rows = [(100.0, 100.0, 100.0, 100.0)] * 6
     first, second = bars_from(rows, "AAA"), bars_from(rows, "BBB")
     strategy = FixedSignals({"AAA": [0], "BBB": [0, 2]}, {"AAA": [2]})
-    config = BacktestConfig(initial_cash=Decimal(1000), allocation=Decimal("0.5"))
+    config = BacktestConfig(initial_cash=Decimal(1000), fill_model=FRICTIONLESS, allocation=Decimal("0.5"))
     trades = run_backtest(strategy, [first, second], config).trades
     # Bar 1 open: AAA takes half of 1000, BBB half of the 500 left. BBB's entry at 2 repeats
     # (still long), AAA's exit at bar 3's open frees its cash.
@@ -225,3 +238,37 @@ def test_fast_path_and_event_path_agree() -> None:
     np.testing.assert_array_equal(plain.trades.entry_bar, general.trades.entry_bar)
     np.testing.assert_array_equal(plain.trades.quantity, general.trades.quantity)
     assert plain.equity[-1] == pytest.approx(general.equity[-1], rel=1e-12)
+
+
+def test_a_sale_pays_the_sec_fee_and_the_taf_and_a_buy_pays_neither() -> None:
+    bars = bars_from(FLAT_BARS)
+    fees = RegulatoryFees(Decimal("0.0000278"), Decimal("0.000166"), Decimal("8.30"))
+    model = FillModel(slippage=Slippage(Decimal(0)), fees=fees)
+    result = run_backtest(
+        one_symbol([1], [4]), bars, BacktestConfig(initial_cash=Decimal(1000), fill_model=model)
+    )
+    quantity = 1000 // 102.0  # 9 shares: the buy is not reduced by fees it does not pay
+    proceeds = quantity * 105.0  # 945.00
+    sec_fee = math.ceil(proceeds * 0.0000278 * 100) / 100  # 0.02627 -> 0.03
+    taf = math.ceil(quantity * 0.000166 * 100) / 100  # 0.001494 -> 0.01
+    trades = result.trades
+    assert trades.quantity.tolist() == [quantity]
+    assert trades.entry_commission.tolist() == [0.0] and trades.exit_commission.tolist() == [0.0]
+    assert trades.exit_fees.tolist() == pytest.approx([sec_fee + taf]) and sec_fee + taf == pytest.approx(
+        0.04
+    )
+    assert result.equity[-1] == pytest.approx(1000 + quantity * (105.0 - 102.0) - 0.04)
+    assert trades.records()[0].fees == Decimal("0.04")
+    assert trades.records()[0].profit == Decimal("26.96")
+
+
+def test_by_default_a_backtest_pays_slippage_and_fees() -> None:
+    bars = bars_from(FLAT_BARS)
+    costly = run_backtest(one_symbol([1], [4]), bars, BacktestConfig(initial_cash=Decimal(1000)))
+    free = run_backtest(
+        one_symbol([1], [4]), bars, BacktestConfig(initial_cash=Decimal(1000), fill_model=FRICTIONLESS)
+    )
+    assert costly.trades.entry_price[0] == pytest.approx(102.0 * 1.0005)  # 5 bps against the buyer
+    assert costly.trades.exit_price[0] == pytest.approx(105.0 * 0.9995)
+    assert costly.trades.exit_fees[0] > 0
+    assert costly.equity[-1] < free.equity[-1]

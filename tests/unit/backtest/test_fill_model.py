@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from trader.core.fills import Commission, FillModel, FillRule, Slippage
+from trader.core.fills import (
+    DEFAULT_SLIPPAGE_BPS,
+    Commission,
+    FillModel,
+    FillRule,
+    RegulatoryFees,
+    Slippage,
+)
 from trader.core.market import Bar, Timeframe
 from trader.core.orders import OrderSide
 
@@ -27,8 +34,9 @@ def make_bar(open_: str, close: str) -> Bar:
 
 def test_next_open_fills_at_the_open_and_close_rule_at_the_close() -> None:
     bar = make_bar("100", "101")
-    assert FillModel().quote_fill(OrderSide.BUY, Decimal(5), bar).price == Decimal("100")
-    assert FillModel(rule=FillRule.CLOSE).quote_fill(OrderSide.BUY, Decimal(5), bar).price == Decimal("101")
+    assert FillModel.frictionless().quote_fill(OrderSide.BUY, Decimal(5), bar).price == Decimal("100")
+    close_rule = FillModel.frictionless(FillRule.CLOSE)
+    assert close_rule.quote_fill(OrderSide.BUY, Decimal(5), bar).price == Decimal("101")
     assert FillRule.NEXT_OPEN.bar_offset == 1
     assert FillRule.CLOSE.bar_offset == 0
 
@@ -48,17 +56,20 @@ def test_commission_is_per_share_plus_rate_with_a_minimum() -> None:
 
 
 def test_cash_change_of_a_buy_and_a_sell() -> None:
-    model = FillModel(commission=Commission(minimum=Decimal(2)))
+    model = FillModel(slippage=Slippage(Decimal(0)), commission=Commission(minimum=Decimal(2)))
     bar = make_bar("10", "10")
     assert model.quote_fill(OrderSide.BUY, Decimal(3), bar).cash_change == Decimal(-32)
-    assert model.quote_fill(OrderSide.SELL, Decimal(3), bar).cash_change == Decimal(28)
+    sale = model.quote_fill(OrderSide.SELL, Decimal(3), bar)
+    # The sale also pays the SEC fee (0.000834 -> 0.01) and the TAF (0.000498 -> 0.01).
+    assert (sale.commission, sale.fees, sale.cash_change) == (Decimal(2), Decimal("0.02"), Decimal("27.98"))
 
 
 def test_affordable_quantity_leaves_room_for_the_minimum_commission() -> None:
-    model = FillModel(commission=Commission(minimum=Decimal(5)))
+    model = FillModel(slippage=Slippage(Decimal(0)), commission=Commission(minimum=Decimal(5)))
     assert model.affordable_quantity(Decimal(1000), Decimal(10)) == Decimal(99)
-    assert FillModel().affordable_quantity(Decimal(1000), Decimal(10)) == Decimal(100)
-    assert FillModel().affordable_quantity(Decimal(5), Decimal(10)) == Decimal(0)
+    free = FillModel.frictionless()
+    assert free.affordable_quantity(Decimal(1000), Decimal(10)) == Decimal(100)
+    assert free.affordable_quantity(Decimal(5), Decimal(10)) == Decimal(0)
 
 
 def test_float_sizing_matches_the_decimal_sizing() -> None:
@@ -106,3 +117,33 @@ def test_array_path_matches_the_scalar_path() -> None:
             float(model.commission.charge(Decimal(str(float(quantity))), Decimal(str(float(buy))))),
             abs_tol=1e-4,
         )
+
+
+def test_the_default_costs_are_slippage_and_the_regulatory_fees_without_commission() -> None:
+    model = FillModel()
+    assert model.slippage.basis_points == DEFAULT_SLIPPAGE_BPS > 0
+    assert model.commission.is_free
+    assert not model.fees.is_free and not model.is_frictionless
+    assert FillModel.frictionless().is_frictionless
+
+
+def test_regulatory_fees_round_each_fee_up_to_the_cent_and_cap_the_taf() -> None:
+    fees = RegulatoryFees(Decimal("0.0000278"), Decimal("0.000166"), Decimal("8.30"))
+    # 100 shares at 250: SEC 25000 x 0.0000278 = 0.695 -> 0.70; TAF 100 x 0.000166 = 0.0166 -> 0.02.
+    assert fees.charge(OrderSide.SELL, Decimal(100), Decimal(250)) == Decimal("0.72")
+    # 1,000,000 shares at 1: SEC 27.80 exactly (no extra cent); TAF 166 capped at 8.30.
+    assert fees.charge(OrderSide.SELL, Decimal(1_000_000), Decimal(1)) == Decimal("36.10")
+    assert fees.charge(OrderSide.BUY, Decimal(100), Decimal(250)) == Decimal(0)
+    assert RegulatoryFees.none().charge(OrderSide.SELL, Decimal(100), Decimal(250)) == Decimal(0)
+    with pytest.raises(ValueError, match="sec_fee_rate"):
+        RegulatoryFees(sec_fee_rate=Decimal("-0.1"))
+
+
+def test_float_fees_match_the_decimal_fees_to_the_cent() -> None:
+    generator = random.Random(7)
+    fees = RegulatoryFees()
+    for _ in range(2000):
+        quantity = Decimal(generator.randrange(1, 200_000))
+        price = Decimal(generator.randrange(128, 128 * 2000)) / 128
+        exact = fees.charge(OrderSide.SELL, quantity, price)
+        assert fees.charge_sale_float(float(quantity), float(price)) == pytest.approx(float(exact), abs=1e-9)

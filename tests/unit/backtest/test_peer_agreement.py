@@ -1,7 +1,8 @@
 """The SMA crossover backtest against backtesting.py and backtrader on one small fixture.
 
 Same data (GBM on a 1/128 tick), same written-out crossing rule, next-open fills, all-in whole
-units, no costs: every engine must produce the same round trips and the same final equity.
+units, no costs (asked for by name: the system's default charges slippage and fees, the peers
+charge nothing): every engine must produce the same round trips and the same final equity.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Callable
 import pytest
 
 from bench.backtest.peers import PeerResult, run_backtesting_py, run_backtrader
-from trader.backtest.engine import run_backtest
+from trader.backtest.engine import BacktestConfig, run_backtest
 from trader.backtest.synthetic import gbm_bars
+from trader.core.fills import FillModel
 from trader.core.strategies import BarSeries, SmaCrossover
 
 
@@ -23,7 +25,9 @@ def fixture_bars() -> BarSeries:
 
 @pytest.fixture(scope="module")
 def ours(fixture_bars: BarSeries) -> PeerResult:
-    result = run_backtest(SmaCrossover(10, 30), fixture_bars)
+    result = run_backtest(
+        SmaCrossover(10, 30), fixture_bars, BacktestConfig(fill_model=FillModel.frictionless())
+    )
     table = result.trades
     trades = [
         (int(entry), int(exit_), float(quantity))

@@ -10,6 +10,7 @@ import pytest
 from trader.backtest.engine import BacktestConfig, run_backtest
 from trader.backtest.sweep import sweep, sweep_sma_crossover
 from trader.backtest.synthetic import gbm_bars
+from trader.core.fills import FillModel
 from trader.core.lookahead import check_lookahead
 from trader.core.strategies import (
     BarSeries,
@@ -90,14 +91,16 @@ def test_direction_of_a_bar() -> None:
     ]
 
 
-def test_sma_sweep_matches_single_runs() -> None:
+@pytest.mark.parametrize("frictionless", [False, True], ids=["default costs", "frictionless fast path"])
+def test_sma_sweep_matches_single_runs(frictionless: bool) -> None:
     data = gbm_bars(20_000, seed=2)
-    rows = sweep_sma_crossover(data, [5, 10, 15], [20, 40])
+    config = BacktestConfig(fill_model=FillModel.frictionless()) if frictionless else BacktestConfig()
+    rows = sweep_sma_crossover(data, [5, 10, 15], [20, 40], config)
     assert len(rows) == 6
     for row in rows:
         fast, slow = row.parameters["fast_window"], row.parameters["slow_window"]
         assert isinstance(fast, int) and isinstance(slow, int)
-        single = run_backtest(SmaCrossover(fast, slow), data)
+        single = run_backtest(SmaCrossover(fast, slow), data, config)
         assert row.final_equity == float(single.equity[-1])
         assert row.trade_count == len(single.trades)
 

@@ -20,7 +20,9 @@ from trader.backtest.through_risk import (
     bar_close_at,
     run_through_risk,
 )
+from trader.core.fills import FillModel
 from trader.core.market import Bar
+from trader.core.orders import OrderSide
 from trader.core.risk.limits import RiskLimits
 from trader.core.strategies.catalog import built_in_catalog
 
@@ -64,6 +66,7 @@ def bar_of(symbol: str, at: datetime) -> Bar:
 
 
 def test_approved_orders_fill_at_the_next_sessions_open_stamped_at_the_open() -> None:
+    slippage = FillModel().slippage  # the broker's default costs
     result = run()
     # Orders from the last session's signals would fill after the window.
     approved = [o for o in result.orders if o.decision == APPROVED and o.signal_bar_at.date() < LAST_DAY]
@@ -76,9 +79,10 @@ def test_approved_orders_fill_at_the_next_sessions_open_stamped_at_the_open() ->
         fill = by_client_id[order.client_order_id]
         assert (fill.filled_at, fill.price, fill.quantity) == (
             next_open,
-            bar_of(order.symbol, next_open).open,
+            slippage.adjust(OrderSide(order.side), bar_of(order.symbol, next_open).open),
             order.quantity,
         )
+        assert fill.regulatory_fees == (0 if fill.side == "buy" else fill.commission)
 
 
 def test_each_decision_is_judged_on_the_cash_after_the_fills_before_it() -> None:
@@ -88,7 +92,7 @@ def test_each_decision_is_judged_on_the_cash_after_the_fills_before_it() -> None
         moment = bar_close_at(bar_of(order.symbol, order.signal_bar_at), CALENDAR)
         spent = sum(
             (
-                fill.quantity * fill.price * (1 if fill.side == "buy" else -1)
+                fill.quantity * fill.price * (1 if fill.side == "buy" else -1) + fill.commission
                 for fill in result.fills
                 if fill.filled_at <= moment
             ),

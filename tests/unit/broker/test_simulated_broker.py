@@ -40,6 +40,8 @@ def clock() -> SimulatedClock:
 
 
 def make_broker(clock: SimulatedClock, **options: object) -> SimulatedBroker:
+    # Frictionless unless a test names its costs: the matching rules are checked on exact prices.
+    options.setdefault("fill_model", FillModel.frictionless())
     broker = SimulatedBroker(clock, XNYSCalendar(), starting_cash=Decimal(100_000), **options)  # type: ignore[arg-type]
     broker.on_bar(bar(OPEN_AT - timedelta(minutes=1), "100", "100", "100", "100"))
     return broker
@@ -76,6 +78,23 @@ async def test_market_order_fills_at_next_open_with_slippage_and_commission(cloc
     assert (fill.price, fill.commission) == (expected.price, expected.commission)
     account = await broker.get_account()
     assert account.cash == Decimal(100_000) + expected.cash_change
+
+
+async def test_a_sale_pays_the_regulatory_fees_and_records_them_with_the_fill(clock: SimulatedClock) -> None:
+    model = FillModel(slippage=Slippage(Decimal(0)), commission=Commission(per_share=Decimal("0.01")))
+    broker = make_broker(clock, fill_model=model)
+    await broker.submit_order(buy("100"))
+    (bought,) = broker.on_bar(next_bar(clock, "250", "250", "250", "250"))
+    await broker.submit_order(
+        OrderRequest(client_order_id="sell-100", symbol="AAPL", side=OrderSide.SELL, quantity=Decimal(100))
+    )
+    (sold,) = broker.on_bar(next_bar(clock, "250", "250", "250", "250"))
+
+    assert (bought.commission, bought.regulatory_fees) == (Decimal("1.00"), Decimal(0))
+    # SEC 25,000 x 0.0000278 = 0.695 -> 0.70, TAF 100 x 0.000166 -> 0.02, plus 1.00 commission.
+    assert (sold.commission, sold.regulatory_fees) == (Decimal("1.72"), Decimal("0.72"))
+    account = await broker.get_account()
+    assert account.cash == Decimal(100_000) - Decimal("1.00") - Decimal("1.72")
 
 
 async def test_fills_are_capped_by_volume_participation(clock: SimulatedClock) -> None:
@@ -185,7 +204,10 @@ async def test_a_day_order_fills_on_its_session_bar_announced_after_the_close() 
     wednesday_evening = datetime(2010, 1, 20, 21, 18, tzinfo=UTC)
     clock = SimulatedClock(wednesday_evening, speed=0)
     broker = SimulatedBroker(
-        clock, XNYSCalendar(start=date(2010, 1, 4), end=date(2010, 2, 26)), starting_cash=Decimal(100_000)
+        clock,
+        XNYSCalendar(start=date(2010, 1, 4), end=date(2010, 2, 26)),
+        starting_cash=Decimal(100_000),
+        fill_model=FillModel.frictionless(),
     )
     broker.set_tradable("JNJ", True)
     order = await broker.submit_order(

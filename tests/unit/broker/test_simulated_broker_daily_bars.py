@@ -15,6 +15,7 @@ from trader.core.market import Bar, Timeframe
 from trader.core.orders import OrderSide, OrderStatus
 
 CALENDAR = XNYSCalendar()
+FREE = FillModel.frictionless()  # the timing rules on exact prices
 MONDAY = date(2010, 1, 4)
 TUESDAY = date(2010, 1, 5)
 
@@ -46,7 +47,7 @@ def buy() -> OrderRequest:
 
 async def test_an_order_sent_after_the_close_is_not_filled_by_that_session_bar_arriving_late() -> None:
     clock = SimulatedClock(close_of(MONDAY) - timedelta(days=1), speed=0)
-    broker = SimulatedBroker(clock, CALENDAR, starting_cash=Decimal(100_000))
+    broker = SimulatedBroker(clock, CALENDAR, starting_cash=Decimal(100_000), fill_model=FREE)
     broker.on_bar(daily_bar(date(2009, 12, 31), "30", "30"))
     clock.advance_to(close_of(MONDAY) + timedelta(minutes=3))
     order = await broker.submit_order(buy())
@@ -64,7 +65,7 @@ async def test_a_fill_at_the_open_is_stamped_at_the_open_whenever_the_bar_arrive
     stamps = []
     for late in (timedelta(minutes=1), timedelta(hours=5)):
         clock = SimulatedClock(close_of(MONDAY) + timedelta(minutes=2), speed=0)
-        broker = SimulatedBroker(clock, CALENDAR, starting_cash=Decimal(100_000))
+        broker = SimulatedBroker(clock, CALENDAR, starting_cash=Decimal(100_000), fill_model=FREE)
         broker.on_bar(daily_bar(MONDAY, "30", "30"))
         await broker.submit_order(buy())
         clock.advance_to(close_of(TUESDAY) + late)
@@ -78,7 +79,7 @@ async def test_a_fill_at_the_open_is_stamped_at_the_open_whenever_the_bar_arrive
 async def test_under_the_close_rule_a_fill_is_stamped_at_the_close() -> None:
     clock = SimulatedClock(close_of(MONDAY) + timedelta(minutes=2), speed=0)
     broker = SimulatedBroker(
-        clock, CALENDAR, starting_cash=Decimal(100_000), fill_model=FillModel(rule=FillRule.CLOSE)
+        clock, CALENDAR, starting_cash=Decimal(100_000), fill_model=FillModel.frictionless(FillRule.CLOSE)
     )
     broker.on_bar(daily_bar(MONDAY, "30", "30"))
     await broker.submit_order(buy())

@@ -19,9 +19,12 @@ from trader.adapters.db.tables import metadata, system_flags
 _BATCH = 2000
 # Tables a running system only appends to (serial keys): the scheduler records job runs, every call
 # is audited, and the collector stores each bar as it closes while a restore is being verified
-# (at the replay's speed a session closes every few seconds), and the executor records its readings of
-# the broker's account. Rows past the backup's are written since.
-APPENDED_WHILE_RUNNING = frozenset({"job_runs", "audit_logs", "market_data", "account_snapshots"})
+# (at the replay's speed a session closes every few seconds); on each bar the strategies signal and
+# the risk manager records its decision (a denial too, while HALTED), and the executor records its
+# readings of the broker's account. Rows past the backup's are written since.
+APPENDED_WHILE_RUNNING = frozenset(
+    {"job_runs", "audit_logs", "market_data", "signals", "risk_decisions", "account_snapshots"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,11 +198,14 @@ fills = Table(
     Column("side", String(4), nullable=False),
     Column("quantity", Amount(*QUANTITY), nullable=False),
     Column("price", Amount(*PRICE), nullable=False),
+    # Everything charged beyond the price (broker commission plus the sale's regulatory fees) ...
     Column("commission", Amount(*PRICE), nullable=False, server_default="0"),
     Column("timestamp", UTCDateTime(), nullable=False),
     # The order's filled quantity after this fill, when the broker gives it: the stream and the
     # fill listing name one execution differently but share (order, cumulative quantity).
     Column("cumulative_quantity", Amount(*QUANTITY)),
+    # How much of `commission` is regulatory fees (SEC Section 31 fee, FINRA TAF).
+    Column("regulatory_fees", Amount(*PRICE), nullable=False, server_default="0"),
     CheckConstraint("quantity > 0", name="positive_quantity"),
     CheckConstraint("price > 0", name="positive_price"),
     Index("idx_fills_trade_id", "trade_id"),

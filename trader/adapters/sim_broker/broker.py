@@ -10,7 +10,8 @@ orders against them:
 - quotes: a market buy fills at the ask, a sell at the bid (plus slippage), up to the quoted size;
 - each fill is capped at `participation_rate` of the bar's volume, so a large order fills in
   pieces over several bars (partial fills);
-- commission per fill from the model; cash and positions (average cost) follow every fill.
+- commission per fill, and the regulatory fees of a sale, from the model; cash and positions
+  (average cost) follow every fill.
 
 Bracket (entry + take-profit + stop-loss) and OCO (take-profit + stop-loss) are emulated: legs
 wait HELD until the entry fills, and the first exit leg to fill cancels its sibling. DAY orders
@@ -725,12 +726,13 @@ class SimulatedBroker:
         return [fill]
 
     def _apply_fill(self, order: _Order, quantity: Decimal, price: Decimal, now: datetime) -> BrokerFill:
-        commission = self._model.commission.charge(quantity, price)
+        fees = self._model.fees.charge(order.side, quantity, price)
+        charges = self._model.commission.charge(quantity, price) + fees
         symbol = order.request.symbol
         position = self._positions.get(symbol, Position(symbol))
-        self._positions[symbol] = position.apply_fill(order.side, quantity, price, commission)
+        self._positions[symbol] = position.apply_fill(order.side, quantity, price, charges)
         signed = quantity if order.side is OrderSide.BUY else -quantity
-        self._cash = to_cash(self._cash - signed * price - commission)
+        self._cash = to_cash(self._cash - signed * price - charges)
         order.filled_quantity += quantity
         order.filled_notional += quantity * price
         order.updated_at = now
@@ -748,7 +750,8 @@ class SimulatedBroker:
             quantity=quantity,
             price=price,
             filled_at=now,
-            commission=commission,
+            commission=charges,
+            regulatory_fees=fees,
         )
         self._fills.append(fill)
         return fill

@@ -16,8 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.db.stores.exports import DATASETS, ExportJobStore, stream_rows
+from trader.adapters.db.stores.market_data import MarketDataStore
 from trader.adapters.db.tables import account_snapshots, fills, risk_decisions, signals, trades
 from trader.adapters.exports.writers import ColumnSpec, write_batches
+from trader.backtest.align import align_series
+from trader.backtest.benchmark import buy_and_hold
+from trader.core.fills import FillModel
+from trader.core.strategies.series import BarSeries, from_epoch_nanoseconds
 from trader.core.tax_lots import Execution, RealisedLot, match_lots
 from trader.reports.daily import DayActivity, daily_summary
 from trader.reports.performance import build_performance_report, render_performance_html
@@ -58,6 +63,7 @@ async def load_executions(
             fills.c.timestamp,
             fills.c.execution_id,
             trades.c.strategy_name,
+            fills.c.regulatory_fees,
         )
         .select_from(fills.join(trades, fills.c.trade_id == trades.c.id))
         .order_by(fills.c.timestamp, fills.c.id)
@@ -78,10 +84,42 @@ async def load_executions(
                 executed_at=row[5],
                 reference=row[6],
                 group=(row[7] or "") if by_strategy else "",
+                regulatory_fees=row[8] or Decimal(0),
             )
             for row in batch
         )
     return executions
+
+
+async def buy_and_hold_curve(
+    engine: AsyncEngine,
+    symbols: Sequence[str],
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    initial_equity: Decimal,
+    fill_model: FillModel,
+) -> list[tuple[datetime, float]]:
+    """`initial_equity` split equally between `symbols`, bought with the system's fill model and
+    costs at the first fill the period allows (the second stored bar's open) and held: the curve a
+    live account is compared with. Empty when there is nothing to compare."""
+    store = MarketDataStore(engine)
+    loaded = []
+    for symbol in sorted(set(symbols)):
+        bars = await store.bars(symbol, start=start, end=end)
+        if len(bars) >= 2:
+            loaded.append(BarSeries.from_bars(bars))
+    if not loaded or initial_equity <= 0:
+        return []
+    try:
+        aligned = align_series(loaded)
+    except ValueError:  # fewer than two common bar times: nothing to chart
+        return []
+    held = buy_and_hold(aligned, initial_cash=float(initial_equity), fill_model=fill_model)
+    return [
+        (from_epoch_nanoseconds(int(moment)), float(value))
+        for moment, value in zip(aligned[0].timestamps_ns, held.equity, strict=True)
+    ]
 
 
 def _closed_within(
@@ -155,8 +193,13 @@ async def build_daily_summary(engine: AsyncEngine, start: datetime, symbols: Seq
     return daily_summary(activity)
 
 
+def traded_symbols(executions: Sequence[Execution], start: datetime | None) -> list[str]:
+    """The symbols filled in the period: what a buy-and-hold comparison holds."""
+    return sorted({e.symbol for e in executions if start is None or e.executed_at >= start})
+
+
 async def _write(
-    request: ExportRequest, engine: AsyncEngine, path: Path, generated_at: datetime
+    request: ExportRequest, engine: AsyncEngine, path: Path, generated_at: datetime, fill_model: FillModel
 ) -> tuple[int, int]:
     kind = request.kind
     if kind.value in DATASETS:
@@ -201,12 +244,24 @@ async def _write(
     if kind is ExportKind.PERFORMANCE_REPORT:
         executions = await load_executions(engine, end=request.end, symbols=request.symbols, by_strategy=True)
         lots = _closed_within(match_lots(executions).realised, request.start, request.end)
+        equity = await _equity(engine, request.start, request.end)
+        traded = traded_symbols(executions, request.start)
+        held = await buy_and_hold_curve(
+            engine,
+            traded,
+            start=request.start,
+            end=request.end,
+            initial_equity=equity[0][1] if equity else Decimal(0),
+            fill_model=fill_model,
+        )
         report = build_performance_report(
-            await _equity(engine, request.start, request.end),
+            equity,
             lots,
             title="full-ai-trader performance report",
             start=request.start,
             end=request.end,
+            buy_and_hold=held,
+            buy_and_hold_symbols=traded,
         )
         page = render_performance_html(report, generated_at=generated_at)
         await asyncio.to_thread(path.write_text, page, "utf-8")
@@ -258,7 +313,7 @@ async def run_export(
     path = directory / f"{request.kind.value}_{started.strftime('%Y%m%dT%H%M%SZ')}_{job_id}.{output_format}"
     try:
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-        rows, size = await _write(request, resources.engine, path, started)
+        rows, size = await _write(request, resources.engine, path, started, resources.settings.fill_model())
     except Exception as error:
         log.exception("export %s (%s) failed", job_id, request.kind.value)
         await jobs.fail(job_id, error=f"{type(error).__name__}: {error}", at=datetime.now(UTC))

@@ -34,6 +34,7 @@ from trader.services.common.notifications import NotificationDispatcher, daily_s
 from trader.services.common.resources import Resources
 from trader.services.common.timeframes import base_timeframe
 from trader.services.scheduler.cadences import chosen_cadences
+from trader.services.scheduler.retention import bars_to_keep
 from trader.services.scheduler.runner import JobDefinition, JobFailedError
 from trader.settings import Settings
 
@@ -269,14 +270,24 @@ def build_jobs(resources: Resources, dispatcher: NotificationDispatcher) -> list
         results += await clean_old_rows(
             resources.engine, cutoff=min(cutoff, now - JOB_RUNS_KEPT), tables=["job_runs"], dry_run=False
         )
+        kept: list[dict[str, Any]] = []
         if settings.retention_market_data_days:
-            results += await clean_old_rows(
+            # Never the bars an enabled strategy or a model still needs; the result names them.
+            keep = await bars_to_keep(resources.engine, settings, base_timeframe(settings))
+            bars = await clean_old_rows(
                 resources.engine,
                 cutoff=now - timedelta(days=settings.retention_market_data_days),
                 tables=["market_data"],
                 dry_run=False,
+                keep=keep,
             )
-        return {"cutoff": cutoff.isoformat(), "deleted": {result.table: result.rows for result in results}}
+            kept = [item.as_dict() for result in bars for item in result.kept]
+            results += bars
+        return {
+            "cutoff": cutoff.isoformat(),
+            "deleted": {result.table: result.rows for result in results},
+            "kept_bars": kept,
+        }
 
     async def model_retraining() -> dict[str, Any]:
         # 409: a training already runs; follow that one.

@@ -13,23 +13,21 @@ from trader.adapters.llm.advisor import LlmAdvisor
 from trader.adapters.llm.panel import LlmMetricsCollector, LlmPanel
 from trader.adapters.llm.providers import build_models
 from trader.adapters.sector_map import ensure_sector_map
-from trader.adapters.strategy_loader import discover_strategies
-from trader.core.llm.strategy import llm_strategy_type
 from trader.ml.desk import DeskRules, ModelDesk
 from trader.ml.ranking_retraining import Notify
 from trader.ml.ranking_settings import fill_model_from
-from trader.ml.ranking_strategy import ranking_strategy_type
-from trader.ml.strategy import ml_strategy_type
 from trader.services.common.app_factory import build_service_app
 from trader.services.common.consumers import consumer_name
 from trader.services.common.health import ComponentCheck
 from trader.services.common.metrics import ServiceMetrics, strategy_metrics
 from trader.services.common.notifications import dispatcher_from_settings
 from trader.services.common.resources import Resources
+from trader.services.strategy_engine.catalog import strategy_catalog
 from trader.services.strategy_engine.handlers import StrategyEngine, consume_bars
 from trader.services.strategy_engine.llm_signals import LlmSignals
 from trader.services.strategy_engine.model_routes import build_model_router
 from trader.services.strategy_engine.ranking import RankingDeskRunner
+from trader.services.strategy_engine.readiness import StrategyDataReadiness
 from trader.services.strategy_engine.routes import build_router
 from trader.services.strategy_engine.training import TrainingJobs, build_training_router
 
@@ -39,12 +37,7 @@ log = logging.getLogger("trader.services.strategy_engine")
 
 def build_engine(resources: Resources) -> StrategyEngine:
     settings = resources.settings
-    catalog, report = discover_strategies(
-        settings.strategies_dir, check_bars=settings.strategy_lookahead_bars
-    )
-    catalog.register(ml_strategy_type())
-    catalog.register(llm_strategy_type())
-    catalog.register(ranking_strategy_type())
+    catalog, report = strategy_catalog(settings)
     advisor = None
     if settings.llm_enabled:
         advisor = LlmAdvisor(
@@ -128,6 +121,7 @@ def create_app(resources: Resources) -> FastAPI:
             await engine.wait_for_jobs()
             await training_jobs.wait()
 
+    readiness = StrategyDataReadiness(engine.data_status)
     app = build_service_app(
         SERVICE,
         resources,
@@ -135,7 +129,11 @@ def create_app(resources: Resources) -> FastAPI:
         routers=[build_router(), build_training_router(), build_model_router()],
         workers=[strategy_worker, backtest_jobs],
         metrics=metrics,
-        components=_llm_health(engine, resources),
+        components=[
+            # An enabled strategy starved of bars degrades the service (never silently stops trading).
+            ComponentCheck("strategy_data", readiness.check, critical=False),
+            *_llm_health(engine, resources),
+        ],
     )
     app.state.strategy_engine = engine
     if engine.llm is not None:

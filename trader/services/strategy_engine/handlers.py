@@ -13,7 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,7 @@ from trader.adapters.db.stores.market_data import MarketDataStore, WatchlistStor
 from trader.adapters.db.stores.models import ModelRegistryStore, ModelVersion
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.signals import SignalRecord, SignalStore, signal_event
-from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
+from trader.adapters.db.stores.strategies import FOLLOWS_WATCHLIST, StrategyConfig, StrategyConfigStore
 from trader.adapters.llm.advisor import LlmAdvisor
 from trader.adapters.strategy_loader import DiscoveryReport
 from trader.backtest.align import align_series
@@ -34,7 +34,7 @@ from trader.backtest.engine import BacktestConfig, run_backtest
 from trader.backtest.optimize import metrics_as_dict
 from trader.core import topics
 from trader.core.events import BarClosed, BarCorrected, new_event_id
-from trader.core.fills import Commission, FillModel, FillRule, Slippage
+from trader.core.fills import FillModel, FillRule
 from trader.core.llm.strategy import LlmStrategySettings
 from trader.core.lookahead import check_lookahead
 from trader.core.market import Timeframe, normalize_symbol
@@ -60,8 +60,6 @@ from trader.services.strategy_engine.windows import TimeframeWindows, WindowRequ
 log = logging.getLogger("trader.services.strategy_engine")
 CONSUMER_GROUP = "strategy_engine"
 DEFAULT_CONFIG_NAME = "default"
-# A configuration whose symbols are ["*"] trades the watchlist (the screener's universe, when on).
-FOLLOWS_WATCHLIST = "*"
 
 
 class ModelUnavailableError(LookupError):
@@ -524,16 +522,18 @@ class StrategyEngine:
             )
             config = BacktestConfig(
                 initial_cash=Decimal(str(request["initial_cash"])),
-                fill_model=FillModel(
-                    rule=FillRule(request["fill_rule"]),
-                    slippage=Slippage(Decimal(str(request["slippage_bps"]))),
-                    commission=Commission(per_share=Decimal(str(request["commission_per_share"]))),
-                ),
+                fill_model=self._backtest_fill_model(request),
             )
             result = await asyncio.to_thread(run_backtest, strategy, data, config)
             metrics: dict[str, Any] = {k: _json_number(v) for k, v in metrics_as_dict(result.metrics).items()}
             metrics["bars"] = int(result.timestamps_ns.size)
             metrics["run_stamp"] = result.stamp.run_id
+            described = config.describe()
+            cost_names = ("fill_rule", "slippage_bps", "commission", "regulatory_fees")
+            metrics["costs"] = {name: described[name] for name in cost_names}
+            metrics["buy_and_hold"] = {
+                k: _json_number(v) for k, v in metrics_as_dict(result.buy_and_hold().metrics).items()
+            }
             if request.get("check_lookahead"):
                 report = await asyncio.to_thread(check_lookahead, strategy, data[0])
                 metrics["lookahead_passed"] = report.passed
@@ -550,6 +550,15 @@ class StrategyEngine:
         except Exception as error:  # the job records its failure; the API reports it
             log.warning("backtest %s failed: %s", run_id, error)
             await self.backtests.fail(run_id, f"{type(error).__name__}: {error}", self.now())
+
+    def _backtest_fill_model(self, request: dict[str, Any]) -> FillModel:
+        """The system's costs, with the request's slippage and commission where it gives them."""
+        slippage, commission = request.get("slippage_bps"), request.get("commission_per_share")
+        model = self.resources.settings.fill_model(
+            slippage_bps=None if slippage is None else Decimal(str(slippage)),
+            commission_per_share=None if commission is None else Decimal(str(commission)),
+        )
+        return replace(model, rule=FillRule(request["fill_rule"]))
 
     async def _backtest_strategy(self, request: dict[str, Any]) -> Strategy:
         built = self.validate(request["strategy_type"], request["parameters"])

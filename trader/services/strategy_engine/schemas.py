@@ -33,6 +33,8 @@ class BacktestRequest(BaseModel):
     end: datetime | None = None
     initial_cash: Decimal = Field(default=Decimal(100_000), gt=0)
     fill_rule: str = Field(default="next_open", pattern="^(next_open|close)$")
-    slippage_bps: Decimal = Field(default=Decimal(0), ge=0)
-    commission_per_share: Decimal = Field(default=Decimal(0), ge=0)
+    # Omitted: the system's costs (SIMULATED_SLIPPAGE_BPS, SIMULATED_COMMISSION_PER_SHARE); sales
+    # always pay the regulatory fees of the settings (SEC_FEE_RATE, FINRA_TAF_*).
+    slippage_bps: Decimal | None = Field(default=None, ge=0, le=1000)
+    commission_per_share: Decimal | None = Field(default=None, ge=0, le=100)
     check_lookahead: bool = True

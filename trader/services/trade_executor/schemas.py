@@ -20,7 +20,8 @@ class FillBody(BaseModel):
     execution_id: str
     quantity: str
     price: str
-    commission: str
+    commission: str  # everything charged beyond the price, regulatory fees included
+    regulatory_fees: str
     timestamp: datetime
 
     @classmethod
@@ -30,6 +31,7 @@ class FillBody(BaseModel):
             quantity=format(fill.quantity, "f"),
             price=format(fill.price, "f"),
             commission=format(fill.commission, "f"),
+            regulatory_fees=format(fill.regulatory_fees, "f"),
             timestamp=fill.timestamp,
         )
 

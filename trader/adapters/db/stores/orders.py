@@ -93,9 +93,10 @@ class StoredFill:
     side: OrderSide
     quantity: Decimal
     price: Decimal
-    commission: Decimal
+    commission: Decimal  # everything charged beyond the price, regulatory fees included
     timestamp: datetime
     cumulative_quantity: Decimal | None = None
+    regulatory_fees: Decimal = Decimal(0)
 
 
 def _order(row: RowMapping) -> StoredOrder:
@@ -141,6 +142,7 @@ def _fill(row: RowMapping) -> StoredFill:
         commission=row["commission"],
         timestamp=row["timestamp"],
         cumulative_quantity=row["cumulative_quantity"],
+        regulatory_fees=row["regulatory_fees"],
     )
 
 
@@ -382,6 +384,7 @@ async def _record_fills(
                 "quantity": fill.quantity,
                 "price": fill.price,
                 "commission": fill.commission,
+                "regulatory_fees": fill.regulatory_fees,
                 "timestamp": fill.filled_at,
                 "cumulative_quantity": fill.cumulative_quantity,
             }

@@ -22,6 +22,11 @@ class StrategyConfigNotFoundError(LookupError):
     pass
 
 
+# A configuration whose symbols are ["*"] trades the watchlist (the screener's universe) and keeps
+# managing what it still holds until flat.
+FOLLOWS_WATCHLIST = "*"
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyConfig:
     name: str

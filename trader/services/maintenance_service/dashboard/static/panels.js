@@ -235,6 +235,10 @@
       body.appendChild(W.empty("Not available: this system reports no LLM usage yet."));
       return;
     }
+    // The roster of models is worth showing even before the first call: it says what would be asked.
+    if (((data.usage.totals || {}).calls || 0) === 0) {
+      body.appendChild(W.empty("No LLM call today."));
+    }
     body.appendChild(W.nested(data.usage));
   }
 
