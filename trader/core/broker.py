@@ -135,6 +135,9 @@ class BrokerOrder:
     updated_at: datetime | None = None
     filled_at: datetime | None = None
     canceled_at: datetime | None = None
+    # A bracket's or OCO's exit legs, when the broker's answer nests them (each names this order
+    # as its parent); empty for a simple order or an answer that lists legs on their own.
+    legs: tuple[BrokerOrder, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("submitted_at", "updated_at", "filled_at", "canceled_at"):

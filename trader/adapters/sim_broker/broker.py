@@ -51,6 +51,7 @@ from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
 from trader.core.portfolio import trading_day_of
 from trader.core.ports import Clock
 from trader.core.positions import Position
+from trader.core.protective import ProtectiveLeg, protective_exit
 from trader.core.sessions import MarketCalendar
 
 ZERO = Decimal(0)
@@ -179,6 +180,8 @@ class SimulatedBroker:
         self._last_price: dict[str, Decimal] = {}
         self._quotes: dict[str, Quote] = {}
         self._sequence = itertools.count(1)
+        # While a bar is matched: bracket legs its entry's fill released, to match on the rest of it.
+        self._released: list[_Order] | None = None
 
     @property
     def name(self) -> str:
@@ -194,12 +197,25 @@ class SimulatedBroker:
         # Orders whose day ended before this bar began are gone; a DAY order still gets the bar of
         # its own session even when that bar is announced after the close (end-of-day replay).
         self.expire_orders(bar.timestamp)
-        for order in self._matchable(symbol):
-            if not order.is_live:
-                continue  # canceled by a sibling's fill earlier in this pass
-            if self._bar_closes_at(bar) <= order.submitted_at:
-                continue  # the bar had closed before the order arrived: no look-ahead
-            made.extend(self._match_on_bar(order, bar))
+        self._released = []
+        try:
+            for order in self._matchable(symbol):
+                if not order.is_live:
+                    continue  # canceled by a sibling's fill earlier in this pass
+                if self._bar_closes_at(bar) <= order.submitted_at:
+                    continue  # the bar had closed before the order arrived: no look-ahead
+                made.extend(self._match_on_bar(order, bar))
+            # An entry filled at this bar's open is protected for the rest of the bar (as the
+            # backtester scans stops from the entry's own bar); filled at the close, from the next.
+            while self._released and self._model.rule is FillRule.NEXT_OPEN:
+                released, self._released = self._released, []
+                for leg in sorted(
+                    released, key=lambda o: (o.order_type is not OrderType.STOP, o.broker_order_id)
+                ):
+                    if leg.is_live:
+                        made.extend(self._match_on_bar(leg, bar))
+        finally:
+            self._released = None
         self._last_price[symbol] = bar.close
         for order in self._matchable(symbol):
             self._track_high_water_mark(order, bar.high if order.side is OrderSide.SELL else bar.low)
@@ -309,7 +325,7 @@ class SimulatedBroker:
             self._add_exit_legs(order, now, held=True)
         elif request.order_class is OrderClass.OCO:
             self._add_exit_legs(order, now, held=False)
-        answer = order.as_broker_order()
+        answer = self._answer(order)
         quote = self._quotes.get(symbol)
         if quote is not None:
             # Quote-driven: a marketable order fills at once, after the acknowledgement is built.
@@ -322,11 +338,16 @@ class SimulatedBroker:
         order = self._orders.get(broker_order_id)
         if order is None:
             raise OrderNotFoundError(f"order not found for {broker_order_id}", status_code=404)
-        return order.as_broker_order()
+        return self._answer(order)
 
     async def find_order(self, client_order_id: str) -> BrokerOrder | None:
         broker_order_id = self._by_client_id.get(client_order_id)
-        return None if broker_order_id is None else self._orders[broker_order_id].as_broker_order()
+        return None if broker_order_id is None else self._answer(self._orders[broker_order_id])
+
+    def _answer(self, order: _Order) -> BrokerOrder:
+        """The order with its legs nested, as Alpaca answers a bracket's submission."""
+        legs = tuple(self._orders[leg_id].as_broker_order() for leg_id in order.leg_ids)
+        return replace(order.as_broker_order(), legs=legs)
 
     async def list_orders(
         self, *, open_only: bool = False, since: datetime | None = None
@@ -625,6 +646,24 @@ class SimulatedBroker:
         kind = order.order_type
         if kind is OrderType.MARKET:
             return self._model.reference_price(bar), True
+        pair = self._exit_pair(order)
+        if pair is not None:
+            stop_leg, target_leg = pair
+            assert stop_leg.stop_price is not None and target_leg.limit_price is not None
+            exit_ = protective_exit(
+                OrderSide.BUY if order.side is OrderSide.SELL else OrderSide.SELL,
+                bar_open=bar.open,
+                high=bar.high,
+                low=bar.low,
+                stop_loss=stop_leg.stop_price,
+                take_profit=target_leg.limit_price,
+            )
+            if exit_ is None or (exit_.leg is ProtectiveLeg.STOP_LOSS) != (order is stop_leg):
+                return None
+            if order is stop_leg:
+                order.triggered = True
+                return exit_.price, True  # a stop becomes a market order: slipped
+            return exit_.price, False
         if kind in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP) and not order.triggered:
             if order.stop_price is None:
                 return None  # a trailing stop that has not seen a price yet
@@ -646,6 +685,19 @@ class SimulatedBroker:
         if not buy and bar.high >= order.limit_price:
             return max(bar.open, order.limit_price), False
         return None
+
+    def _exit_pair(self, order: _Order) -> tuple[_Order, _Order] | None:
+        """(stop leg, take-profit leg) when `order` is one of two live exits that cancel each other
+        and neither has triggered yet: the pair is decided by the shared intrabar rule."""
+        if order.sibling_id is None or order.triggered:
+            return None
+        sibling = self._orders[order.sibling_id]
+        if not sibling.is_live or sibling.triggered:
+            return None
+        stop_leg, target_leg = (order, sibling) if order.order_type is OrderType.STOP else (sibling, order)
+        if stop_leg.order_type is not OrderType.STOP or target_leg.order_type is not OrderType.LIMIT:
+            return None
+        return stop_leg, target_leg
 
     def _quote_price(self, order: _Order, quote: Quote) -> tuple[Decimal, bool] | None:
         buy = order.side is OrderSide.BUY
@@ -763,6 +815,8 @@ class SimulatedBroker:
                 if leg.status is OrderStatus.HELD:
                     leg.status = OrderStatus.ACCEPTED
                     leg.updated_at = now
+                    if self._released is not None:
+                        self._released.append(leg)
         if order.sibling_id is not None:
             sibling = self._orders[order.sibling_id]
             if not sibling.status.is_terminal:
