@@ -32,7 +32,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from trader.core.broker import Broker, BrokerAccount, BrokerFill, OrderRejectedError, OrderRequest
+from trader.core.broker import (
+    Broker,
+    BrokerAccount,
+    BrokerFill,
+    OrderRejectedError,
+    OrderRequest,
+    bracket_fields,
+)
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.day_trades import DayFill, DayTrading, day_trading
 from trader.core.events import SignalEmitted, new_event_id
@@ -54,6 +61,7 @@ from trader.core.risk.decide import (
 )
 from trader.core.risk.limits import RiskLimits
 from trader.core.risk.market_figures import market_session
+from trader.core.risk.proposal import ProposedOrder
 from trader.core.risk.state import BreakerPolicy, TradingState, apply_breakers
 from trader.core.sessions import MarketCalendar, bucket_end
 from trader.core.strategies.base import Strategy
@@ -470,7 +478,7 @@ def _judge(
     )
     if decision.approved:
         books.approved_at.append(at)
-        record = _submit(record, signal, broker, books)
+        record = _submit(record, signal, broker, books, proposal)
     orders.append(record)
     return state
 
@@ -483,8 +491,15 @@ def _flatten(broker: BarFedBroker, books: _Books) -> None:
             books.orders_by_broker_id[result.order.broker_order_id] = result.order.client_order_id
 
 
-def _submit(record: OrderRecord, signal: SignalEmitted, broker: BarFedBroker, books: _Books) -> OrderRecord:
-    """Send an approved order as the executor does (same client order id, market, DAY)."""
+def _submit(
+    record: OrderRecord,
+    signal: SignalEmitted,
+    broker: BarFedBroker,
+    books: _Books,
+    proposal: ProposedOrder,
+) -> OrderRecord:
+    """Send an approved order as the executor does (same client order id, market, DAY; an entry
+    with both protective levels as a GTC bracket, `bracket_fields`)."""
     side = OrderSide(record.side)
     client_order_id = make_client_order_id(
         record.strategy_name, record.symbol, signal.bar_at, f"{side.value}{OrderType.MARKET.value[:2]}"
@@ -495,6 +510,7 @@ def _submit(record: OrderRecord, signal: SignalEmitted, broker: BarFedBroker, bo
         side=side,
         quantity=record.quantity,
         order_type=OrderType.MARKET,
+        **bracket_fields(proposal.stop_loss_price, proposal.take_profit_price),
     )
     status, message = "submitted", None
     try:

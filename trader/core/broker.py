@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
@@ -110,6 +110,19 @@ class OrderRequest:
                 if not protects_long and self.take_profit_price >= self.stop_loss_price:
                     found.append("protecting a short, take_profit_price must be below stop_loss_price")
         return tuple(found)
+
+
+def bracket_fields(stop_loss: Decimal | None, take_profit: Decimal | None) -> dict[str, Any]:
+    """An entry with both protective levels goes as a bracket. Its legs must outlive the entry's
+    day (a daily strategy's stop protects the position overnight), so the bracket is GTC."""
+    if stop_loss is None or take_profit is None:
+        return {}
+    return {
+        "order_class": OrderClass.BRACKET,
+        "time_in_force": TimeInForce.GTC,
+        "stop_loss_price": stop_loss,
+        "take_profit_price": take_profit,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ from trader.core.risk.sizing import (
     SizingMethod,
     SizingPolicy,
     size_position,
+    stop_loss_price,
+    take_profit_price,
 )
 from trader.core.sessions import MarketCalendar, bucket_end
 
@@ -58,6 +60,10 @@ class SizingSettings:
     fraction: Decimal = Decimal("0.05")
     atr_multiple: Decimal = Decimal("2")
     target_volatility: Decimal = Decimal("0.15")
+    # The protective levels of an entry whose signal gives none (RISK_STOP_LOSS_PCT,
+    # RISK_TAKE_PROFIT_PCT): fractions of the signal's price. None: no default.
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.method not in SUPPORTED_SIZING:
@@ -356,6 +362,19 @@ def target_quantity(
     return quantity
 
 
+def protective_levels(
+    signal: SignalEmitted, side: OrderSide, sizing: SizingSettings | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """(stop-loss, take-profit) of an entry: the signal's own, else the settings' fractions of its
+    price (on the cent grid, rounded toward the price)."""
+    stop, target = signal.stop_price, signal.target_price
+    if sizing is not None and stop is None and sizing.stop_loss_pct is not None:
+        stop = stop_loss_price(side, signal.price, percent=sizing.stop_loss_pct)
+    if sizing is not None and target is None and sizing.take_profit_pct is not None:
+        target = take_profit_price(side, signal.price, percent=sizing.take_profit_pct)
+    return stop, target
+
+
 def propose(
     signal: SignalEmitted,
     portfolio: Portfolio,
@@ -363,15 +382,24 @@ def propose(
     policy: SizingPolicy,
     priced_at: datetime,
     facts: dict[str, Any],
+    sizing: SizingSettings | None = None,
 ) -> ProposedOrder | None:
     held = portfolio.position(signal.symbol).quantity
     target: Decimal | None = None
-    if opens_position(signal.direction, held):
+    opening = opens_position(signal.direction, held)
+    if opening:
         target = target_quantity(signal, portfolio, context, policy, facts)
     intent = side_and_quantity(signal.direction, held, target)
     if intent is None:
         return None
     side, quantity = intent
+    stop_level = target_level = None
+    if opening:
+        stop_level, target_level = protective_levels(signal, side, sizing)
+        if (stop_level is None) != (target_level is None):
+            # A bracket needs both legs; one alone is not sent (recorded, so it is not silent).
+            facts["protection"] = "one protective level only: the entry is sent without legs"
+            stop_level = target_level = None
     return ProposedOrder(
         symbol=signal.symbol,
         side=side,
@@ -382,6 +410,8 @@ def propose(
         strategy_name=signal.strategy_name,
         signal_at=signal.bar_at,
         confidence=_confidence(signal),
+        stop_loss_price=stop_level,
+        take_profit_price=target_level,
     )
 
 
@@ -406,7 +436,13 @@ def judge_signal(
             context, queued_for_open=True, last_close_at=last_close_at(calendar, context.evaluated_at)
         )
     proposal = propose(
-        signal, portfolio, context, sizing.policy(limits), signal_priced_at(calendar, signal), recorded
+        signal,
+        portfolio,
+        context,
+        sizing.policy(limits),
+        signal_priced_at(calendar, signal),
+        recorded,
+        sizing,
     )
     if proposal is None:
         return Judged(None, context, None, recorded)
@@ -425,6 +461,10 @@ def decision_snapshot(judged: Judged, portfolio: Portfolio) -> dict[str, Any]:
             "quantity": format(proposal.quantity, "f"),
             "order_type": proposal.order_type.value,
             "limit_price": None if proposal.limit_price is None else str(proposal.limit_price),
+            "stop_loss_price": None if proposal.stop_loss_price is None else str(proposal.stop_loss_price),
+            "take_profit_price": None
+            if proposal.take_profit_price is None
+            else str(proposal.take_profit_price),
             "reference_price": str(proposal.reference_price),
             "priced_at": proposal.priced_at.isoformat(),
             "sizing": judged.facts.get("sizing"),

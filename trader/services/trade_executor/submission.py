@@ -25,6 +25,7 @@ from trader.core.broker import (
     OrderOutcomeUnknownError,
     OrderRejectedError,
     OrderRequest,
+    bracket_fields,
 )
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.events import OrderApproved, OrderStatusChanged
@@ -102,6 +103,7 @@ class OrderSubmission:
                 order_type=order_type,
                 limit_price=approved.limit_price,
                 stop_price=approved.stop_price,
+                **bracket_fields(approved.stop_loss_price, approved.take_profit_price),
             )
             origin = OrderOrigin(
                 approved.strategy_name or None, approved.decision_id, approved.signal_event_id
@@ -229,6 +231,7 @@ class OrderSubmission:
                 results[order.client_order_id] = ExecutionResult(outcome)
         for order in await self.books.apply_broker_orders(answered):
             results[order.client_order_id] = ExecutionResult(order)
+        await self.books.import_legs([answer for _order, answer in answered])
         return results
 
     async def _refuse_unstorable(self, symbol: str, message: str) -> ExecutionResult:
@@ -251,7 +254,9 @@ class OrderSubmission:
     async def submit(self, order: StoredOrder) -> StoredOrder:
         outcome = await self._send(order)
         if isinstance(outcome, BrokerOrder):
-            return await self.books.apply_broker_order(order, outcome)
+            applied = await self.books.apply_broker_order(order, outcome)
+            await self.books.import_legs([outcome])
+            return applied
         return outcome
 
     async def _send(self, order: StoredOrder) -> BrokerOrder | StoredOrder:
@@ -331,7 +336,9 @@ class OrderSubmission:
         """A pending/submitted order: adopt the broker's copy, or (if it never arrived) send it."""
         found = await self.context.broker.find_order(order.client_order_id)
         if found is not None:
-            return await self.books.apply_broker_order(order, found)
+            applied = await self.books.apply_broker_order(order, found)
+            await self.books.import_legs([found])
+            return applied
         if resend:
             return await self.submit(order)
         return order
