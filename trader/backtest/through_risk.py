@@ -36,6 +36,7 @@ from trader.core.broker import (
     Broker,
     BrokerAccount,
     BrokerFill,
+    OrderClass,
     OrderRejectedError,
     OrderRequest,
     bracket_fields,
@@ -513,6 +514,15 @@ def _submit(
         **bracket_fields(proposal.stop_loss_price, proposal.take_profit_price),
     )
     status, message = "submitted", None
+    if request.order_class is OrderClass.SIMPLE:
+        # As the executor does: the position's protective legs go before its exit is sent.
+        for working in _resolve(broker.list_orders(open_only=True)):
+            if (
+                working.parent_broker_order_id is not None
+                and working.symbol == request.symbol
+                and working.side is request.side
+            ):
+                _resolve(broker.cancel_order(working.broker_order_id))
     try:
         answer = _resolve(broker.submit_order(request))
         books.orders_by_broker_id[answer.broker_order_id] = client_order_id

@@ -10,6 +10,7 @@ second copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from trader.core.broker import (
     BrokerError,
     BrokerOrder,
     DuplicateClientOrderIdError,
+    OrderClass,
+    OrderNotCancelableError,
     OrderOutcomeUnknownError,
     OrderRejectedError,
     OrderRequest,
@@ -222,6 +225,7 @@ class OrderSubmission:
                     await self._resolve_waiting(order, resend=True)
                 )
         await self.books.publish_many(announced)
+        await self._release_protection(to_send)
         answered: list[tuple[StoredOrder, BrokerOrder]] = []
         for order in to_send:
             outcome = await self._send(order)
@@ -233,6 +237,28 @@ class OrderSubmission:
             results[order.client_order_id] = ExecutionResult(order)
         await self.books.import_legs([answer for _order, answer in answered])
         return results
+
+    async def _release_protection(self, to_send: Sequence[StoredOrder]) -> None:
+        """A simple order on the side of a position's protective legs (a signal's exit of a bracket
+        entry) cancels those legs first: the broker holds the position's quantity for them (Alpaca
+        refuses the exit otherwise), and a leg left working would sell the position a second time."""
+        sides = {(order.symbol, order.side) for order in to_send if order.order_class is OrderClass.SIMPLE}
+        if not sides:
+            return
+        legs = [
+            order
+            for order in await self.context.orders.open_orders()
+            if order.parent_trade_id is not None
+            and order.broker_order_id is not None
+            and (order.symbol, order.side) in sides
+        ]
+        for leg in legs:
+            assert leg.broker_order_id is not None
+            # Filled or gone meanwhile: the broker's copy below says which.
+            with contextlib.suppress(OrderNotCancelableError):
+                await self.context.broker.cancel_order(leg.broker_order_id)
+            await self.books.apply_broker_order(leg, await self.context.broker.get_order(leg.broker_order_id))
+            log.info("canceled protective leg %s of %s before its exit", leg.client_order_id, leg.symbol)
 
     async def _refuse_unstorable(self, symbol: str, message: str) -> ExecutionResult:
         # A row needs a positive quantity and a known side; the refusal is logged and announced.
