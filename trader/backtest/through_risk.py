@@ -526,6 +526,8 @@ def _submit(
     try:
         answer = _resolve(broker.submit_order(request))
         books.orders_by_broker_id[answer.broker_order_id] = client_order_id
+        for leg in answer.legs:  # a bracket's exits fill under their own ids
+            books.orders_by_broker_id[leg.broker_order_id] = leg.client_order_id
         status = answer.status.value
     except OrderRejectedError as error:
         status, message = "rejected", f"broker rejected: {error}"
