@@ -6,7 +6,7 @@ target and a stop within the entry's own bar."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -79,12 +79,21 @@ def _bars() -> list[Bar]:
     sessions = CALENDAR.sessions_between(date(2024, 1, 2), date(2024, 6, 28))[: len(rows)]
     assert len(sessions) == len(rows)
     return [
-        Bar(SYMBOL, Timeframe.DAY1, session.open_at, *(Decimal(str(v)) for v in row), Decimal(10_000_000))
-        for session, row in zip(sessions, rows, strict=True)
+        Bar(
+            SYMBOL,
+            Timeframe.DAY1,
+            session.open_at,
+            Decimal(str(open_)),
+            Decimal(str(high)),
+            Decimal(str(low)),
+            Decimal(str(close)),
+            Decimal(10_000_000),
+        )
+        for session, (open_, high, low, close) in zip(sessions, rows, strict=True)
     ]
 
 
-def _vectorised(bars: list[Bar]) -> list[tuple[object, Decimal | None, ExitReason]]:
+def _vectorised(bars: list[Bar]) -> list[tuple[datetime | None, Decimal | None, ExitReason]]:
     config = BacktestConfig(
         initial_cash=Decimal(100_000),
         fill_model=MODEL,
@@ -95,7 +104,7 @@ def _vectorised(bars: list[Bar]) -> list[tuple[object, Decimal | None, ExitReaso
     return [(trade.exit_at, trade.exit_price, trade.exit_reason) for trade in result.trades.records()]
 
 
-def _through_risk(bars: list[Bar]) -> tuple[list[tuple[object, Decimal, str]], int]:
+def _through_risk(bars: list[Bar]) -> tuple[list[tuple[datetime, Decimal, str]], int]:
     start = CALENDAR.next_open(bars[1].timestamp)
     clock = SteppedClock(start)
     broker = SimulatedBroker(clock, CALENDAR, starting_cash=Decimal(100_000), fill_model=MODEL)
