@@ -296,9 +296,25 @@ class SimulatedBroker:
             if current.average_fill_price is not None:
                 order.filled_notional = current.filled_quantity * current.average_fill_price
             order.status = current.status
+            order.parent_id = current.parent_broker_order_id
             self._known.add(order.request.symbol)
+        self._link_restored_legs()
         last_used = max((int(m.group(1)) for i in used_ids if (m := _NUMBERED_ID.match(i))), default=0)
         self._sequence = itertools.count(max(last_used, len(self._orders) + len(self._fills)) + 1)
+
+    def _link_restored_legs(self) -> None:
+        """Restored legs find their entry (which releases them when it fills) and each other (the
+        first to fill cancels the other), as they were before the restart."""
+        legs_of: dict[str, list[_Order]] = {}
+        for order in self._orders.values():
+            if order.parent_id is not None:
+                legs_of.setdefault(order.parent_id, []).append(order)
+        for parent_id, legs in legs_of.items():
+            parent = self._orders.get(parent_id)
+            if parent is not None:
+                parent.leg_ids = [leg.broker_order_id for leg in legs]
+            if len(legs) == 2:
+                legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
 
     # ------------------------------------------------------------------ the port
 
