@@ -50,6 +50,7 @@ from trader.core.money import to_cash, to_price
 from trader.core.orders import OrderSide, OrderType
 from trader.core.portfolio import Mark, Portfolio, trading_day_of
 from trader.core.positions import Position
+from trader.core.protective import ProtectiveFractions
 from trader.core.release import publication_order
 from trader.core.risk.context import AccountFacts, RiskContext
 from trader.core.risk.decide import (
@@ -65,7 +66,7 @@ from trader.core.risk.market_figures import market_session
 from trader.core.risk.proposal import ProposedOrder
 from trader.core.risk.state import BreakerPolicy, TradingState, apply_breakers
 from trader.core.sessions import MarketCalendar, bucket_end
-from trader.core.strategies.base import Strategy
+from trader.core.strategies.base import SignalDirection, Strategy
 from trader.core.strategies.closing import ClosingSignal, ClosingSignalSource, closing_signal
 from trader.core.strategies.series import BarSeries
 
@@ -148,6 +149,9 @@ class ThroughRiskConfig:
     timeframe: Timeframe = Timeframe.DAY1
     risk_lookback_bars: int = 60
     breakers: BreakerPolicy = field(default_factory=BreakerPolicy)
+    # The configuration's protective levels (stop_loss_pct, take_profit_pct), as the strategy
+    # engine puts them on an entry's signal when the strategy gives none of its own.
+    protection: ProtectiveFractions = field(default_factory=ProtectiveFractions)
 
 
 @dataclass(slots=True)
@@ -337,8 +341,7 @@ def run_through_risk(
                     strength=latest.strength,
                     price=to_price(bar.close),
                     reason="",
-                    stop_price=latest.stop_price,
-                    target_price=latest.target_price,
+                    **_levels(config, latest, to_price(bar.close)),
                 )
             )
         signals += len(emitted)
@@ -356,6 +359,14 @@ def run_through_risk(
         marks={symbol: last[symbol] for symbol in held},
         trading_state=state.value,
     )
+
+
+def _levels(config: ThroughRiskConfig, latest: ClosingSignal, price: Decimal) -> dict[str, Any]:
+    """The signal's protective levels: the strategy's own, else the configuration's for an entry."""
+    stop, target = latest.stop_price, latest.target_price
+    if latest.direction is SignalDirection.BUY and stop is None and target is None:
+        stop, target = config.protection.levels(OrderSide.BUY, price)
+    return {"stop_price": stop, "target_price": target}
 
 
 def _closing(

@@ -14,10 +14,59 @@ model's slippage), the take-profit is a limit order (it never fills worse than i
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from trader.core.orders import OrderSide
+from trader.core.risk.sizing import stop_loss_price, take_profit_price
+
+# Parameters every strategy configuration may give beside its type's own: an entry's protective
+# levels as fractions of the signal's price (the strategy engine puts them on the signal).
+PROTECTIVE_PARAMETERS = ("stop_loss_pct", "take_profit_pct")
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectiveFractions:
+    """A stop-loss and a take-profit as fractions of an entry's price (None: no such level)."""
+
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.stop_loss_pct is not None and not Decimal(0) < self.stop_loss_pct < 1:
+            raise ValueError(f"stop_loss_pct must be in (0, 1), got {self.stop_loss_pct}")
+        if self.take_profit_pct is not None and self.take_profit_pct <= 0:
+            raise ValueError(f"take_profit_pct must be positive, got {self.take_profit_pct}")
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, object]) -> ProtectiveFractions:
+        """The reserved parameters of a strategy configuration; ValueError names a bad one."""
+        values: dict[str, Decimal | None] = {}
+        for name in PROTECTIVE_PARAMETERS:
+            raw = parameters.get(name)
+            if raw is None:
+                values[name] = None
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+                raise ValueError(f"{name} must be a number, got {raw!r}")
+            try:
+                values[name] = Decimal(str(raw))
+            except InvalidOperation:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        return cls(**values)
+
+    def levels(self, side: OrderSide, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
+        """(stop-loss, take-profit) of an entry at `price`, on the cent grid toward the price."""
+        stop = (
+            None if self.stop_loss_pct is None else stop_loss_price(side, price, percent=self.stop_loss_pct)
+        )
+        target = (
+            None
+            if self.take_profit_pct is None
+            else take_profit_price(side, price, percent=self.take_profit_pct)
+        )
+        return stop, target
 
 
 class ProtectiveLeg(enum.StrEnum):

@@ -20,6 +20,7 @@ from trader.backtest.trades import ExitReason
 from trader.core.fills import FillModel, Slippage
 from trader.core.market import Bar, Timeframe
 from trader.core.orders import OrderSide
+from trader.core.protective import ProtectiveFractions
 from trader.core.risk.decide import SizingSettings
 from trader.core.risk.limits import RiskLimits
 from trader.core.strategies.base import Signals
@@ -104,7 +105,9 @@ def _vectorised(bars: list[Bar]) -> list[tuple[datetime | None, Decimal | None, 
     return [(trade.exit_at, trade.exit_price, trade.exit_reason) for trade in result.trades.records()]
 
 
-def _through_risk(bars: list[Bar]) -> tuple[list[tuple[datetime, Decimal, str]], int]:
+def _through_risk(
+    bars: list[Bar], source: str = "settings"
+) -> tuple[list[tuple[datetime, Decimal, str]], int]:
     start = CALENDAR.next_open(bars[1].timestamp)
     clock = SteppedClock(start)
     broker = SimulatedBroker(clock, CALENDAR, starting_cash=Decimal(100_000), fill_model=MODEL)
@@ -115,7 +118,11 @@ def _through_risk(bars: list[Bar]) -> tuple[list[tuple[datetime, Decimal, str]],
         replay_until=CALENDAR.next_close(bars[-1].timestamp),
         starting_cash=Decimal(100_000),
         limits=RiskLimits(max_symbol_volatility=None),
-        sizing=SizingSettings(stop_loss_pct=STOP, take_profit_pct=TARGET),
+        # The risk settings' defaults, or the strategy configuration's parameters.
+        sizing=SizingSettings(stop_loss_pct=STOP, take_profit_pct=TARGET)
+        if source == "settings"
+        else SizingSettings(),
+        protection=ProtectiveFractions(STOP, TARGET) if source == "configuration" else ProtectiveFractions(),
         risk_lookback_bars=21,
     )
     result = run_through_risk(config, bars, broker=broker, clock=clock, calendar=CALENDAR)
@@ -132,10 +139,11 @@ def _through_risk(bars: list[Bar]) -> tuple[list[tuple[datetime, Decimal, str]],
     return exits, len(entries)
 
 
-def test_stop_and_target_exits_agree_bar_and_price() -> None:
+@pytest.mark.parametrize("source", ["settings", "configuration"])
+def test_stop_and_target_exits_agree_bar_and_price(source: str) -> None:
     bars = _bars()
     vectorised = _vectorised(bars)
-    live, entries = _through_risk(bars)
+    live, entries = _through_risk(bars, source)
 
     assert entries == 5
     assert [(at, price, reason.value) for at, price, reason in vectorised] == live

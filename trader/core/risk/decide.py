@@ -26,6 +26,7 @@ from trader.core.portfolio import (
     trading_day_of,
 )
 from trader.core.positions import Position
+from trader.core.protective import ProtectiveFractions
 from trader.core.risk.context import RiskContext
 from trader.core.risk.engine import evaluate
 from trader.core.risk.limits import RiskLimits
@@ -45,8 +46,6 @@ from trader.core.risk.sizing import (
     SizingMethod,
     SizingPolicy,
     size_position,
-    stop_loss_price,
-    take_profit_price,
 )
 from trader.core.sessions import MarketCalendar, bucket_end
 
@@ -368,10 +367,11 @@ def protective_levels(
     """(stop-loss, take-profit) of an entry: the signal's own, else the settings' fractions of its
     price (on the cent grid, rounded toward the price)."""
     stop, target = signal.stop_price, signal.target_price
-    if sizing is not None and stop is None and sizing.stop_loss_pct is not None:
-        stop = stop_loss_price(side, signal.price, percent=sizing.stop_loss_pct)
-    if sizing is not None and target is None and sizing.take_profit_pct is not None:
-        target = take_profit_price(side, signal.price, percent=sizing.take_profit_pct)
+    if sizing is not None:
+        defaults = ProtectiveFractions(sizing.stop_loss_pct, sizing.take_profit_pct)
+        default_stop, default_target = defaults.levels(side, signal.price)
+        stop = default_stop if stop is None else stop
+        target = default_target if target is None else target
     return stop, target
 
 
