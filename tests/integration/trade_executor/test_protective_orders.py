@@ -5,6 +5,7 @@ close-all leaves no leg working."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from tests.integration.trade_executor.conftest import Books
 from tests.integration.trade_executor.venues import Venue
 from trader.adapters.db.stores.orders import StoredOrder
 from trader.adapters.db.tables import trades
-from trader.core.broker import OrderClass
+from trader.core.broker import OrderClass, OrderRequest, bracket_fields
 from trader.core.events import OrderApproved, new_event_id
 from trader.core.orders import OrderSide, OrderStatus, TimeInForce
 
@@ -140,3 +141,33 @@ async def test_legs_are_rows_whose_parent_is_the_entry(books: Books, venue: Venu
             )
         ).all()
     assert sorted(rows) == sorted([(target.id, entry.id), (stop.id, entry.id)])
+
+
+async def test_a_leg_recorded_from_the_stream_before_the_answer_gets_its_parent_from_the_answer(
+    books: Books, venue: Venue
+) -> None:
+    venue.set_price(SYMBOL, Decimal(100))
+    request = OrderRequest(
+        client_order_id="by-hand-bracket",
+        symbol=SYMBOL,
+        side=OrderSide.BUY,
+        quantity=Decimal(5),
+        **bracket_fields(Decimal(95), Decimal(110)),
+    )
+    answer = await venue.broker.submit_order(request)
+    assert len(answer.legs) == 2 and all(
+        leg.parent_broker_order_id == answer.broker_order_id for leg in answer.legs
+    )
+    order_books = books.executor.submission.books
+    # A streamed update names the leg but not its entry.
+    early = await order_books.import_order(replace(answer.legs[1], parent_broker_order_id=None))
+    assert early.parent_trade_id is None
+    entry = await order_books.import_order(replace(answer, legs=()))
+
+    await order_books.import_legs([answer])
+
+    legs = [row for row in await _rows(books) if row.id != entry.id]
+    assert sorted(row.broker_order_id or "" for row in legs) == sorted(
+        leg.broker_order_id for leg in answer.legs
+    )
+    assert {row.parent_trade_id for row in legs} == {entry.id}

@@ -581,6 +581,7 @@ class OrderStore:
         submitted_at: datetime | None = _UNSET,
         filled_at: datetime | None = _UNSET,
         canceled_at: datetime | None = _UNSET,
+        parent_trade_id: int | None = _UNSET,
     ) -> StoredOrder:
         """Change the order as read at `order.version`; a status change must be legal."""
         values = _changed_values(
@@ -595,6 +596,7 @@ class OrderStore:
             submitted_at=submitted_at,
             filled_at=filled_at,
             canceled_at=canceled_at,
+            parent_trade_id=parent_trade_id,
         )
         async with self._engine.begin() as connection:
             if not await _update_at_version(connection, order, values):
