@@ -17,6 +17,7 @@ from trader.adapters.db.tables import trades
 from trader.core.broker import OrderClass, OrderRequest, bracket_fields
 from trader.core.events import OrderApproved, new_event_id
 from trader.core.orders import OrderSide, OrderStatus, TimeInForce
+from trader.services.trade_executor.position_close import close_position
 
 SYMBOL = "AAPL"
 
@@ -171,3 +172,18 @@ async def test_a_leg_recorded_from_the_stream_before_the_answer_gets_its_parent_
         leg.broker_order_id for leg in answer.legs
     )
     assert {row.parent_trade_id for row in legs} == {entry.id}
+
+
+async def test_an_operators_close_of_a_bracketed_position_cancels_its_legs_then_sells_once(
+    books: Books, venue: Venue
+) -> None:
+    _entry, target, stop = await _bracket_entered(books, venue)
+    closed = await close_position(books.executor, SYMBOL)
+    assert closed.sent, closed
+    assert set(closed.canceled_order_ids) == {target.id, stop.id}
+    venue.trade()
+    await books.executor.reconcile()
+    assert await venue.broker.list_positions() == []
+    assert await venue.broker.list_orders(open_only=True) == []
+    ours = {row.id: row for row in await _rows(books)}
+    assert ours[stop.id].status is OrderStatus.CANCELED and ours[target.id].status is OrderStatus.CANCELED
