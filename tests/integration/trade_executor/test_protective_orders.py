@@ -187,3 +187,18 @@ async def test_an_operators_close_of_a_bracketed_position_cancels_its_legs_then_
     assert await venue.broker.list_orders(open_only=True) == []
     ours = {row.id: row for row in await _rows(books)}
     assert ours[stop.id].status is OrderStatus.CANCELED and ours[target.id].status is OrderStatus.CANCELED
+
+
+async def test_cancel_all_as_the_emergency_shutdown_calls_it_cancels_the_legs_in_both_books(
+    books: Books, venue: Venue
+) -> None:
+    _entry, target, stop = await _bracket_entered(books, venue)
+    report = await books.executor.cancel_all_open()
+    assert report["errors"] == [] and report["canceled"] >= 2
+    assert await venue.broker.list_orders(open_only=True) == []
+    ours = {row.id: row for row in await _rows(books)}
+    assert ours[stop.id].status is OrderStatus.CANCELED and ours[target.id].status is OrderStatus.CANCELED
+    # The position stays (halting is not flattening) and no leg can sell it any more.
+    venue.set_price(SYMBOL, Decimal(90))
+    venue.trade()
+    assert {p.symbol: p.quantity for p in await venue.broker.list_positions()} == {SYMBOL: Decimal(10)}
