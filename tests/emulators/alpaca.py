@@ -7,8 +7,8 @@ Covers: APCA-API-KEY-ID / APCA-API-SECRET-KEY check (401); GET /v2/account; /v2/
 from the XNYS calendar (exchange_calendars) at a settable `now`; /v2/assets and /v2/assets/{symbol}
 (tradable or not; unknown -> 404); orders: POST /v2/orders (market, limit, stop, stop_limit,
 trailing_stop; qty or notional; day/gtc/opg/cls/ioc/fok; client_order_id unique; order_class bracket
-with take_profit.limit_price and stop_loss.stop_price, checked against the base price as Alpaca does,
-answered with its `legs`), GET /v2/orders
+with take_profit.limit_price and stop_loss.stop_price (oto: one of them), checked against the base price
+as Alpaca does, answered with its `legs`), GET /v2/orders
 (status, limit, after, until, direction, symbols, side, nested), GET /v2/orders/{id},
 GET /v2/orders:by_client_order_id, DELETE /v2/orders/{id}, DELETE /v2/orders (207); positions: list,
 one, close one (qty / percentage), close all (207 per symbol, optional cancel_orders);
@@ -966,13 +966,13 @@ class AlpacaEmulator(FaultableEmulator):
             position_intent=payload.get("position_intent") or self._intent(asset.symbol, side),
             status="new" if self._market_open() else "accepted",
             created_at=self._now,
+            order_class="simple" if levels is None else str(order_class),
         )
         if order_type == "trailing_stop" and price is not None:
             self._track_high_water_mark(order, price)
         self._state.orders[order.id] = order
         self._announce_accepted(order)
         if levels is not None:
-            order.order_class = "bracket"
             self._add_legs(order, *levels)
         return order
 
@@ -984,39 +984,45 @@ class AlpacaEmulator(FaultableEmulator):
         time_in_force: str,
         asset: Asset,
         limit_price: Decimal | None,
-    ) -> tuple[Decimal, Decimal] | JSONResponse | None:
-        """(take-profit limit, stop-loss stop) of a bracket, checked as Alpaca checks them against
-        the base price (the entry's limit, else the last price); None for a simple order."""
+    ) -> tuple[Decimal | None, Decimal | None] | JSONResponse | None:
+        """(take-profit limit, stop-loss stop) of a bracket (both) or an OTO (one), checked as Alpaca
+        checks them against the base price (the entry's limit, else the last price); None for a
+        simple order."""
         if order_class == "simple":
             return None
-        if order_class != "bracket":
+        if order_class not in ("bracket", "oto"):
             return _error(422, 40010001, f"order_class {order_class} is not emulated")
         if time_in_force not in ("day", "gtc"):
-            return _error(422, 40010001, "bracket orders must be day or gtc")
+            return _error(422, 40010001, f"{order_class} orders must be day or gtc")
         take_profit, stop_loss = payload.get("take_profit"), payload.get("stop_loss")
         target = _decimal(take_profit.get("limit_price")) if isinstance(take_profit, dict) else None
         stop = _decimal(stop_loss.get("stop_price")) if isinstance(stop_loss, dict) else None
-        if target is None or stop is None:
+        if order_class == "bracket" and (target is None or stop is None):
             return _error(
                 422, 40010001, "bracket orders require take_profit.limit_price and stop_loss.stop_price"
             )
+        if order_class == "oto" and (target is None) == (stop is None):
+            return _error(422, 40010001, "oto orders require exactly one of take_profit or stop_loss")
         base = limit_price or self._state.prices.get(asset.symbol)
         if base is not None:
             cent = Decimal("0.01")
-            if side == "buy" and target < base + cent:
+            if side == "buy" and target is not None and target < base + cent:
                 return _error(422, 42210000, f"take_profit.limit_price must be >= base_price + 0.01 ({base})")
-            if side == "buy" and stop > base - cent:
+            if side == "buy" and stop is not None and stop > base - cent:
                 return _error(422, 42210000, f"stop_loss.stop_price must be <= base_price - 0.01 ({base})")
-            if side == "sell" and target > base - cent:
+            if side == "sell" and target is not None and target > base - cent:
                 return _error(422, 42210000, f"take_profit.limit_price must be <= base_price - 0.01 ({base})")
-            if side == "sell" and stop < base + cent:
+            if side == "sell" and stop is not None and stop < base + cent:
                 return _error(422, 42210000, f"stop_loss.stop_price must be >= base_price + 0.01 ({base})")
         return target, stop
 
-    def _add_legs(self, entry: _Order, target: Decimal, stop: Decimal) -> None:
-        """The take-profit limit and the stop-loss stop, held until the entry fills."""
+    def _add_legs(self, entry: _Order, target: Decimal | None, stop: Decimal | None) -> None:
+        """The take-profit limit and the stop-loss stop (an OTO: the one given), held until the
+        entry fills."""
         exit_side = "sell" if entry.side == "buy" else "buy"
         for leg_type, limit_price, stop_price in (("limit", target, None), ("stop", None, stop)):
+            if limit_price is None and stop_price is None:
+                continue
             sequence = self._next()
             leg = _Order(
                 id=uuid.uuid5(_NAMESPACE, f"order:{sequence}"),
@@ -1036,7 +1042,7 @@ class AlpacaEmulator(FaultableEmulator):
                 position_intent="sell_to_close" if exit_side == "sell" else "buy_to_close",
                 status="held",
                 created_at=self._now,
-                order_class="bracket",
+                order_class=entry.order_class,
                 parent_id=entry.id,
             )
             self._state.orders[leg.id] = leg

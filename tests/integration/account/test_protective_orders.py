@@ -100,3 +100,25 @@ async def test_a_level_on_the_wrong_side_is_denied_with_its_code_and_nothing_is_
         stored = (await connection.execute(select(risk_decisions.c.decision, risk_decisions.c.reasons))).all()
     assert len(stored) == 1 and stored[0].decision != "approved"
     assert any(reason.startswith("PROTECTIVE_LEVEL_WRONG_SIDE: AAPL") for reason in stored[0].reasons)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"risk_stop_loss_pct": Decimal("0.05")}])
+async def test_a_stop_loss_setting_alone_sends_an_oto_with_its_stop(session: PaperSession) -> None:
+    await session.recorder.record("start")
+    record = (await _judge(session)).decision
+    assert record is not None and record.approved, record
+    assert record.snapshot["order"]["take_profit_price"] is None
+    await session.execute_decisions()
+    rows = await session.executor.orders.recent(limit=10)
+    (entry,) = [row for row in rows if row.parent_trade_id is None]
+    (leg,) = [row for row in rows if row.parent_trade_id == entry.id]
+    assert entry.order_class is OrderClass.OTO and (leg.order_type, leg.stop_price) == (
+        OrderType.STOP,
+        Decimal(95),
+    )
+    session.emulator.set_price("AAPL", Decimal(94))
+    session.emulator.fill_pending()
+    await session.executor.reconcile()
+    assert session.emulator.position_qty("AAPL") == 0
+    after = {row.id: row for row in await session.executor.orders.recent(limit=10)}
+    assert after[leg.id].status is OrderStatus.FILLED

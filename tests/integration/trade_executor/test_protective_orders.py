@@ -202,3 +202,25 @@ async def test_cancel_all_as_the_emergency_shutdown_calls_it_cancels_the_legs_in
     venue.set_price(SYMBOL, Decimal(90))
     venue.trade()
     assert {p.symbol: p.quantity for p in await venue.broker.list_positions()} == {SYMBOL: Decimal(10)}
+
+
+async def test_a_stop_alone_goes_as_an_oto_whose_one_leg_closes_the_position(
+    books: Books, venue: Venue
+) -> None:
+    venue.set_price(SYMBOL, Decimal(100))
+    result = await books.executor.execute_approved(_approval(books, Decimal(95), None))
+    assert result.order is not None and not result.refused, result
+    assert result.order.order_class is OrderClass.OTO
+    (leg,) = [row for row in await _rows(books) if row.parent_trade_id == result.order.id]
+    assert (leg.order_type.value, leg.side, leg.stop_price) == ("stop", OrderSide.SELL, Decimal(95))
+    venue.trade()
+    await books.executor.reconcile()
+    assert {p.symbol: p.quantity for p in await venue.broker.list_positions()} == {SYMBOL: Decimal(10)}
+
+    venue.set_price(SYMBOL, Decimal(94))
+    venue.trade()
+    await books.executor.reconcile()
+
+    assert await venue.broker.list_positions() == []
+    ours = {row.id: row for row in await _rows(books)}
+    assert ours[leg.id].status is OrderStatus.FILLED and ours[leg.id].average_fill_price == Decimal(94)

@@ -94,11 +94,13 @@ def _bars() -> list[Bar]:
     ]
 
 
-def _vectorised(bars: list[Bar]) -> list[tuple[datetime | None, Decimal | None, ExitReason]]:
+def _vectorised(
+    bars: list[Bar], target: Decimal | None = TARGET
+) -> list[tuple[datetime | None, Decimal | None, ExitReason]]:
     config = BacktestConfig(
         initial_cash=Decimal(100_000),
         fill_model=MODEL,
-        stops=StopRules(stop_loss=STOP, take_profit=TARGET),
+        stops=StopRules(stop_loss=STOP, take_profit=target),
         allocation=Decimal("0.05"),
     )
     result = run_backtest(CrossAbove(), BarSeries.from_bars(bars), config)
@@ -106,7 +108,7 @@ def _vectorised(bars: list[Bar]) -> list[tuple[datetime | None, Decimal | None, 
 
 
 def _through_risk(
-    bars: list[Bar], source: str = "settings"
+    bars: list[Bar], source: str = "settings", target: Decimal | None = TARGET
 ) -> tuple[list[tuple[datetime, Decimal, str]], int]:
     start = CALENDAR.next_open(bars[1].timestamp)
     clock = SteppedClock(start)
@@ -119,10 +121,10 @@ def _through_risk(
         starting_cash=Decimal(100_000),
         limits=RiskLimits(max_symbol_volatility=None),
         # The risk settings' defaults, or the strategy configuration's parameters.
-        sizing=SizingSettings(stop_loss_pct=STOP, take_profit_pct=TARGET)
+        sizing=SizingSettings(stop_loss_pct=STOP, take_profit_pct=target)
         if source == "settings"
         else SizingSettings(),
-        protection=ProtectiveFractions(STOP, TARGET) if source == "configuration" else ProtectiveFractions(),
+        protection=ProtectiveFractions(STOP, target) if source == "configuration" else ProtectiveFractions(),
         risk_lookback_bars=21,
     )
     result = run_through_risk(config, bars, broker=broker, clock=clock, calendar=CALENDAR)
@@ -155,6 +157,16 @@ def test_stop_and_target_exits_agree_bar_and_price(source: str) -> None:
         "take_profit",
         "stop_loss",
     ]
+
+
+def test_a_stop_alone_an_oto_exits_where_the_backtest_does() -> None:
+    bars = _bars()
+    vectorised = _vectorised(bars, target=None)
+    live, entries = _through_risk(bars, target=None)
+    closed = [(at, price, reason.value) for at, price, reason in vectorised if at is not None]
+    assert closed == live
+    # Without a target the gap over 120 takes nothing: that bar's low still reaches the stop.
+    assert [price for _at, price, _reason in live] == [95, 93, 95, 95, 95] and entries == 5
 
 
 @pytest.mark.parametrize("bps", [Decimal(0), Decimal(25)])

@@ -198,6 +198,12 @@ def _alpaca_request(request: OrderRequest) -> AlpacaOrderRequest:
         common["order_class"] = AlpacaOrderClass.OCO
         common["take_profit"] = TakeProfitRequest(limit_price=float(request.take_profit_price or 0))
         common["stop_loss"] = StopLossRequest(stop_price=float(request.stop_loss_price or 0))
+    elif request.order_class is OrderClass.OTO:
+        common["order_class"] = AlpacaOrderClass.OTO
+        if request.take_profit_price is not None:
+            common["take_profit"] = TakeProfitRequest(limit_price=float(request.take_profit_price))
+        if request.stop_loss_price is not None:
+            common["stop_loss"] = StopLossRequest(stop_price=float(request.stop_loss_price))
     kind = request.order_type
     if kind is OrderType.MARKET:
         return MarketOrderRequest(**common)

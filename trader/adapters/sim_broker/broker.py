@@ -337,7 +337,7 @@ class SimulatedBroker:
         self._check_funds(request, symbol)
         now = self._clock.now()
         order = self._new_order(replace(request, symbol=symbol), now)
-        if request.order_class is OrderClass.BRACKET:
+        if request.order_class.has_exit_legs:
             self._add_exit_legs(order, now, held=True)
         elif request.order_class is OrderClass.OCO:
             self._add_exit_legs(order, now, held=False)
@@ -389,7 +389,7 @@ class SimulatedBroker:
         self._finish(order, OrderStatus.CANCELED, now)
         for leg_id in order.leg_ids:
             leg = self._orders[leg_id]
-            if not leg.status.is_terminal and order.order_class is OrderClass.BRACKET:
+            if not leg.status.is_terminal and order.order_class.has_exit_legs:
                 self._finish(leg, OrderStatus.CANCELED, now)
 
     async def cancel_all_orders(self) -> Sequence[CancelResult]:
@@ -530,10 +530,10 @@ class SimulatedBroker:
 
     def _add_exit_legs(self, parent: _Order, now: datetime, *, held: bool) -> None:
         request = parent.request
-        assert request.take_profit_price is not None and request.stop_loss_price is not None
         exit_side = OrderSide.SELL if request.side is OrderSide.BUY else OrderSide.BUY
         base = request.client_order_id[:60]
         if request.order_class is OrderClass.OCO:
+            assert request.take_profit_price is not None and request.stop_loss_price is not None
             # The OCO order itself is the take-profit limit; one stop-loss leg hangs off it.
             parent.order_type = OrderType.LIMIT
             parent.limit_price = request.take_profit_price
@@ -558,6 +558,8 @@ class SimulatedBroker:
             ("tp", OrderType.LIMIT, request.take_profit_price),
             ("sl", OrderType.STOP, request.stop_loss_price),
         ):
+            if price is None:
+                continue  # an OTO's one leg
             leg = self._new_order(
                 OrderRequest(
                     client_order_id=f"{base}-{suffix}",
@@ -575,7 +577,8 @@ class SimulatedBroker:
             leg.status = OrderStatus.HELD if held else OrderStatus.ACCEPTED
             legs.append(leg)
             parent.leg_ids.append(leg.broker_order_id)
-        legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
+        if len(legs) == 2:
+            legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
 
     def _matchable(self, symbol: str) -> list[_Order]:
         live = [o for o in self._unfinished() if o.is_live and o.request.symbol == symbol]
@@ -825,7 +828,7 @@ class SimulatedBroker:
         return fill
 
     def _on_filled(self, order: _Order, now: datetime) -> None:
-        if order.order_class is OrderClass.BRACKET:
+        if order.order_class.has_exit_legs:
             for leg_id in order.leg_ids:
                 leg = self._orders[leg_id]
                 if leg.status is OrderStatus.HELD:
@@ -843,7 +846,7 @@ class SimulatedBroker:
         order.updated_at = now
         if status is OrderStatus.CANCELED:
             order.canceled_at = now
-        if order.order_class is OrderClass.BRACKET and order.filled_quantity == 0:
+        if order.order_class.has_exit_legs and order.filled_quantity == 0:
             # An entry that never filled leaves nothing for its exits to protect.
             for leg_id in order.leg_ids:
                 leg = self._orders[leg_id]

@@ -396,10 +396,6 @@ def propose(
     stop_level = target_level = None
     if opening:
         stop_level, target_level = protective_levels(signal, side, sizing)
-        if (stop_level is None) != (target_level is None):
-            # A bracket needs both legs; one alone is not sent (recorded, so it is not silent).
-            facts["protection"] = "one protective level only: the entry is sent without legs"
-            stop_level = target_level = None
     return ProposedOrder(
         symbol=signal.symbol,
         side=side,

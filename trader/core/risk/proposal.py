@@ -35,8 +35,8 @@ class ProposedOrder:
     strategy_name: str = ""
     signal_at: datetime | None = None
     confidence: Decimal | None = None
-    # The entry's protective levels (a stop-loss and a take-profit): with both, the executor sends
-    # the entry as a bracket. A level on the wrong side of the price is denied, not raised here.
+    # The entry's protective levels: with both, the executor sends the entry as a bracket, with one
+    # as an OTO (entry and that leg). A level on the wrong side of the price is denied, not raised.
     stop_loss_price: Decimal | None = None
     take_profit_price: Decimal | None = None
 
@@ -86,11 +86,6 @@ class ProposedOrder:
         if self.side is OrderSide.BUY:
             return self.limit_price
         return max(self.limit_price, self.reference_price)
-
-    @property
-    def is_bracket(self) -> bool:
-        """Whether the entry goes to the broker with its stop-loss and take-profit legs."""
-        return self.stop_loss_price is not None and self.take_profit_price is not None
 
     @property
     def notional(self) -> Decimal:
