@@ -924,6 +924,11 @@ class AlpacaEmulator(FaultableEmulator):
         levels = self._bracket_levels(payload, order_class, side, time_in_force, asset, limit_price)
         if isinstance(levels, JSONResponse):
             return levels
+        if qty is not None and qty != qty.to_integral_value():
+            if order_class != "simple":
+                return _error(422, 40010001, "fractional orders must be simple orders")
+            if time_in_force != "day":
+                return _error(422, 40010001, "fractional orders must be DAY orders")
         client_order_id = str(
             payload.get("client_order_id") or uuid.uuid5(_NAMESPACE, f"coid:{self._next()}")
         )

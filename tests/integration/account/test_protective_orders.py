@@ -122,3 +122,24 @@ async def test_a_stop_loss_setting_alone_sends_an_oto_with_its_stop(session: Pap
     assert session.emulator.position_qty("AAPL") == 0
     after = {row.id: row for row in await session.executor.orders.recent(limit=10)}
     assert after[leg.id].status is OrderStatus.FILLED
+
+
+async def test_a_protected_entry_in_a_fractionable_asset_is_sized_in_whole_shares(
+    session: PaperSession,
+) -> None:
+    # Alpaca takes fractional quantities only in simple DAY orders: a bracket of 11.538461 shares
+    # would be refused (the emulator refuses it as Alpaca does).
+    session.emulator.set_price("AAPL", Decimal(130))
+    assert await session.recorder.learn_assets() == (2, 2)
+    await session.recorder.record("start")
+    emitted = signal("AAPL", "buy", Decimal(130), session.clock.now())
+    record = (await session.manager.judge(emitted)).decision
+    assert record is not None and record.approved, record
+    assert record.quantity == Decimal(11)
+    await session.execute_decisions()
+    assert session.emulator.position_qty("AAPL") == Decimal(11)
+    rows = await session.executor.orders.recent(limit=10)
+    assert sorted(row.order_type.value for row in rows if row.parent_trade_id is not None) == [
+        "limit",
+        "stop",
+    ]

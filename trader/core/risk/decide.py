@@ -328,11 +328,16 @@ def target_quantity(
     context: RiskContext,
     policy: SizingPolicy,
     facts: dict[str, Any],
+    *,
+    protected: bool = False,
 ) -> Decimal:
-    """The position size the policy wants; records how it was sized in `facts["sizing"]`."""
+    """The position size the policy wants; records how it was sized in `facts["sizing"]`.
+
+    A `protected` entry (sent with exit legs) is sized in whole shares: Alpaca takes fractional
+    quantities only in simple DAY orders."""
     available = portfolio.cash if context.buying_power is None else context.buying_power
     atr = facts.get("atr")
-    fractional = context.fractionable.get(signal.symbol, False)
+    fractional = context.fractionable.get(signal.symbol, False) and not protected
     inputs = SizingInputs(
         equity=portfolio.equity,
         price=signal.price,
@@ -387,15 +392,16 @@ def propose(
     held = portfolio.position(signal.symbol).quantity
     target: Decimal | None = None
     opening = opens_position(signal.direction, held)
+    stop_level = target_level = None
     if opening:
-        target = target_quantity(signal, portfolio, context, policy, facts)
+        entry_side = OrderSide.BUY if signal.direction == "buy" else OrderSide.SELL
+        stop_level, target_level = protective_levels(signal, entry_side, sizing)
+        protected = stop_level is not None or target_level is not None
+        target = target_quantity(signal, portfolio, context, policy, facts, protected=protected)
     intent = side_and_quantity(signal.direction, held, target)
     if intent is None:
         return None
     side, quantity = intent
-    stop_level = target_level = None
-    if opening:
-        stop_level, target_level = protective_levels(signal, side, sizing)
     return ProposedOrder(
         symbol=signal.symbol,
         side=side,
