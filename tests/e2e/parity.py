@@ -32,9 +32,12 @@ class Window:
     parameters: dict[str, int]
     speed: float
     starting_cash: Decimal = Decimal(100_000)
+    # More settings for both runs (e.g. RISK_STOP_LOSS_PCT: every entry a bracket).
+    settings: dict[str, str] = field(default_factory=dict)
 
     def environment(self, workdir: Path) -> dict[str, str]:
         return {
+            **self.settings,
             "REPLAY_START": self.first_day.isoformat(),
             "REPLAY_SPEED": str(self.speed),
             "DATA_WATCHLIST": ",".join(self.symbols),

@@ -403,6 +403,7 @@ def run_through_risk_with_settings(
     last_day: date,
     *,
     replay_from: datetime | None = None,
+    protection: Any = None,
 ) -> Any:
     """Replay the sample bars of `symbols` through the risk manager and the simulated broker, built
     from `settings` as the running system builds them, from the replay start (`first_day`, or the
@@ -412,6 +413,7 @@ def run_through_risk_with_settings(
     from trader.adapters.sector_map import ensure_sector_map
     from trader.adapters.sim_broker import SimulatedBroker
     from trader.backtest.through_risk import SteppedClock, ThroughRiskConfig, run_through_risk
+    from trader.core.protective import ProtectiveFractions
     from trader.core.risk.limits import limits_from_environment
     from trader.runtime.brokers import build_broker
     from trader.services.risk_manager.app import breaker_policy, limits_environment, sizing_settings
@@ -438,6 +440,7 @@ def run_through_risk_with_settings(
         sectors=ensure_sector_map(settings.risk_sector_map_path),
         risk_lookback_bars=settings.risk_lookback_bars,
         breakers=breaker_policy(settings),
+        protection=protection or ProtectiveFractions(),
     )
     bars = [bar for series in loaded.values() for bar in series]
     return run_through_risk(config, bars, broker=broker, clock=clock, calendar=calendar)
@@ -454,20 +457,28 @@ def _backtest_through_risk(
     history_until: str | None = None,
 ) -> None:
     from trader.backtest.through_risk import result_as_dict
+    from trader.core.protective import ProtectiveFractions
     from trader.settings import load_settings
 
     settings = load_settings()
     catalog = _catalog(strategies_dir)
     wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     try:
-        strategy = catalog.build(strategy_type, parse_parameters(param))
+        parameters = parse_parameters(param)
+        strategy = catalog.build(strategy_type, parameters)
         first_day = date.fromisoformat(start) if start else settings.replay_start
         if end is None:
             raise ValueError("--through-risk needs --end (the day after the last session replayed)")
         last_day = date.fromisoformat(end) - timedelta(days=1)
         replay_from = None if history_until is None else datetime.fromisoformat(history_until).astimezone(UTC)
         result = run_through_risk_with_settings(
-            settings, strategy, wanted, first_day, last_day, replay_from=replay_from
+            settings,
+            strategy,
+            wanted,
+            first_day,
+            last_day,
+            replay_from=replay_from,
+            protection=ProtectiveFractions.from_parameters(parameters),
         )
     except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
         raise _fail(str(error)) from None
