@@ -238,7 +238,7 @@ def live_books(workdir: Path, last_close: datetime, starting_cash: Decimal) -> t
             )
         )
         signed = quantity if row["side"] == "buy" else -quantity
-        cash -= signed * price + row["commission"] + row["regulatory_fees"]
+        cash -= signed * price + row["commission"]  # a fill's commission includes its fees
         held[row["symbol"]] = held.get(row["symbol"], Decimal(0)) + signed
     equity = cash + sum((q * closes[s] for s, q in held.items() if q), Decimal(0))
     return live_orders, live_fills, equity.quantize(Decimal("0.01")), late

@@ -173,7 +173,8 @@ def test_service_endpoints_named_by_the_guide(runbook: Runbook) -> None:
         "http://localhost:8004/broker/status",
         "http://localhost:8007/rate-limits/status",
     ):
-        body = runbook.shell(f"curl -sf {url}")
+        # --fail-with-body: a refusal shows its answer (and the collector's log says the rest).
+        body = runbook.shell(f"curl -sS --fail-with-body {url}")
         assert body.startswith(("{", "[")), (url, body)
     elapsed = runbook.shell('curl -s -o /dev/null -w "%{time_total}" http://localhost:8001/data/AAPL')
     assert float(elapsed) < 2, elapsed

@@ -23,12 +23,19 @@ def buy_prices(fill_model: FillModel, reference: FloatArray) -> FloatArray:
 
 
 def net_round_trip_returns(
-    fill_model: FillModel, buy_fill: FloatArray, sell_reference: FloatArray, notional: float
+    fill_model: FillModel,
+    buy_fill: FloatArray,
+    sell_reference: FloatArray,
+    notional: float,
+    limit_exit: NDArray[np.bool_] | None = None,
 ) -> FloatArray:
     """Simple return of buying `notional` worth at `buy_fill` (slippage already in) and selling the
-    same quantity at `sell_reference` (slippage applied here), commissions on both legs and the
-    sale's regulatory fees included."""
+    same quantity at `sell_reference` (slippage applied here, except where `limit_exit`: a
+    take-profit is a limit order and fills at its price, as in the backtester), commissions on both
+    legs and the sale's regulatory fees included."""
     sell_fill = fill_model.slippage.adjust_array(OrderSide.SELL, sell_reference)
+    if limit_exit is not None:
+        sell_fill = np.where(limit_exit, sell_reference, sell_fill)
     with np.errstate(divide="ignore", invalid="ignore"):
         quantity = notional / buy_fill
         commission = fill_model.commission

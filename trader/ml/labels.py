@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trader.backtest.engine import StopRules, first_stop
+from trader.backtest.trades import ExitReason
 from trader.core.fills import FillModel
 from trader.core.strategies.series import BarSeries
 from trader.ml.costs import buy_prices, net_round_trip_returns
@@ -81,12 +82,16 @@ def trade_labels(series: BarSeries, rules: TradeRules) -> TradeLabels:
     entry_fill = buy_prices(rules.fill_model, series.open[signal + 1])
     exits = signal + horizon + 1
     sell_reference = series.open[exits].copy()
+    take_profit = np.zeros(count, dtype=np.bool_)
     if rules.stops.active:
         for index in range(count):
             hit = first_stop(series, index + 1, int(exits[index]), float(entry_fill[index]), rules.stops)
             if hit is not None:
                 exits[index], sell_reference[index] = hit[0], hit[1]
-    net[:count] = net_round_trip_returns(rules.fill_model, entry_fill, sell_reference, rules.notional)
+                take_profit[index] = hit[2] is ExitReason.TAKE_PROFIT
+    net[:count] = net_round_trip_returns(
+        rules.fill_model, entry_fill, sell_reference, rules.notional, limit_exit=take_profit
+    )
     usable = np.isfinite(net[:count])
     exit_bar[:count] = np.where(usable, exits, -1)
     end_ns[:count] = np.where(usable, series.timestamps_ns[exits], NO_END)

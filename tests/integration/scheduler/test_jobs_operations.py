@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trader.adapters.backups.catalog import list_backups
 from trader.adapters.backups.database import create_backup
@@ -286,32 +287,47 @@ async def test_retention_deletes_old_rows_and_keeps_recent_ones_and_bars(
         assert run.details["deleted"]["signals"] == 1
 
 
-async def test_retention_of_bars_keeps_what_the_enabled_strategies_and_models_need(
-    tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="trader.retention")
-    async with running_system(
+# Bars 60 to 69 days before FRIDAY_CLOSE: past a 30-day retention, unless something needs them.
+OLD_BARS_AT = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
+
+
+def retention_system(tmp_path: Path, sqlite_url: str) -> AbstractAsyncContextManager[System]:
+    return running_system(
         tmp_path,
         sqlite_url,
         FRIDAY_CLOSE,
         retention_market_data_days=30,
         data_watchlist="MSFT",
         model_training_max_bars=300,
-    ) as system:
+    )
+
+
+def fast_sma(name: str, symbols: list[str]) -> StrategyConfig:
+    """A daily configuration whose lookback is 3 bars."""
+    return StrategyConfig(
+        name, "sma_crossover", {"fast_window": 1, "slow_window": 2}, symbols, "1day", True, "test"
+    )
+
+
+async def store_old_bars(engine: AsyncEngine, symbols: tuple[str, ...]) -> None:
+    await MarketDataStore(engine).upsert_bars(
+        [
+            _bar(symbol, moment, 100.0 + index)
+            for index, moment in enumerate(OLD_BARS_AT)
+            for symbol in symbols
+        ]
+    )
+
+
+async def test_retention_of_bars_keeps_what_the_enabled_strategies_and_models_need(
+    tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trader.retention")
+    old = OLD_BARS_AT
+    async with retention_system(tmp_path, sqlite_url) as system:
         engine = system.resources.engine
-        configs = StrategyConfigStore(engine)
-        trend = StrategyConfig(
-            "trend", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["AAPL"], "1day", True, "test"
-        )
-        await configs.create(trend, FRIDAY_CLOSE)
-        old = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
-        await MarketDataStore(engine).upsert_bars(
-            [
-                _bar(symbol, moment, 100.0 + index)
-                for index, moment in enumerate(old)
-                for symbol in ("AAPL", "IBM", "MSFT")
-            ]
-        )
+        await StrategyConfigStore(engine).create(fast_sma("trend", ["AAPL"]), FRIDAY_CLOSE)
+        await store_old_bars(engine, ("AAPL", "IBM", "MSFT"))
         run = await system.run_when_due("data_retention", datetime(2024, 3, 9, 7, 30, tzinfo=UTC))
         assert run.status == "succeeded", run.error_message
         left = {symbol: await MarketDataStore(engine).bars(symbol) for symbol in ("AAPL", "IBM", "MSFT")}
@@ -334,28 +350,12 @@ async def test_retention_of_bars_keeps_what_the_enabled_strategies_and_models_ne
 async def test_retention_keeps_the_bars_of_a_configuration_that_follows_the_watchlist(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    old = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
-    async with running_system(
-        tmp_path,
-        sqlite_url,
-        FRIDAY_CLOSE,
-        retention_market_data_days=30,
-        data_watchlist="MSFT",
-        model_training_max_bars=300,
-    ) as system:
+    old = OLD_BARS_AT
+    async with retention_system(tmp_path, sqlite_url) as system:
         engine = system.resources.engine
-        follows = StrategyConfig(
-            "follows", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["*"], "1day", True, "test"
-        )
-        await StrategyConfigStore(engine).create(follows, FRIDAY_CLOSE)
+        await StrategyConfigStore(engine).create(fast_sma("follows", ["*"]), FRIDAY_CLOSE)
         await WatchlistStore(engine).add(["KO"], "screener")  # the universe the configuration follows
-        await MarketDataStore(engine).upsert_bars(
-            [
-                _bar(symbol, moment, 100.0 + index)
-                for index, moment in enumerate(old)
-                for symbol in ("KO", "JPM")
-            ]
-        )
+        await store_old_bars(engine, ("KO", "JPM"))
         run = await system.run_when_due("data_retention", datetime(2024, 3, 9, 7, 30, tzinfo=UTC))
         assert run.status == "succeeded", run.error_message
         left = {symbol: await MarketDataStore(engine).bars(symbol) for symbol in ("KO", "JPM")}
@@ -375,10 +375,7 @@ async def test_a_configuration_that_follows_the_watchlist_still_needs_the_bars_o
     settings = Settings(_env_file=None, database_url=sqlite_url, data_watchlist="MSFT")
     engine = create_engine(sqlite_url)
     try:
-        follows = StrategyConfig(
-            "follows", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["*"], "1day", True, "test"
-        )
-        await StrategyConfigStore(engine).create(follows, FRIDAY_CLOSE)
+        await StrategyConfigStore(engine).create(fast_sma("follows", ["*"]), FRIDAY_CLOSE)
         await PositionStore(engine).set_from_broker("IBM", Decimal(5), Decimal(100), None, FRIDAY_CLOSE)
         keep = await bars_to_keep(engine, settings, Timeframe.parse("1min"))
     finally:
