@@ -26,6 +26,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -451,9 +452,10 @@ def test_a_paper_session_streams_trades_and_survives_its_faults(tmp_path: Path, 
         assert pacer.error is None, pacer.error
         session_wall = time.monotonic() - started
 
-        _check_bars(postgres_url, redis, pacer, ready_at, tmp_path)
+        _check_bars(postgres_url, redis, pacer, ready_at, base + REDIS_RESTART_AFTER, tmp_path)
         _check_orders(postgres_url, rest, rest_server.base_url)
         _check_books(postgres_url, rest, system)
+        _check_backtest_matches(postgres_url, tmp_path, system)
         print(f"LIVE engine killed holding {held} bars")
         print(f"LIVE startup={startup_wall:.1f}s session={session_wall:.1f}s ready_at={ready_at.isoformat()}")
     finally:
@@ -466,7 +468,9 @@ def test_a_paper_session_streams_trades_and_survives_its_faults(tmp_path: Path, 
         rest_server.stop()
 
 
-def _check_bars(url: str, redis: Redis, pacer: Pacer, ready_at: datetime, workdir: Path) -> None:
+def _check_bars(
+    url: str, redis: Redis, pacer: Pacer, ready_at: datetime, redis_restarted_at: datetime, workdir: Path
+) -> None:
     # Every bar the emulator emitted is stored once, with its prices.
     stored = {
         (symbol, at): close
@@ -490,14 +494,18 @@ def _check_bars(url: str, redis: Redis, pacer: Pacer, ready_at: datetime, workdi
     expected = {(symbol, at) for symbol, at in pacer.emitted if first_live <= at < CLOSE_AT}
     announced = {(symbol, at) for symbol, timeframe, at in published if timeframe == "1min"}
     history = _history_minutes(workdir / "logs" / "data_collector.log", expected)
-    assert announced & history == set()
+    # A bar whose XADD reached Redis as it shut down (the reply lost: "ConnectionError while reading
+    # response") is on the bus, yet the collector, told the publication failed, later passes it as
+    # history: its log says "not announced". Only the bars closing around the restart may be both.
+    both = announced & history
+    assert all(abs(at + MINUTE - redis_restarted_at) <= 3 * MINUTE for _symbol, at in both), sorted(both)
     unaccounted = sorted(expected - announced - history)
     assert unaccounted == [], (
         f"{len(unaccounted)} minute bars neither announced nor history: {unaccounted[:10]}"
     )
     print(
         f"LIVE minute bars after start-up: {len(expected)}, "
-        f"announced {len(expected & announced)}, history {len(history)}"
+        f"announced {len(expected & announced)}, history {len(history)}, both {len(both)}"
     )
     daily = {key for key in published if key[1] == "1day"}
     assert sorted((symbol, at.astimezone(NEW_YORK).date()) for symbol, _tf, at in daily) == [
@@ -593,3 +601,54 @@ def _check_books(url: str, rest: AlpacaEmulator, system: RunningSystem) -> None:
     for side, quantity, price, commission in fills:
         cash += (-quantity * price if side == "buy" else quantity * price) - commission
     assert cash == rest.cash
+
+
+def _check_backtest_matches(url: str, workdir: Path, system: RunningSystem) -> None:
+    """`trader backtest --through-risk --data database` over the session's stored bars places the
+    daily strategy's order of the live session: the same client order id (strategy, symbol, bar,
+    intent), side and, sized on an equity that differs only by the 1-minute strategy's result, the
+    same quantity within 1%. (The 1-minute strategy's symbol is left out: through-risk replays one
+    daily strategy, and live that symbol was already at its target.)"""
+    daily_symbol = next(symbol for symbol in SYMBOLS if symbol != MINUTE_SYMBOL)
+    out = workdir / "through_risk.json"
+    environment = {
+        **system.environment,
+        "BROKER": "simulated",
+        "SIMULATED_FRACTIONABLE": "true",  # as the emulator's assets (Alpaca says per asset)
+        "MARKET_DATA_SOURCE": "alpaca",
+        "DATABASE_URL": url,
+        "REDIS_URL": "",
+        "LIVE_CLOCK_START": "",
+        "LIVE_CLOCK_ANCHOR": "",
+    }
+    for key in ("LIVE_CLOCK_START", "LIVE_CLOCK_ANCHOR"):
+        environment.pop(key)
+    started = time.monotonic()
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "trader.cli", "backtest", "sma_crossover", "--through-risk",
+            "--data", "database", "--symbols", daily_symbol,
+            "--start", _history_sessions()[0].isoformat(), "--end", (SESSION + timedelta(days=1)).isoformat(),
+            "--history-until", OPEN_AT.isoformat(), "--json", str(out),
+        ],
+        cwd=workdir, env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    import json
+
+    result = json.loads(out.read_text())
+    backtest = [
+        (order["client_order_id"], order["symbol"], order["side"], Decimal(order["quantity"]))
+        for order in result["orders"]
+        if order["decision"] == "approved"
+    ]
+    live = [
+        (client_id, symbol, side, quantity)
+        for client_id, symbol, side, quantity in _rows(
+            url, "SELECT client_order_id, symbol, side, quantity FROM trades WHERE strategy_name = 'default'"
+        )
+    ]
+    assert [order[:3] for order in backtest] == [order[:3] for order in live], (backtest, live)
+    for (_, _, _, ours), (_, _, _, theirs) in zip(backtest, live, strict=True):
+        assert abs(ours - theirs) <= theirs / 100, (ours, theirs)
+    print(f"LIVE through-risk backtest {time.monotonic() - started:.1f}s: {backtest} vs live {live}")
