@@ -183,9 +183,10 @@ def backtest(
         bool,
         typer.Option(
             "--through-risk",
-            help="replay the sample bars through the risk manager's judgement and the simulated broker "
-            "with the system's settings (RISK_*, SIMULATED_*, REPLAY_START as --start); print orders, "
-            "fills and final equity",
+            help="replay the sample bars (--data database: the bars stored in market_data, daily bars "
+            "aggregated from stored minute bars, e.g. a paper session's) through the risk manager's "
+            "judgement and the simulated broker with the system's settings (RISK_*, SIMULATED_*, "
+            "REPLAY_START as --start); print orders, fills and final equity",
         ),
     ] = False,
     json_path: Annotated[
