@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,7 +44,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from tests.backends import free_port, run_isolated
+from tests.backends import free_port, run_isolated, unavailable
 from tests.e2e.system import RunningSystem, add_process, start
 from tests.emulators.alpaca import AlpacaEmulator, DataBar
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
@@ -89,7 +90,9 @@ READY_BY = _ny(15, 46)
 ENGINE_KILL_AFTER = timedelta(minutes=0)
 DATA_CUT_AFTER = (timedelta(minutes=1), timedelta(minutes=5))
 TRADING_CUT_AFTER = (timedelta(minutes=6), timedelta(minutes=8))
-REDIS_RESTART_AFTER = timedelta(minutes=9)
+# Redis restarts between two minutes' bars (a restart at the very moment a minute's bars are published
+# leaves an XADD or an XACK whose reply is lost: see the report of issue #14's test).
+REDIS_RESTART_AFTER = timedelta(minutes=9, seconds=30)
 
 
 # ---------------------------------------------------------------- prices
@@ -245,6 +248,8 @@ class DedicatedRedis:
     Redis keeps (so a restart keeps the streams and the consumer groups)."""
 
     def __init__(self, directory: Path) -> None:
+        if shutil.which("redis-server") is None:
+            unavailable("redis-server is not installed (this test restarts a Redis of its own)")
         self.port = free_port()
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
