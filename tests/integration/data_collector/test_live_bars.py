@@ -363,3 +363,40 @@ async def test_a_backfill_that_fails_on_the_bus_is_retried_and_streamed_bars_are
         bars[151].at,
         bars[152].at,
     ]
+
+
+async def test_a_tick_that_fails_on_the_bus_is_retried_within_the_minute_not_at_the_next_bar(
+    engine: AsyncEngine,
+    alpaca: AlpacaEmulator,
+    alpaca_server: EmulatorServer,
+    stream_emulator: AlpacaDataStreamEmulator,
+    stream_server: EmulatorServer,
+) -> None:
+    """Found by the live paper session: with Redis down for a second as a minute's bars were due, the
+    tick failed and was tried again only at the next bar, a minute later, when the bar was history
+    (older than DATA_FRESHNESS_SECONDS): a two-second outage cost every symbol a bar's signal."""
+    bus = FlakyBus()
+    await bus.ensure_group(BARS, OBSERVER)
+    observed = Observed(bus)
+    bars = day_bars()
+    alpaca.seed_bars("AAPL", "1Min", bars[:150])
+    clock = SimulatedClock(NOON, speed=0)
+    provider, stream = alpaca_parts(alpaca, alpaca_server, stream_emulator, stream_server, clock)
+    async with running_collector(engine, bus, clock, provider, stream) as live:
+        feed = live.feed
+        assert feed is not None
+        await until(lambda: feed.backfills == 1, "first backfill")
+        bus.down = True
+        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=1))
+        stream_emulator.emit_bars([("AAPL", bars[150])])
+        for _ in range(500):  # stored (its announcement refused)
+            if await live.collector.store.latest_at("AAPL", Timeframe.MINUTE1) == bars[150].at:
+                break
+            await asyncio.sleep(0.01)
+        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=6))  # the tick: the bus refuses
+        await asyncio.sleep(0.5)
+        bus.down = False
+        # The clock stays where it is: the bar is announced by the tick's retry, seconds later.
+        await until(lambda: live.published(Timeframe.MINUTE1) == 2, "the bar announced by the retry")
+    await observed.drain()
+    assert [event.bar_at for event in observed.closed(Timeframe.MINUTE1)] == [bars[149].at, bars[150].at]
