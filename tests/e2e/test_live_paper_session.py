@@ -12,10 +12,16 @@ refused), the trading stream is cut and refused for a while, Redis restarts (app
 as a production Redis runs), and the strategy engine is killed with SIGKILL and started again.
 
 Then: no minute bar lost (every bar the emulator emitted is stored, with its prices, and every bar of
-the session after start-up was announced once), none evaluated twice (one evaluation record and at
-most one signal per strategy, symbol and bar), no order lost or duplicated (client order ids unique,
-the emulator's orders are ours, one per approved decision), the daily strategy trades at the close,
-and the books (positions, cash) equal the emulator's.
+the session after start-up was announced once on the bus, or, if it could only be announced after
+DATA_FRESHNESS_SECONDS, named in the collector's log as history), none evaluated twice (one
+evaluation record per announced bar over both lives of the engine, at most one signal per strategy,
+symbol and bar), no order lost or duplicated (client order ids unique, the emulator's orders are
+ours, one per approved decision), the daily strategy trades at the close (a market order accepted
+for the next open), and the books (positions, cash from our fills) equal the emulator's. Last,
+`trader backtest --through-risk --data database` over the session's stored bars places the daily
+strategy's order with the live order's client order id.
+
+About 95 s on a 2-core machine (12-30 s of it the start-up).
 """
 
 from __future__ import annotations
