@@ -53,8 +53,12 @@ charts: install
 	$(BIN)/python scripts/vendor_charts.py
 
 ## test: lint, type check, import rules, then every test (unit, integration, e2e)
+# Two workers: most of the slow tests wait on the services they start, so a second worker roughly
+# halves the wall time on two cores. A module's tests stay on one worker (--dist loadscope): the
+# module-scoped systems start once, and each worker has its own Redis and PostgreSQL databases.
+TEST_WORKERS ?= 2
 test: lint typecheck imports browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 unit: install-dev
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -19,7 +19,21 @@ T = TypeVar("T")
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def xdist_worker_index() -> int:
+    """pytest-xdist's worker number (gw0 is 0, gw1 is 1, ...); 0 when the run is not distributed."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def _redis_url_for_this_worker(base_url: str) -> str:
+    # Tests FLUSHDB their Redis database: each parallel worker gets its own, counting down from the
+    # configured one (gw0: 15, gw1: 14 by default; the scale-out test's 13 and 12 stay clear of both).
+    scheme, _, database = base_url.rpartition("/")
+    return f"{scheme}/{int(database or 0) - xdist_worker_index()}"
+
+
+REDIS_TEST_URL = _redis_url_for_this_worker(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 
 
 def in_ci() -> bool:

@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     risk_sizing_fraction: Decimal = Field(Decimal("0.05"), gt=0, le=1)
     risk_atr_multiple: Decimal = Field(Decimal("2"), gt=0)
     risk_target_volatility: Decimal = Field(Decimal("0.15"), gt=0)
+    # Protective levels of an entry whose signal gives none, as fractions of the signal's price
+    # (0.05: a stop-loss 5% below a long's price). With both, the entry goes to the broker as a
+    # bracket (its stop-loss and take-profit legs wait at the broker). Unset: no default legs.
+    risk_stop_loss_pct: Decimal | None = Field(None, gt=0, lt=1)
+    risk_take_profit_pct: Decimal | None = Field(None, gt=0)
     # Closes of the base timeframe behind volatility, correlation and VaR figures.
     risk_lookback_bars: int = Field(60, ge=21, le=2000)
     # With a live broker, an order that adds risk is refused (ACCOUNT_STALE) when the newest reading

@@ -32,9 +32,12 @@ class Window:
     parameters: dict[str, int]
     speed: float
     starting_cash: Decimal = Decimal(100_000)
+    # More settings for both runs (e.g. RISK_STOP_LOSS_PCT: every entry a bracket).
+    settings: dict[str, str] = field(default_factory=dict)
 
     def environment(self, workdir: Path) -> dict[str, str]:
         return {
+            **self.settings,
             "REPLAY_START": self.first_day.isoformat(),
             "REPLAY_SPEED": str(self.speed),
             "DATA_WATCHLIST": ",".join(self.symbols),
@@ -235,7 +238,7 @@ def live_books(workdir: Path, last_close: datetime, starting_cash: Decimal) -> t
             )
         )
         signed = quantity if row["side"] == "buy" else -quantity
-        cash -= signed * price + row["commission"]
+        cash -= signed * price + row["commission"] + row["regulatory_fees"]
         held[row["symbol"]] = held.get(row["symbol"], Decimal(0)) + signed
     equity = cash + sum((q * closes[s] for s, q in held.items() if q), Decimal(0))
     return live_orders, live_fills, equity.quantize(Decimal("0.01")), late

@@ -22,6 +22,9 @@ WINDOW = Window(
     sessions=14,
     parameters={"fast_window": 3, "slow_window": 8},
     speed=21600.0,
+    # Every entry goes as a bracket: the simulated broker's leg fills (stop or target, by the
+    # backtester's intrabar rule) must agree with the backtest's, bar for bar and price for price.
+    settings={"RISK_STOP_LOSS_PCT": "0.02", "RISK_TAKE_PROFIT_PCT": "0.03"},
 )
 
 
@@ -39,6 +42,8 @@ def test_the_live_pipeline_and_the_backtest_through_the_risk_manager_agree_trade
     # Costs are on by default: sales paid regulatory fees, and both sides charged the same ones.
     assert any(fill[2] == "sell" and fill[6] > 0 for fill in comparison.live_fills), comparison.live_fills
     assert comparison.mismatches == []
+    leg_fills = [fill for fill in comparison.live_fills if str(fill[0]).endswith(("-sl", "-tp"))]
+    assert leg_fills, "the window made no stop or target exit; choose tighter levels"
     # The executor read the simulated account as it would Alpaca's (at start, as bars were applied,
     # after fills), and every decision recorded the equity it was judged on.
     engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'trading_system.db'}")

@@ -25,7 +25,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from tests.backends import free_port, run_isolated
+from tests.backends import free_port, run_isolated, xdist_worker_index
 from tests.e2e.system import RunningSystem, add_process, start
 from trader.adapters.db.engine import create_engine
 from trader.adapters.db.tables import metadata
@@ -39,7 +39,7 @@ BARS_STREAM = "stream:bars"
 EVALUATED = re.compile(r"evaluated bar (\S+) (\S+) (\S+) as (\S+)$")
 # Its own Redis database (other test sessions FLUSHDB theirs); TEST_REDIS_SCALE_OUT_DB moves it when
 # several checkouts run the suite against one Redis at once.
-SCALE_OUT_REDIS_DB = int(os.environ.get("TEST_REDIS_SCALE_OUT_DB", "13"))
+SCALE_OUT_REDIS_DB = int(os.environ.get("TEST_REDIS_SCALE_OUT_DB", "13")) - xdist_worker_index()
 CONSUMERS_FIRST = ("risk_manager", "trade_executor", "scheduler", "export_service", "maintenance_service")
 
 

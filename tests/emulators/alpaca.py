@@ -6,7 +6,9 @@ and `StockHistoricalDataClient(..., url_override=...)` at its `base_url` (one ap
 Covers: APCA-API-KEY-ID / APCA-API-SECRET-KEY check (401); GET /v2/account; /v2/clock and /v2/calendar
 from the XNYS calendar (exchange_calendars) at a settable `now`; /v2/assets and /v2/assets/{symbol}
 (tradable or not; unknown -> 404); orders: POST /v2/orders (market, limit, stop, stop_limit,
-trailing_stop; qty or notional; day/gtc/opg/cls/ioc/fok; client_order_id unique), GET /v2/orders
+trailing_stop; qty or notional; day/gtc/opg/cls/ioc/fok; client_order_id unique; order_class bracket
+with take_profit.limit_price and stop_loss.stop_price (oto: one of them), checked against the base price
+as Alpaca does, answered with its `legs`), GET /v2/orders
 (status, limit, after, until, direction, symbols, side, nested), GET /v2/orders/{id},
 GET /v2/orders:by_client_order_id, DELETE /v2/orders/{id}, DELETE /v2/orders (207); positions: list,
 one, close one (qty / percentage), close all (207 per symbol, optional cancel_orders);
@@ -21,8 +23,12 @@ Matching model (deterministic, test-driven): the test sets a price per symbol (`
 until `fill_pending()` (or on every submission with `fill_on_submit=True`, applied after the POST
 answer is built, as the real POST answers before the fill). Market orders fill at the set price; limit
 orders when the price reaches the limit (at the set price); stop / stop_limit trigger when the price
-crosses the stop; trailing stops track the high-water mark. `set_liquidity(symbol, qty)` caps each fill
-pass, giving partial fills. Cash, positions (average entry price) and FILL activities follow the fills.
+crosses the stop; trailing stops track the high-water mark. A bracket's legs (take-profit limit,
+stop-loss stop; alpaca-py's TakeProfitRequest/StopLossRequest) are `held` until the entry fills, then
+`new`; the first to fill cancels the other, and canceling the entry (or cancel-all) cancels them;
+`nested=true` lists legs under their entry (an entry with working legs is listed as open).
+`set_liquidity(symbol, qty)` caps each fill pass, giving partial fills. Cash, positions (average
+entry price) and FILL activities follow the fills.
 
 Faults (`inject(Fault(...))`, see faults.py): answer 429/504/500 without processing, "process then
 answer 500" (the order IS created), "process then answer late" (past the client's timeout), and
@@ -246,6 +252,10 @@ class _Order:
     replaced_at: datetime | None = None
     replaced_by: uuid.UUID | None = None
     replaces: uuid.UUID | None = None
+    order_class: str = "simple"
+    # A bracket's entry lists its legs (take-profit, then stop-loss); each leg names its entry.
+    legs: list[uuid.UUID] = field(default_factory=list)
+    parent_id: uuid.UUID | None = None
 
     @property
     def is_open(self) -> bool:
@@ -286,7 +296,7 @@ class _Order:
             "qty": _text(self.qty),
             "filled_qty": _text(self.filled_qty),
             "filled_avg_price": _text(self.filled_avg_price),
-            "order_class": "simple",
+            "order_class": self.order_class,
             "order_type": self.type,
             "type": self.type,
             "side": self.side,
@@ -870,7 +880,7 @@ class AlpacaEmulator(FaultableEmulator):
             created = self._create_order(payload)
             if isinstance(created, Response):
                 return created
-            body = created.as_json()
+            body = self._nested_json(created)
         response = JSONResponse(body)
         self._after_response()
         return response
@@ -910,6 +920,15 @@ class AlpacaEmulator(FaultableEmulator):
             return _error(422, 40010001, "stop_price is required")
         if order_type == "trailing_stop" and (trail_price is None) == (trail_percent is None):
             return _error(422, 40010001, "exactly one of trail_price or trail_percent is required")
+        order_class = payload.get("order_class") or "simple"
+        levels = self._bracket_levels(payload, order_class, side, time_in_force, asset, limit_price)
+        if isinstance(levels, JSONResponse):
+            return levels
+        if qty is not None and qty != qty.to_integral_value():
+            if order_class != "simple":
+                return _error(422, 40010001, "fractional orders must be simple orders")
+            if time_in_force != "day":
+                return _error(422, 40010001, "fractional orders must be DAY orders")
         client_order_id = str(
             payload.get("client_order_id") or uuid.uuid5(_NAMESPACE, f"coid:{self._next()}")
         )
@@ -952,12 +971,100 @@ class AlpacaEmulator(FaultableEmulator):
             position_intent=payload.get("position_intent") or self._intent(asset.symbol, side),
             status="new" if self._market_open() else "accepted",
             created_at=self._now,
+            order_class="simple" if levels is None else str(order_class),
         )
         if order_type == "trailing_stop" and price is not None:
             self._track_high_water_mark(order, price)
         self._state.orders[order.id] = order
         self._announce_accepted(order)
+        if levels is not None:
+            self._add_legs(order, *levels)
         return order
+
+    def _bracket_levels(
+        self,
+        payload: dict[str, Any],
+        order_class: Any,
+        side: str,
+        time_in_force: str,
+        asset: Asset,
+        limit_price: Decimal | None,
+    ) -> tuple[Decimal | None, Decimal | None] | JSONResponse | None:
+        """(take-profit limit, stop-loss stop) of a bracket (both) or an OTO (one), checked as Alpaca
+        checks them against the base price (the entry's limit, else the last price); None for a
+        simple order."""
+        if order_class == "simple":
+            return None
+        if order_class not in ("bracket", "oto"):
+            return _error(422, 40010001, f"order_class {order_class} is not emulated")
+        if time_in_force not in ("day", "gtc"):
+            return _error(422, 40010001, f"{order_class} orders must be day or gtc")
+        take_profit, stop_loss = payload.get("take_profit"), payload.get("stop_loss")
+        target = _decimal(take_profit.get("limit_price")) if isinstance(take_profit, dict) else None
+        stop = _decimal(stop_loss.get("stop_price")) if isinstance(stop_loss, dict) else None
+        if order_class == "bracket" and (target is None or stop is None):
+            return _error(
+                422, 40010001, "bracket orders require take_profit.limit_price and stop_loss.stop_price"
+            )
+        if order_class == "oto" and (target is None) == (stop is None):
+            return _error(422, 40010001, "oto orders require exactly one of take_profit or stop_loss")
+        base = limit_price or self._state.prices.get(asset.symbol)
+        if base is not None:
+            cent = Decimal("0.01")
+            if side == "buy" and target is not None and target < base + cent:
+                return _error(422, 42210000, f"take_profit.limit_price must be >= base_price + 0.01 ({base})")
+            if side == "buy" and stop is not None and stop > base - cent:
+                return _error(422, 42210000, f"stop_loss.stop_price must be <= base_price - 0.01 ({base})")
+            if side == "sell" and target is not None and target > base - cent:
+                return _error(422, 42210000, f"take_profit.limit_price must be <= base_price - 0.01 ({base})")
+            if side == "sell" and stop is not None and stop < base + cent:
+                return _error(422, 42210000, f"stop_loss.stop_price must be >= base_price + 0.01 ({base})")
+        return target, stop
+
+    def _add_legs(self, entry: _Order, target: Decimal | None, stop: Decimal | None) -> None:
+        """The take-profit limit and the stop-loss stop (an OTO: the one given), held until the
+        entry fills."""
+        exit_side = "sell" if entry.side == "buy" else "buy"
+        for leg_type, limit_price, stop_price in (("limit", target, None), ("stop", None, stop)):
+            if limit_price is None and stop_price is None:
+                continue
+            sequence = self._next()
+            leg = _Order(
+                id=uuid.uuid5(_NAMESPACE, f"order:{sequence}"),
+                sequence=sequence,
+                client_order_id=str(uuid.uuid5(_NAMESPACE, f"coid:{sequence}")),
+                asset=entry.asset,
+                side=exit_side,
+                type=leg_type,
+                time_in_force=entry.time_in_force,
+                qty=entry.qty,
+                notional=None,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                trail_price=None,
+                trail_percent=None,
+                extended_hours=False,
+                position_intent="sell_to_close" if exit_side == "sell" else "buy_to_close",
+                status="held",
+                created_at=self._now,
+                order_class=entry.order_class,
+                parent_id=entry.id,
+            )
+            self._state.orders[leg.id] = leg
+            entry.legs.append(leg.id)
+
+    def _nested_json(self, order: _Order) -> dict[str, Any]:
+        """The order with its legs nested (Alpaca's answer to a submission, or with `nested`)."""
+        body = order.as_json()
+        if order.legs:
+            body["legs"] = [self._state.orders[leg_id].as_json() for leg_id in order.legs]
+        return body
+
+    def _sibling(self, leg: _Order) -> _Order | None:
+        if leg.parent_id is None:
+            return None
+        parent = self._state.orders[leg.parent_id]
+        return next((self._state.orders[i] for i in parent.legs if i != leg.id), None)
 
     def _next(self) -> int:
         self._state.sequence += 1
@@ -983,6 +1090,8 @@ class AlpacaEmulator(FaultableEmulator):
                 and order.asset.symbol == symbol
                 and order.side == side
                 and order.qty is not None
+                # A bracket's two exits share the quantity they protect: counted once.
+                and not (order.parent_id is not None and order.type == "limit")
             ):
                 held += order.qty - order.filled_qty
         return held
@@ -1030,11 +1139,19 @@ class AlpacaEmulator(FaultableEmulator):
         until = _parse_time(params["until"]) if "until" in params else None
         symbols = {s.strip().upper() for s in params["symbols"].split(",")} if params.get("symbols") else None
         side = params.get("side")
+        nested = _is_true(params.get("nested"))
         with self._lock:
+
+            def is_open(order: _Order) -> bool:
+                # Nested, an entry whose legs still work is listed open, with them.
+                legs = [self._state.orders[i] for i in order.legs] if nested else []
+                return order.is_open or any(leg.is_open for leg in legs)
+
             orders = [
                 order
                 for order in self._state.orders.values()
-                if (status == "all" or (status == "open") == order.is_open)
+                if not (nested and order.parent_id is not None)
+                and (status == "all" or (status == "open") == is_open(order))
                 and (after is None or order.created_at > after)
                 and (until is None or order.created_at < until)
                 and (symbols is None or order.asset.symbol in symbols)
@@ -1043,7 +1160,7 @@ class AlpacaEmulator(FaultableEmulator):
             orders.sort(
                 key=lambda o: (o.created_at, o.sequence), reverse=params.get("direction", "desc") == "desc"
             )
-            body = [order.as_json() for order in orders[:limit]]
+            body = [self._nested_json(o) if nested else o.as_json() for o in orders[:limit]]
         return JSONResponse(body)
 
     def _order_or_404(self, raw_id: str) -> _Order | JSONResponse:
@@ -1059,7 +1176,10 @@ class AlpacaEmulator(FaultableEmulator):
     async def _get_order(self, request: Request) -> Response:
         with self._lock:
             found = self._order_or_404(request.path_params["order_id"])
-            return found if isinstance(found, Response) else JSONResponse(found.as_json())
+            if isinstance(found, Response):
+                return found
+            nested = _is_true(request.query_params.get("nested"))
+            return JSONResponse(self._nested_json(found) if nested else found.as_json())
 
     async def _order_by_client_id(self, request: Request) -> Response:
         client_order_id = request.query_params.get("client_order_id", "")
@@ -1069,13 +1189,17 @@ class AlpacaEmulator(FaultableEmulator):
             )
             if order is None:
                 return _error(404, 40410000, f"order not found for {client_order_id}")
-            return JSONResponse(order.as_json())
+            return JSONResponse(self._nested_json(order))
 
     def _cancel(self, order: _Order) -> None:
         order.status = "canceled"
         order.canceled_at = self._now
         order.updated_at = self._now
         self._announce(order, "canceled")
+        for leg_id in order.legs:
+            leg = self._state.orders[leg_id]
+            if leg.is_open:  # a bracket's exits go with their entry
+                self._cancel(leg)
 
     async def _cancel_order(self, request: Request) -> Response:
         with self._lock:
@@ -1094,6 +1218,7 @@ class AlpacaEmulator(FaultableEmulator):
                 if order.is_open:
                     self._cancel(order)
                     body.append({"id": str(order.id), "status": 200})
+                    body.extend({"id": str(leg_id), "status": 200} for leg_id in order.legs)
         return JSONResponse(body, status_code=207)
 
     # ================================================================== positions
@@ -1211,8 +1336,8 @@ class AlpacaEmulator(FaultableEmulator):
 
     def _match(self, order: _Order) -> Fill | None:
         price = self._state.prices.get(order.asset.symbol)
-        if price is None:
-            return None
+        if price is None or order.status == "held":
+            return None  # a bracket's leg waits for its entry's fill
         if not self._executable(order, price):
             if order.time_in_force in ("ioc", "fok"):
                 self._cancel(order)
@@ -1252,6 +1377,7 @@ class AlpacaEmulator(FaultableEmulator):
         order.updated_at = self._now
         if done:
             order.filled_at = self._now
+            self._release_or_cancel_legs(order)
         signed = qty if order.side == "buy" else -qty
         self._cash -= signed * price
         position = self._state.positions.get(order.asset.symbol)
@@ -1270,6 +1396,17 @@ class AlpacaEmulator(FaultableEmulator):
             position.qty, position.avg_entry_price = new_qty, price
         else:
             position.qty = new_qty
+
+    def _release_or_cancel_legs(self, order: _Order) -> None:
+        """An entry filled: its legs start working. A leg filled: its sibling is canceled."""
+        for leg_id in order.legs:
+            leg = self._state.orders[leg_id]
+            if leg.status == "held":
+                leg.status, leg.updated_at = "new", self._now
+                self._announce(leg, "new")
+        sibling = self._sibling(order)
+        if sibling is not None and sibling.is_open:
+            self._cancel(sibling)
 
     async def _activities(self, request: Request) -> Response:
         """FILL activities: `after`/`until` (transaction time, exclusive), `direction` (desc by

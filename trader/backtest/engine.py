@@ -20,6 +20,9 @@ Semantics (long-only, whole units):
        first (the pessimistic reading);
     4. a pending signal exit fills at the open (NEXT_OPEN), before any intrabar stop of that
        bar; under CLOSE a stop hit during the bar comes before the close.
+  Rules 1 and 3 are `trader.core.protective.protective_exit`, which the simulated broker applies
+  to bracket legs. A stop exit pays the slippage of a market order; a take-profit is a limit
+  order and fills at its level (or the better open), unslipped.
 - Several symbols share one cash account. Events on the same bar are handled in time order:
   NEXT_OPEN: signal exits at the open, then entries at the open, then intrabar stops;
   CLOSE: intrabar stops, then signal exits, then entries at the close; ties by symbol order.
@@ -46,6 +49,7 @@ from trader.core.fills import FillModel, FillRule
 from trader.core.indicators import atr, rolling_std
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide
+from trader.core.protective import ProtectiveLeg, protective_exit
 from trader.core.risk.sizing import SizingInputs, SizingMethod, SizingPolicy, size_position
 from trader.core.strategies.base import Signals, Strategy
 from trader.core.strategies.series import BarSeries
@@ -368,16 +372,23 @@ def first_stop(
     first = int(np.argmax(any_hit))
     if not any_hit[first]:
         return None
-    bar_open = float(opens[first])
-    if bar_open >= take_profit_level:
-        return start + first, bar_open, ExitReason.TAKE_PROFIT
-    if stop_hit[first]:
-        bar_level = float(level[first])
-        reason = ExitReason.STOP_LOSS
-        if trailing is not None and float(trailing[first]) > stop_loss_level:
-            reason = ExitReason.TRAILING_STOP
-        return start + first, min(bar_open, bar_level), reason
-    return start + first, max(bar_open, take_profit_level), ExitReason.TAKE_PROFIT
+    # The bar's decision is the simulated broker's (trader.core.protective): one intrabar rule.
+    bar_level = float(level[first])
+    hit = protective_exit(
+        OrderSide.BUY,
+        bar_open=Decimal(float(opens[first])),
+        high=Decimal(float(highs[first])),
+        low=Decimal(float(lows[first])),
+        stop_loss=None if bar_level == -math.inf else Decimal(bar_level),
+        take_profit=None if take_profit_level == math.inf else Decimal(take_profit_level),
+    )
+    assert hit is not None
+    if hit.leg is ProtectiveLeg.TAKE_PROFIT:
+        return start + first, float(hit.price), ExitReason.TAKE_PROFIT
+    reason = ExitReason.STOP_LOSS
+    if trailing is not None and float(trailing[first]) > stop_loss_level:
+        reason = ExitReason.TRAILING_STOP
+    return start + first, float(hit.price), reason
 
 
 def _simulate_general(
@@ -489,7 +500,9 @@ def _simulate_general(
         row = open_trade.pop(symbol)
         quantity = ledger.quantity[row]
         if kind == "stop":
-            sell_price = stop_price * sell_factor
+            # A stop becomes a market order (slipped); a take-profit is a limit, never filled worse.
+            take_profit = reason_code == _REASON_CODE[ExitReason.TAKE_PROFIT]
+            sell_price = stop_price if take_profit else stop_price * sell_factor
             next_entry_from = bar
         else:
             sell_price = float(fill_prices[symbol][bar]) * sell_factor

@@ -32,7 +32,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from trader.core.broker import Broker, BrokerAccount, BrokerFill, OrderRejectedError, OrderRequest
+from trader.core.broker import (
+    Broker,
+    BrokerAccount,
+    BrokerFill,
+    OrderClass,
+    OrderRejectedError,
+    OrderRequest,
+    bracket_fields,
+)
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.day_trades import DayFill, DayTrading, day_trading
 from trader.core.events import SignalEmitted, new_event_id
@@ -42,6 +50,7 @@ from trader.core.money import to_cash, to_price
 from trader.core.orders import OrderSide, OrderType
 from trader.core.portfolio import Mark, Portfolio, trading_day_of
 from trader.core.positions import Position
+from trader.core.protective import ProtectiveFractions
 from trader.core.release import publication_order
 from trader.core.risk.context import AccountFacts, RiskContext
 from trader.core.risk.decide import (
@@ -54,9 +63,10 @@ from trader.core.risk.decide import (
 )
 from trader.core.risk.limits import RiskLimits
 from trader.core.risk.market_figures import market_session
+from trader.core.risk.proposal import ProposedOrder
 from trader.core.risk.state import BreakerPolicy, TradingState, apply_breakers
 from trader.core.sessions import MarketCalendar, bucket_end
-from trader.core.strategies.base import Strategy
+from trader.core.strategies.base import SignalDirection, Strategy
 from trader.core.strategies.closing import ClosingSignal, ClosingSignalSource, closing_signal
 from trader.core.strategies.series import BarSeries
 
@@ -139,6 +149,9 @@ class ThroughRiskConfig:
     timeframe: Timeframe = Timeframe.DAY1
     risk_lookback_bars: int = 60
     breakers: BreakerPolicy = field(default_factory=BreakerPolicy)
+    # The configuration's protective levels (stop_loss_pct, take_profit_pct), as the strategy
+    # engine puts them on an entry's signal when the strategy gives none of its own.
+    protection: ProtectiveFractions = field(default_factory=ProtectiveFractions)
 
 
 @dataclass(slots=True)
@@ -328,8 +341,7 @@ def run_through_risk(
                     strength=latest.strength,
                     price=to_price(bar.close),
                     reason="",
-                    stop_price=latest.stop_price,
-                    target_price=latest.target_price,
+                    **_levels(config, latest, to_price(bar.close)),
                 )
             )
         signals += len(emitted)
@@ -347,6 +359,14 @@ def run_through_risk(
         marks={symbol: last[symbol] for symbol in held},
         trading_state=state.value,
     )
+
+
+def _levels(config: ThroughRiskConfig, latest: ClosingSignal, price: Decimal) -> dict[str, Any]:
+    """The signal's protective levels: the strategy's own, else the configuration's for an entry."""
+    stop, target = latest.stop_price, latest.target_price
+    if latest.direction is SignalDirection.BUY and stop is None and target is None:
+        stop, target = config.protection.levels(OrderSide.BUY, price)
+    return {"stop_price": stop, "target_price": target}
 
 
 def _closing(
@@ -470,7 +490,7 @@ def _judge(
     )
     if decision.approved:
         books.approved_at.append(at)
-        record = _submit(record, signal, broker, books)
+        record = _submit(record, signal, broker, books, proposal)
     orders.append(record)
     return state
 
@@ -483,8 +503,15 @@ def _flatten(broker: BarFedBroker, books: _Books) -> None:
             books.orders_by_broker_id[result.order.broker_order_id] = result.order.client_order_id
 
 
-def _submit(record: OrderRecord, signal: SignalEmitted, broker: BarFedBroker, books: _Books) -> OrderRecord:
-    """Send an approved order as the executor does (same client order id, market, DAY)."""
+def _submit(
+    record: OrderRecord,
+    signal: SignalEmitted,
+    broker: BarFedBroker,
+    books: _Books,
+    proposal: ProposedOrder,
+) -> OrderRecord:
+    """Send an approved order as the executor does (same client order id, market, DAY; an entry
+    with both protective levels as a GTC bracket, `bracket_fields`)."""
     side = OrderSide(record.side)
     client_order_id = make_client_order_id(
         record.strategy_name, record.symbol, signal.bar_at, f"{side.value}{OrderType.MARKET.value[:2]}"
@@ -495,11 +522,23 @@ def _submit(record: OrderRecord, signal: SignalEmitted, broker: BarFedBroker, bo
         side=side,
         quantity=record.quantity,
         order_type=OrderType.MARKET,
+        **bracket_fields(proposal.stop_loss_price, proposal.take_profit_price),
     )
     status, message = "submitted", None
+    if request.order_class is OrderClass.SIMPLE:
+        # As the executor does: the position's protective legs go before its exit is sent.
+        for working in _resolve(broker.list_orders(open_only=True)):
+            if (
+                working.parent_broker_order_id is not None
+                and working.symbol == request.symbol
+                and working.side is request.side
+            ):
+                _resolve(broker.cancel_order(working.broker_order_id))
     try:
         answer = _resolve(broker.submit_order(request))
         books.orders_by_broker_id[answer.broker_order_id] = client_order_id
+        for leg in answer.legs:  # a bracket's exits fill under their own ids
+            books.orders_by_broker_id[leg.broker_order_id] = leg.client_order_id
         status = answer.status.value
     except OrderRejectedError as error:
         status, message = "rejected", f"broker rejected: {error}"

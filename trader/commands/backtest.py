@@ -404,6 +404,7 @@ def run_through_risk_with_settings(
     last_day: date,
     *,
     replay_from: datetime | None = None,
+    protection: Any = None,
     data: str = "sample",
 ) -> Any:
     """Replay the sample bars of `symbols` (or, with data="database", the bars stored in market_data,
@@ -416,6 +417,7 @@ def run_through_risk_with_settings(
     from trader.adapters.sector_map import ensure_sector_map
     from trader.adapters.sim_broker import SimulatedBroker
     from trader.backtest.through_risk import SteppedClock, ThroughRiskConfig, run_through_risk
+    from trader.core.protective import ProtectiveFractions
     from trader.core.risk.limits import limits_from_environment
     from trader.runtime.brokers import build_broker
     from trader.services.risk_manager.app import breaker_policy, limits_environment, sizing_settings
@@ -453,6 +455,7 @@ def run_through_risk_with_settings(
         sectors=ensure_sector_map(settings.risk_sector_map_path),
         risk_lookback_bars=settings.risk_lookback_bars,
         breakers=breaker_policy(settings),
+        protection=protection or ProtectiveFractions(),
     )
     bars = [bar for series in loaded.values() for bar in series]
     return run_through_risk(config, bars, broker=broker, clock=clock, calendar=calendar)
@@ -501,20 +504,29 @@ def _backtest_through_risk(
     data: str = "sample",
 ) -> None:
     from trader.backtest.through_risk import result_as_dict
+    from trader.core.protective import ProtectiveFractions
     from trader.settings import load_settings
 
     settings = load_settings()
     catalog = _catalog(strategies_dir)
     wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     try:
-        strategy = catalog.build(strategy_type, parse_parameters(param))
+        parameters = parse_parameters(param)
+        strategy = catalog.build(strategy_type, parameters)
         first_day = date.fromisoformat(start) if start else settings.replay_start
         if end is None:
             raise ValueError("--through-risk needs --end (the day after the last session replayed)")
         last_day = date.fromisoformat(end) - timedelta(days=1)
         replay_from = None if history_until is None else datetime.fromisoformat(history_until).astimezone(UTC)
         result = run_through_risk_with_settings(
-            settings, strategy, wanted, first_day, last_day, replay_from=replay_from, data=data
+            settings,
+            strategy,
+            wanted,
+            first_day,
+            last_day,
+            replay_from=replay_from,
+            protection=ProtectiveFractions.from_parameters(parameters),
+            data=data,
         )
     except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
         raise _fail(str(error)) from None

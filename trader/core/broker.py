@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from trader.core.money import to_decimal
 from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
@@ -31,6 +31,12 @@ class OrderClass(enum.StrEnum):
     SIMPLE = "simple"
     BRACKET = "bracket"  # entry plus a take-profit and a stop-loss leg, the legs one-cancels-other
     OCO = "oco"  # two exits (take-profit limit, stop-loss stop); the first to fill cancels the other
+    OTO = "oto"  # entry plus one exit leg (a take-profit or a stop-loss), working once the entry fills
+
+    @property
+    def has_exit_legs(self) -> bool:
+        """An entry whose exit legs wait for it (bracket, OTO)."""
+        return self in (OrderClass.BRACKET, OrderClass.OTO)
 
 
 def _require_aware_utc(moment: datetime | None, what: str) -> None:
@@ -98,7 +104,10 @@ class OrderRequest:
             found.append("a trailing_stop order needs exactly one of trail_percent or trail_price")
         if kind is OrderType.MARKET and (self.limit_price is not None or self.stop_price is not None):
             found.append("a market order takes no limit or stop price")
-        if self.order_class is not OrderClass.SIMPLE:
+        if self.order_class is OrderClass.OTO:
+            if (self.take_profit_price is None) == (self.stop_loss_price is None):
+                found.append("an oto order needs exactly one of take_profit_price and stop_loss_price")
+        elif self.order_class is not OrderClass.SIMPLE:
             if self.take_profit_price is None or self.stop_loss_price is None:
                 found.append(f"a {self.order_class.value} order needs take_profit_price and stop_loss_price")
             else:
@@ -110,6 +119,22 @@ class OrderRequest:
                 if not protects_long and self.take_profit_price >= self.stop_loss_price:
                     found.append("protecting a short, take_profit_price must be below stop_loss_price")
         return tuple(found)
+
+
+def bracket_fields(stop_loss: Decimal | None, take_profit: Decimal | None) -> dict[str, Any]:
+    """The order fields of an entry with protective levels: both as a bracket, one as an OTO (the
+    entry and that one leg), none as a simple order. The legs must outlive the entry's day (a
+    daily strategy's stop protects the position overnight), so a protected entry is GTC."""
+    if stop_loss is None and take_profit is None:
+        return {}
+    return {
+        "order_class": OrderClass.BRACKET
+        if stop_loss is not None and take_profit is not None
+        else OrderClass.OTO,
+        "time_in_force": TimeInForce.GTC,
+        "stop_loss_price": stop_loss,
+        "take_profit_price": take_profit,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +160,9 @@ class BrokerOrder:
     updated_at: datetime | None = None
     filled_at: datetime | None = None
     canceled_at: datetime | None = None
+    # A bracket's or OCO's exit legs, when the broker's answer nests them (each names this order
+    # as its parent); empty for a simple order or an answer that lists legs on their own.
+    legs: tuple[BrokerOrder, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("submitted_at", "updated_at", "filled_at", "canceled_at"):

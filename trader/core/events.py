@@ -159,6 +159,9 @@ class OrderApproved(Event):
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     strategy_name: str = ""
+    # An entry's protective legs: with both, the executor sends it as a bracket.
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
 
 
 @register_event

@@ -73,9 +73,18 @@ async def restore_simulated_broker(
     cash = starting_cash + await orders.cash_flow_of_fills()
     positions = [stored.position for stored in await PositionStore(engine).all()]
     live = []
-    for order in await orders.open_orders():
-        if order.broker_order_id is None or order.broker != broker.name:
-            continue
+    open_orders = [
+        order
+        for order in await orders.open_orders()
+        if order.broker_order_id is not None and order.broker == broker.name
+    ]
+    # A bracket's legs name their entry (filled, so no longer open, once the legs work).
+    parents: dict[int, str | None] = {}
+    for parent_id in {order.parent_trade_id for order in open_orders if order.parent_trade_id is not None}:
+        parent = await orders.get(parent_id)
+        parents[parent_id] = None if parent is None else parent.broker_order_id
+    for order in open_orders:
+        assert order.broker_order_id is not None
         live.append(
             RestoredOrder(
                 broker_order=BrokerOrder(
@@ -91,6 +100,9 @@ async def restore_simulated_broker(
                     filled_quantity=order.filled_quantity,
                     average_fill_price=order.average_fill_price,
                     submitted_at=order.submitted_at,
+                    parent_broker_order_id=None
+                    if order.parent_trade_id is None
+                    else parents.get(order.parent_trade_id),
                 ),
                 request=order.to_request(),
             )

@@ -26,8 +26,9 @@ from sqlalchemy import func, insert, select
 from trader.adapters.backups.catalog import list_backups
 from trader.adapters.backups.database import create_backup
 from trader.adapters.clock import SimulatedClock
+from trader.adapters.db.engine import create_engine
 from trader.adapters.db.stores.jobs import JobRun, JobRunStore
-from trader.adapters.db.stores.market_data import MarketDataStore
+from trader.adapters.db.stores.market_data import MarketDataStore, WatchlistStore
 from trader.adapters.db.stores.models import ModelRegistryStore
 from trader.adapters.db.stores.positions import PositionStore
 from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
@@ -42,6 +43,7 @@ from trader.services.common.resources import Resources
 from trader.services.data_collector.app import create_app as collector_app
 from trader.services.export_service.app import create_app as export_app
 from trader.services.scheduler.jobs import build_jobs
+from trader.services.scheduler.retention import bars_to_keep
 from trader.services.scheduler.runner import Scheduler
 from trader.services.strategy_engine.app import create_app as strategy_app
 from trader.services.trade_executor.app import create_app as executor_app
@@ -332,6 +334,7 @@ async def test_retention_of_bars_keeps_what_the_enabled_strategies_and_models_ne
 async def test_retention_keeps_the_bars_of_a_configuration_that_follows_the_watchlist(
     tmp_path: Path, sqlite_url: str
 ) -> None:
+    old = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
     async with running_system(
         tmp_path,
         sqlite_url,
@@ -345,24 +348,44 @@ async def test_retention_keeps_the_bars_of_a_configuration_that_follows_the_watc
             "follows", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["*"], "1day", True, "test"
         )
         await StrategyConfigStore(engine).create(follows, FRIDAY_CLOSE)
-        # IBM left the universe but is still held: the configuration manages it until flat.
-        await PositionStore(engine).set_from_broker("IBM", Decimal(5), Decimal(100), None, FRIDAY_CLOSE)
-        old = [FRIDAY_CLOSE - timedelta(days=60 + day) for day in range(10)]
+        await WatchlistStore(engine).add(["KO"], "screener")  # the universe the configuration follows
         await MarketDataStore(engine).upsert_bars(
             [
                 _bar(symbol, moment, 100.0 + index)
                 for index, moment in enumerate(old)
-                for symbol in ("IBM", "JPM")
+                for symbol in ("KO", "JPM")
             ]
         )
         run = await system.run_when_due("data_retention", datetime(2024, 3, 9, 7, 30, tzinfo=UTC))
         assert run.status == "succeeded", run.error_message
-        left = {symbol: await MarketDataStore(engine).bars(symbol) for symbol in ("IBM", "JPM")}
-    assert [bar.timestamp for bar in left["IBM"]] == sorted(old)[-4:]
+        left = {symbol: await MarketDataStore(engine).bars(symbol) for symbol in ("KO", "JPM")}
+    # KO: the configuration's lookback (3 + 1), and the retraining window of the watchlist (300).
+    assert [bar.timestamp for bar in left["KO"]] == sorted(old)
     assert left["JPM"] == []
     assert run.details is not None
     kept = {item["symbol"]: item for item in run.details["kept_bars"]}
-    assert "strategy follows: lookback 3 + 1 1day bars" in kept["IBM"]["reasons"]
+    assert "strategy follows: lookback 3 + 1 1day bars" in kept["KO"]["reasons"], run.details
+
+
+async def test_a_configuration_that_follows_the_watchlist_still_needs_the_bars_of_what_it_holds(
+    sqlite_url: str,
+) -> None:
+    # No running executor here: its reconciliation would flatten a position the simulated broker
+    # does not hold. IBM left the universe but is still held: the configuration manages it until flat.
+    settings = Settings(_env_file=None, database_url=sqlite_url, data_watchlist="MSFT")
+    engine = create_engine(sqlite_url)
+    try:
+        follows = StrategyConfig(
+            "follows", "sma_crossover", {"fast_window": 1, "slow_window": 2}, ["*"], "1day", True, "test"
+        )
+        await StrategyConfigStore(engine).create(follows, FRIDAY_CLOSE)
+        await PositionStore(engine).set_from_broker("IBM", Decimal(5), Decimal(100), None, FRIDAY_CLOSE)
+        keep = await bars_to_keep(engine, settings, Timeframe.parse("1min"))
+    finally:
+        await engine.dispose()
+    # 4 sessions of 390 minutes (a 1-minute base, as live collection stores).
+    assert keep["IBM"].reasons == ("strategy follows: lookback 3 + 1 1day bars = 1560 1min bars",)
+    assert "JPM" not in keep
 
 
 def _read(path: Path) -> str:

@@ -16,7 +16,7 @@ import pytest
 from trader.adapters.db.stores.market_data import MarketDataStore
 from trader.adapters.db.stores.models import ModelVersion
 from trader.adapters.db.stores.signals import SignalStore
-from trader.adapters.db.stores.strategies import StrategyConfig
+from trader.adapters.db.stores.strategies import StrategyConfig, StrategyConfigStore
 from trader.backtest.synthetic import gbm_bars
 from trader.core import topics
 from trader.core.events import BarClosed, SignalEmitted
@@ -408,3 +408,37 @@ async def test_health_warns_when_an_enabled_strategy_lacks_the_bars_it_needs(
         body = (await http.get("/health")).json()
     assert body["status"] == "healthy"
     assert body["components"]["strategy_data"]["detail"] == "2 enabled strategy symbols ready"
+
+
+async def test_a_configurations_protective_levels_go_on_its_entries_signals(
+    resources: Resources, series: BarSeries
+) -> None:
+    engine: StrategyEngine = create_app(resources).state.strategy_engine
+    parameters = {"fast_window": 5, "slow_window": 20, "stop_loss_pct": 0.05, "take_profit_pct": "0.1"}
+    await StrategyConfigStore(resources.engine).create(
+        daily_config("protected", "sma_crossover", parameters), datetime.now(UTC)
+    )
+    signals = SmaCrossover(5, 20).generate(series)
+    buy = max(i for i in range(len(series)) if signals.direction_at(i) is SignalDirection.BUY)
+    sell = max(i for i in range(len(series)) if signals.direction_at(i) is SignalDirection.SELL)
+    bars = _bars("AAPL", series)
+    await MarketDataStore(resources.engine).upsert_bars(bars[: max(buy, sell) + 1])
+    now = datetime.now(UTC)
+
+    entry = await engine.on_bars([_closed(bars[buy], now)])
+    exit_ = await engine.on_bars([_closed(bars[sell], now)])
+
+    close = bars[buy].close
+    (record,) = [r for r in entry if r.strategy_name == "protected"]
+    assert record.direction == "buy"
+    assert record.stop_price == (close * Decimal("0.95")).quantize(Decimal("0.01"), rounding="ROUND_CEILING")
+    assert record.target_price == (close * Decimal("1.1")).quantize(Decimal("0.01"), rounding="ROUND_FLOOR")
+    (closing,) = [r for r in exit_ if r.strategy_name == "protected"]
+    assert closing.direction == "sell" and closing.stop_price is None and closing.target_price is None
+
+
+async def test_a_protective_parameter_out_of_range_is_refused_by_name(resources: Resources) -> None:
+    engine: StrategyEngine = create_app(resources).state.strategy_engine
+    with pytest.raises(ValueError, match="stop_loss_pct"):
+        engine.validate("sma_crossover", {"fast_window": 5, "slow_window": 20, "stop_loss_pct": 1.5})
+    engine.validate("sma_crossover", {"fast_window": 5, "slow_window": 20, "take_profit_pct": 0.2})

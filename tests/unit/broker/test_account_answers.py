@@ -14,6 +14,7 @@ from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.clock import SimulatedClock
 from trader.adapters.sim_broker import SimulatedBroker
 from trader.core.broker import InvalidAccountError, OrderRequest
+from trader.core.fills import FillModel
 from trader.core.market import Bar, Timeframe
 from trader.core.orders import OrderSide
 
@@ -81,7 +82,11 @@ def daily_bar(day: datetime, open_: str, close: str) -> Bar:
 async def test_the_simulated_account_states_its_values_and_yesterdays_closing_equity() -> None:
     clock = SimulatedClock(OPEN_AT, speed=0)
     broker = SimulatedBroker(
-        clock, XNYSCalendar(), starting_cash=Decimal(10_000), participation_rate=Decimal(1)
+        clock,
+        XNYSCalendar(),
+        starting_cash=Decimal(10_000),
+        fill_model=FillModel.frictionless(),  # the account's arithmetic on exact prices
+        participation_rate=Decimal(1),
     )
     tuesday = datetime(2024, 1, 2, tzinfo=UTC)
     broker.on_bar(daily_bar(tuesday - timedelta(days=1), "100", "100"))  # known, priced

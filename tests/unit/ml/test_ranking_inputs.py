@@ -3,6 +3,7 @@ whose gaps are named, point-in-time features, and refusals that say how much dat
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from tests.unit.backtest.test_engine_rules import FixedSignals
 from tests.unit.ml.synthetic_universe import DAY_NS, START_NS, synthetic_universe
 from trader.backtest.engine import BacktestConfig, StopRules, run_backtest
-from trader.core.fills import Commission, FillModel, Slippage
+from trader.core.fills import Commission, FillModel, RegulatoryFees, Slippage
 from trader.core.strategies.series import BarSeries
 from trader.ml.cross_features import FEATURE_NAMES, WARMUP_SESSIONS, compute_cross_features
 from trader.ml.labels import TradeRules, trade_labels
@@ -41,10 +42,26 @@ def test_labels_are_the_backtesters_trades_net_of_costs(stops: StopRules) -> Non
     labels = trade_labels(series, TradeRules(horizon, COSTS, stops))
     trades = result.trades
     assert len(trades) == len(signal_bars)
-    backtested = (trades.quantity * trades.exit_price - trades.exit_commission) / (
-        trades.quantity * trades.entry_price + trades.entry_commission
-    ) - 1.0
-    assert labels.net_return[list(signal_bars)] == pytest.approx(backtested, rel=1e-9, abs=1e-12)
+    paid = trades.quantity * trades.entry_price + trades.entry_commission
+    backtested = (
+        trades.quantity * trades.exit_price - trades.exit_commission - trades.exit_fees
+    ) / paid - 1.0
+    # The sale's regulatory fees are rounded up to the cent, each fee on its own trade size (the
+    # label's notional, the backtester's position): they agree to those two cents on the label's
+    # notional, and exactly without fees (below).
+    fee_rounding = 0.02 / TradeRules(horizon, COSTS, stops).notional
+    assert np.all(np.abs(labels.net_return[list(signal_bars)] - backtested) <= fee_rounding)
+    frictionless_fees = TradeRules(horizon, replace(COSTS, fees=RegulatoryFees.none()), stops)
+    without_fees = run_backtest(
+        strategy, series, BacktestConfig(fill_model=replace(COSTS, fees=RegulatoryFees.none()), stops=stops)
+    ).trades
+    assert trade_labels(series, frictionless_fees).net_return[list(signal_bars)] == pytest.approx(
+        (without_fees.quantity * without_fees.exit_price - without_fees.exit_commission)
+        / (without_fees.quantity * without_fees.entry_price + without_fees.entry_commission)
+        - 1.0,
+        rel=1e-9,
+        abs=1e-12,
+    )
     assert labels.exit_bar[list(signal_bars)].tolist() == trades.exit_bar.tolist()
     if stops.active:
         assert (trades.exit_bar < np.array(signal_bars) + horizon + 1).any()  # some stop fired first

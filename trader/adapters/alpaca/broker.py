@@ -25,15 +25,19 @@ from typing import Any, TypeVar
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderClass as AlpacaOrderClass
 from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.enums import TimeInForce as AlpacaTimeInForce
 from alpaca.trading.requests import (
+    GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
     MarketOrderRequest,
     StopLimitOrderRequest,
+    StopLossRequest,
     StopOrderRequest,
+    TakeProfitRequest,
     TrailingStopOrderRequest,
 )
 from alpaca.trading.requests import OrderRequest as AlpacaOrderRequest
@@ -90,9 +94,12 @@ def _error_body(error: APIError) -> tuple[int | None, str]:
     return None, str(body)
 
 
-def order_from_json(raw: dict[str, Any]) -> BrokerOrder:
+def order_from_json(raw: dict[str, Any], *, parent_broker_order_id: str | None = None) -> BrokerOrder:
+    """An order answer; the legs Alpaca nests under a bracket (`legs`, asked for with `nested`)
+    each name it as their parent."""
     order_type = raw.get("type") or raw.get("order_type") or "market"
     order_class = raw.get("order_class") or "simple"
+    legs = raw.get("legs") or []
     return BrokerOrder(
         broker_order_id=str(raw["id"]),
         client_order_id=str(raw["client_order_id"]),
@@ -114,7 +121,22 @@ def order_from_json(raw: dict[str, Any]) -> BrokerOrder:
         updated_at=_time(raw.get("updated_at")),
         filled_at=_time(raw.get("filled_at")),
         canceled_at=_time(raw.get("canceled_at")),
+        parent_broker_order_id=parent_broker_order_id,
+        legs=tuple(
+            order_from_json(leg, parent_broker_order_id=str(raw["id"]))
+            for leg in legs
+            if isinstance(leg, dict)
+        ),
     )
+
+
+def _with_legs(orders: Sequence[BrokerOrder]) -> list[BrokerOrder]:
+    """Orders and, after each, the legs nested under it (a listing asked for `nested`)."""
+    flat: list[BrokerOrder] = []
+    for order in orders:
+        flat.append(order)
+        flat.extend(order.legs)
+    return flat
 
 
 # What risk sizes and breaks on: an answer without one of them is refused, never guessed at.
@@ -168,6 +190,20 @@ def _alpaca_request(request: OrderRequest) -> AlpacaOrderRequest:
         "time_in_force": AlpacaTimeInForce(request.time_in_force.value),
         "client_order_id": request.client_order_id,
     }
+    if request.order_class is OrderClass.BRACKET:
+        common["order_class"] = AlpacaOrderClass.BRACKET
+        common["take_profit"] = TakeProfitRequest(limit_price=float(request.take_profit_price or 0))
+        common["stop_loss"] = StopLossRequest(stop_price=float(request.stop_loss_price or 0))
+    elif request.order_class is OrderClass.OCO:
+        common["order_class"] = AlpacaOrderClass.OCO
+        common["take_profit"] = TakeProfitRequest(limit_price=float(request.take_profit_price or 0))
+        common["stop_loss"] = StopLossRequest(stop_price=float(request.stop_loss_price or 0))
+    elif request.order_class is OrderClass.OTO:
+        common["order_class"] = AlpacaOrderClass.OTO
+        if request.take_profit_price is not None:
+            common["take_profit"] = TakeProfitRequest(limit_price=float(request.take_profit_price))
+        if request.stop_loss_price is not None:
+            common["stop_loss"] = StopLossRequest(stop_price=float(request.stop_loss_price))
     kind = request.order_type
     if kind is OrderType.MARKET:
         return MarketOrderRequest(**common)
@@ -220,12 +256,6 @@ class AlpacaBroker:
         problems = request.problems()
         if problems:
             raise OrderRejectedError("; ".join(problems), status_code=422)
-        if request.order_class is not OrderClass.SIMPLE:
-            raise OrderRejectedError(
-                f"{request.order_class.value} orders are emulated by the simulated broker only; "
-                "the Alpaca adapter sends simple orders",
-                status_code=422,
-            )
         payload = _alpaca_request(request)
         try:
             raw = await asyncio.to_thread(self._client.submit_order, payload)
@@ -251,7 +281,10 @@ class AlpacaBroker:
         return order_from_json(_as_dict(raw))
 
     async def get_order(self, broker_order_id: str) -> BrokerOrder:
-        raw = await self._read(lambda: self._client.get_order_by_id(broker_order_id), "get order")
+        nested = GetOrderByIdRequest(nested=True)
+        raw = await self._read(
+            lambda: self._client.get_order_by_id(broker_order_id, filter=nested), "get order"
+        )
         return order_from_json(_as_dict(raw))
 
     async def find_order(self, client_order_id: str) -> BrokerOrder | None:
@@ -274,11 +307,14 @@ class AlpacaBroker:
                 limit=_PAGE,
                 after=after,
                 direction="asc",
-                nested=False,
+                # Legs nested under their entry, so each is listed knowing its parent.
+                nested=True,
             )
             page = await self._read(lambda q=query: self._client.get_orders(q), "list orders")  # type: ignore[misc]
             batch = [order_from_json(item) for item in _as_list(page)]
-            for order in batch:
+            for order in _with_legs(batch):
+                if open_only and order.status.is_terminal:
+                    continue  # a closed bracket's leg still open is listed; its closed sibling is not
                 orders[order.broker_order_id] = order
             if len(batch) < _PAGE or batch[-1].submitted_at is None:
                 return list(orders.values())

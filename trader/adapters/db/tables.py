@@ -162,6 +162,9 @@ trades = Table(
     Column("limit_price", Amount(*PRICE)),
     Column("stop_price", Amount(*PRICE)),
     Column("trail_percent", Amount(10, 4)),
+    # A bracket's levels, as sent (its legs are rows of their own, parent_trade_id naming this one).
+    Column("take_profit_price", Amount(*PRICE)),
+    Column("stop_loss_price", Amount(*PRICE)),
     Column("status", String(20), nullable=False, server_default=OrderStatus.PENDING.value),
     Column("broker_status", String(24)),
     Column("filled_quantity", Amount(*QUANTITY), nullable=False, server_default="0"),

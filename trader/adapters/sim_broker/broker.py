@@ -51,6 +51,7 @@ from trader.core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
 from trader.core.portfolio import trading_day_of
 from trader.core.ports import Clock
 from trader.core.positions import Position
+from trader.core.protective import ProtectiveLeg, protective_exit
 from trader.core.sessions import MarketCalendar
 
 ZERO = Decimal(0)
@@ -179,6 +180,8 @@ class SimulatedBroker:
         self._last_price: dict[str, Decimal] = {}
         self._quotes: dict[str, Quote] = {}
         self._sequence = itertools.count(1)
+        # While a bar is matched: bracket legs its entry's fill released, to match on the rest of it.
+        self._released: list[_Order] | None = None
 
     @property
     def name(self) -> str:
@@ -194,12 +197,25 @@ class SimulatedBroker:
         # Orders whose day ended before this bar began are gone; a DAY order still gets the bar of
         # its own session even when that bar is announced after the close (end-of-day replay).
         self.expire_orders(bar.timestamp)
-        for order in self._matchable(symbol):
-            if not order.is_live:
-                continue  # canceled by a sibling's fill earlier in this pass
-            if self._bar_closes_at(bar) <= order.submitted_at:
-                continue  # the bar had closed before the order arrived: no look-ahead
-            made.extend(self._match_on_bar(order, bar))
+        self._released = []
+        try:
+            for order in self._matchable(symbol):
+                if not order.is_live:
+                    continue  # canceled by a sibling's fill earlier in this pass
+                if self._bar_closes_at(bar) <= order.submitted_at:
+                    continue  # the bar had closed before the order arrived: no look-ahead
+                made.extend(self._match_on_bar(order, bar))
+            # An entry filled at this bar's open is protected for the rest of the bar (as the
+            # backtester scans stops from the entry's own bar); filled at the close, from the next.
+            while self._released and self._model.rule is FillRule.NEXT_OPEN:
+                released, self._released = self._released, []
+                for leg in sorted(
+                    released, key=lambda o: (o.order_type is not OrderType.STOP, o.broker_order_id)
+                ):
+                    if leg.is_live:
+                        made.extend(self._match_on_bar(leg, bar))
+        finally:
+            self._released = None
         self._last_price[symbol] = bar.close
         for order in self._matchable(symbol):
             self._track_high_water_mark(order, bar.high if order.side is OrderSide.SELL else bar.low)
@@ -280,9 +296,25 @@ class SimulatedBroker:
             if current.average_fill_price is not None:
                 order.filled_notional = current.filled_quantity * current.average_fill_price
             order.status = current.status
+            order.parent_id = current.parent_broker_order_id
             self._known.add(order.request.symbol)
+        self._link_restored_legs()
         last_used = max((int(m.group(1)) for i in used_ids if (m := _NUMBERED_ID.match(i))), default=0)
         self._sequence = itertools.count(max(last_used, len(self._orders) + len(self._fills)) + 1)
+
+    def _link_restored_legs(self) -> None:
+        """Restored legs find their entry (which releases them when it fills) and each other (the
+        first to fill cancels the other), as they were before the restart."""
+        legs_of: dict[str, list[_Order]] = {}
+        for order in self._orders.values():
+            if order.parent_id is not None:
+                legs_of.setdefault(order.parent_id, []).append(order)
+        for parent_id, legs in legs_of.items():
+            parent = self._orders.get(parent_id)
+            if parent is not None:
+                parent.leg_ids = [leg.broker_order_id for leg in legs]
+            if len(legs) == 2:
+                legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
 
     # ------------------------------------------------------------------ the port
 
@@ -305,11 +337,11 @@ class SimulatedBroker:
         self._check_funds(request, symbol)
         now = self._clock.now()
         order = self._new_order(replace(request, symbol=symbol), now)
-        if request.order_class is OrderClass.BRACKET:
+        if request.order_class.has_exit_legs:
             self._add_exit_legs(order, now, held=True)
         elif request.order_class is OrderClass.OCO:
             self._add_exit_legs(order, now, held=False)
-        answer = order.as_broker_order()
+        answer = self._answer(order)
         quote = self._quotes.get(symbol)
         if quote is not None:
             # Quote-driven: a marketable order fills at once, after the acknowledgement is built.
@@ -322,11 +354,16 @@ class SimulatedBroker:
         order = self._orders.get(broker_order_id)
         if order is None:
             raise OrderNotFoundError(f"order not found for {broker_order_id}", status_code=404)
-        return order.as_broker_order()
+        return self._answer(order)
 
     async def find_order(self, client_order_id: str) -> BrokerOrder | None:
         broker_order_id = self._by_client_id.get(client_order_id)
-        return None if broker_order_id is None else self._orders[broker_order_id].as_broker_order()
+        return None if broker_order_id is None else self._answer(self._orders[broker_order_id])
+
+    def _answer(self, order: _Order) -> BrokerOrder:
+        """The order with its legs nested, as Alpaca answers a bracket's submission."""
+        legs = tuple(self._orders[leg_id].as_broker_order() for leg_id in order.leg_ids)
+        return replace(order.as_broker_order(), legs=legs)
 
     async def list_orders(
         self, *, open_only: bool = False, since: datetime | None = None
@@ -352,7 +389,7 @@ class SimulatedBroker:
         self._finish(order, OrderStatus.CANCELED, now)
         for leg_id in order.leg_ids:
             leg = self._orders[leg_id]
-            if not leg.status.is_terminal and order.order_class is OrderClass.BRACKET:
+            if not leg.status.is_terminal and order.order_class.has_exit_legs:
                 self._finish(leg, OrderStatus.CANCELED, now)
 
     async def cancel_all_orders(self) -> Sequence[CancelResult]:
@@ -493,10 +530,10 @@ class SimulatedBroker:
 
     def _add_exit_legs(self, parent: _Order, now: datetime, *, held: bool) -> None:
         request = parent.request
-        assert request.take_profit_price is not None and request.stop_loss_price is not None
         exit_side = OrderSide.SELL if request.side is OrderSide.BUY else OrderSide.BUY
         base = request.client_order_id[:60]
         if request.order_class is OrderClass.OCO:
+            assert request.take_profit_price is not None and request.stop_loss_price is not None
             # The OCO order itself is the take-profit limit; one stop-loss leg hangs off it.
             parent.order_type = OrderType.LIMIT
             parent.limit_price = request.take_profit_price
@@ -521,6 +558,8 @@ class SimulatedBroker:
             ("tp", OrderType.LIMIT, request.take_profit_price),
             ("sl", OrderType.STOP, request.stop_loss_price),
         ):
+            if price is None:
+                continue  # an OTO's one leg
             leg = self._new_order(
                 OrderRequest(
                     client_order_id=f"{base}-{suffix}",
@@ -538,7 +577,8 @@ class SimulatedBroker:
             leg.status = OrderStatus.HELD if held else OrderStatus.ACCEPTED
             legs.append(leg)
             parent.leg_ids.append(leg.broker_order_id)
-        legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
+        if len(legs) == 2:
+            legs[0].sibling_id, legs[1].sibling_id = legs[1].broker_order_id, legs[0].broker_order_id
 
     def _matchable(self, symbol: str) -> list[_Order]:
         live = [o for o in self._unfinished() if o.is_live and o.request.symbol == symbol]
@@ -625,6 +665,24 @@ class SimulatedBroker:
         kind = order.order_type
         if kind is OrderType.MARKET:
             return self._model.reference_price(bar), True
+        pair = self._exit_pair(order)
+        if pair is not None:
+            stop_leg, target_leg = pair
+            assert stop_leg.stop_price is not None and target_leg.limit_price is not None
+            exit_ = protective_exit(
+                OrderSide.BUY if order.side is OrderSide.SELL else OrderSide.SELL,
+                bar_open=bar.open,
+                high=bar.high,
+                low=bar.low,
+                stop_loss=stop_leg.stop_price,
+                take_profit=target_leg.limit_price,
+            )
+            if exit_ is None or (exit_.leg is ProtectiveLeg.STOP_LOSS) != (order is stop_leg):
+                return None
+            if order is stop_leg:
+                order.triggered = True
+                return exit_.price, True  # a stop becomes a market order: slipped
+            return exit_.price, False
         if kind in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP) and not order.triggered:
             if order.stop_price is None:
                 return None  # a trailing stop that has not seen a price yet
@@ -646,6 +704,19 @@ class SimulatedBroker:
         if not buy and bar.high >= order.limit_price:
             return max(bar.open, order.limit_price), False
         return None
+
+    def _exit_pair(self, order: _Order) -> tuple[_Order, _Order] | None:
+        """(stop leg, take-profit leg) when `order` is one of two live exits that cancel each other
+        and neither has triggered yet: the pair is decided by the shared intrabar rule."""
+        if order.sibling_id is None or order.triggered:
+            return None
+        sibling = self._orders[order.sibling_id]
+        if not sibling.is_live or sibling.triggered:
+            return None
+        stop_leg, target_leg = (order, sibling) if order.order_type is OrderType.STOP else (sibling, order)
+        if stop_leg.order_type is not OrderType.STOP or target_leg.order_type is not OrderType.LIMIT:
+            return None
+        return stop_leg, target_leg
 
     def _quote_price(self, order: _Order, quote: Quote) -> tuple[Decimal, bool] | None:
         buy = order.side is OrderSide.BUY
@@ -757,12 +828,14 @@ class SimulatedBroker:
         return fill
 
     def _on_filled(self, order: _Order, now: datetime) -> None:
-        if order.order_class is OrderClass.BRACKET:
+        if order.order_class.has_exit_legs:
             for leg_id in order.leg_ids:
                 leg = self._orders[leg_id]
                 if leg.status is OrderStatus.HELD:
                     leg.status = OrderStatus.ACCEPTED
                     leg.updated_at = now
+                    if self._released is not None:
+                        self._released.append(leg)
         if order.sibling_id is not None:
             sibling = self._orders[order.sibling_id]
             if not sibling.status.is_terminal:
@@ -773,7 +846,7 @@ class SimulatedBroker:
         order.updated_at = now
         if status is OrderStatus.CANCELED:
             order.canceled_at = now
-        if order.order_class is OrderClass.BRACKET and order.filled_quantity == 0:
+        if order.order_class.has_exit_legs and order.filled_quantity == 0:
             # An entry that never filled leaves nothing for its exits to protect.
             for leg_id in order.leg_ids:
                 leg = self._orders[leg_id]

@@ -26,6 +26,7 @@ from trader.core.portfolio import (
     trading_day_of,
 )
 from trader.core.positions import Position
+from trader.core.protective import ProtectiveFractions
 from trader.core.risk.context import RiskContext
 from trader.core.risk.engine import evaluate
 from trader.core.risk.limits import RiskLimits
@@ -58,6 +59,10 @@ class SizingSettings:
     fraction: Decimal = Decimal("0.05")
     atr_multiple: Decimal = Decimal("2")
     target_volatility: Decimal = Decimal("0.15")
+    # The protective levels of an entry whose signal gives none (RISK_STOP_LOSS_PCT,
+    # RISK_TAKE_PROFIT_PCT): fractions of the signal's price. None: no default.
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.method not in SUPPORTED_SIZING:
@@ -323,11 +328,16 @@ def target_quantity(
     context: RiskContext,
     policy: SizingPolicy,
     facts: dict[str, Any],
+    *,
+    protected: bool = False,
 ) -> Decimal:
-    """The position size the policy wants; records how it was sized in `facts["sizing"]`."""
+    """The position size the policy wants; records how it was sized in `facts["sizing"]`.
+
+    A `protected` entry (sent with exit legs) is sized in whole shares: Alpaca takes fractional
+    quantities only in simple DAY orders."""
     available = portfolio.cash if context.buying_power is None else context.buying_power
     atr = facts.get("atr")
-    fractional = context.fractionable.get(signal.symbol, False)
+    fractional = context.fractionable.get(signal.symbol, False) and not protected
     inputs = SizingInputs(
         equity=portfolio.equity,
         price=signal.price,
@@ -356,6 +366,20 @@ def target_quantity(
     return quantity
 
 
+def protective_levels(
+    signal: SignalEmitted, side: OrderSide, sizing: SizingSettings | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """(stop-loss, take-profit) of an entry: the signal's own, else the settings' fractions of its
+    price (on the cent grid, rounded toward the price)."""
+    stop, target = signal.stop_price, signal.target_price
+    if sizing is not None:
+        defaults = ProtectiveFractions(sizing.stop_loss_pct, sizing.take_profit_pct)
+        default_stop, default_target = defaults.levels(side, signal.price)
+        stop = default_stop if stop is None else stop
+        target = default_target if target is None else target
+    return stop, target
+
+
 def propose(
     signal: SignalEmitted,
     portfolio: Portfolio,
@@ -363,11 +387,17 @@ def propose(
     policy: SizingPolicy,
     priced_at: datetime,
     facts: dict[str, Any],
+    sizing: SizingSettings | None = None,
 ) -> ProposedOrder | None:
     held = portfolio.position(signal.symbol).quantity
     target: Decimal | None = None
-    if opens_position(signal.direction, held):
-        target = target_quantity(signal, portfolio, context, policy, facts)
+    opening = opens_position(signal.direction, held)
+    stop_level = target_level = None
+    if opening:
+        entry_side = OrderSide.BUY if signal.direction == "buy" else OrderSide.SELL
+        stop_level, target_level = protective_levels(signal, entry_side, sizing)
+        protected = stop_level is not None or target_level is not None
+        target = target_quantity(signal, portfolio, context, policy, facts, protected=protected)
     intent = side_and_quantity(signal.direction, held, target)
     if intent is None:
         return None
@@ -382,6 +412,8 @@ def propose(
         strategy_name=signal.strategy_name,
         signal_at=signal.bar_at,
         confidence=_confidence(signal),
+        stop_loss_price=stop_level,
+        take_profit_price=target_level,
     )
 
 
@@ -406,7 +438,13 @@ def judge_signal(
             context, queued_for_open=True, last_close_at=last_close_at(calendar, context.evaluated_at)
         )
     proposal = propose(
-        signal, portfolio, context, sizing.policy(limits), signal_priced_at(calendar, signal), recorded
+        signal,
+        portfolio,
+        context,
+        sizing.policy(limits),
+        signal_priced_at(calendar, signal),
+        recorded,
+        sizing,
     )
     if proposal is None:
         return Judged(None, context, None, recorded)
@@ -425,6 +463,10 @@ def decision_snapshot(judged: Judged, portfolio: Portfolio) -> dict[str, Any]:
             "quantity": format(proposal.quantity, "f"),
             "order_type": proposal.order_type.value,
             "limit_price": None if proposal.limit_price is None else str(proposal.limit_price),
+            "stop_loss_price": None if proposal.stop_loss_price is None else str(proposal.stop_loss_price),
+            "take_profit_price": None
+            if proposal.take_profit_price is None
+            else str(proposal.take_profit_price),
             "reference_price": str(proposal.reference_price),
             "priced_at": proposal.priced_at.isoformat(),
             "sizing": judged.facts.get("sizing"),

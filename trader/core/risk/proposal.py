@@ -35,12 +35,23 @@ class ProposedOrder:
     strategy_name: str = ""
     signal_at: datetime | None = None
     confidence: Decimal | None = None
+    # The entry's protective levels: with both, the executor sends the entry as a bracket, with one
+    # as an OTO (entry and that leg). A level on the wrong side of the price is denied, not raised.
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "symbol", normalize_symbol(self.symbol))
         object.__setattr__(self, "side", OrderSide(self.side))
         object.__setattr__(self, "order_type", OrderType(self.order_type))
-        for name in ("quantity", "reference_price", "limit_price", "confidence"):
+        for name in (
+            "quantity",
+            "reference_price",
+            "limit_price",
+            "confidence",
+            "stop_loss_price",
+            "take_profit_price",
+        ):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, to_decimal(value))
@@ -52,6 +63,10 @@ class ProposedOrder:
             )
         if self.limit_price is not None and self.limit_price <= 0:
             raise InvalidProposalError(f"{self.symbol}: limit price must be positive, got {self.limit_price}")
+        for name in ("stop_loss_price", "take_profit_price"):
+            level = getattr(self, name)
+            if level is not None and level <= 0:
+                raise InvalidProposalError(f"{self.symbol}: {name} must be positive, got {level}")
         if self.order_type in _PRICED_TYPES and self.limit_price is None:
             raise InvalidProposalError(f"{self.symbol}: a {self.order_type.value} order needs a limit price")
         if self.confidence is not None and not Decimal(0) <= self.confidence <= Decimal(1):

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from trader.core.orders import OrderType
 from trader.core.portfolio import Portfolio
+from trader.core.protective import wrong_side
 from trader.core.risk.account_rules import (
     check_account_reading,
     check_negative_buying_power,
@@ -370,7 +371,24 @@ def check_shorting(
     return None if refusal is None else Denial(ReasonCode.SHORTING_NOT_ALLOWED, refusal)
 
 
+def check_protective_levels(
+    order: ProposedOrder, portfolio: Portfolio, limits: RiskLimits, context: RiskContext
+) -> Denial | None:
+    """A bracket whose stop (or target) is on the wrong side of the price would be refused by the
+    broker, or fill at once: it is denied here, before anything is sent."""
+    problems = wrong_side(
+        order.side,
+        order.reference_price,
+        stop_loss=order.stop_loss_price,
+        take_profit=order.take_profit_price,
+    )
+    if not problems:
+        return None
+    return Denial(ReasonCode.PROTECTIVE_LEVEL_WRONG_SIDE, f"{order.symbol}: {'; '.join(problems)}")
+
+
 ALL_RULES: tuple[Rule, ...] = (
+    check_protective_levels,
     check_account_reading,
     check_negative_buying_power,
     check_pattern_day_trades,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trader.core.protective import PROTECTIVE_PARAMETERS, ProtectiveFractions
 from trader.core.strategies.base import Strategy
 from trader.core.strategies.bollinger_breakout import BollingerBreakout
 from trader.core.strategies.bollinger_reversion import BollingerReversion
@@ -147,6 +148,16 @@ class StrategyCatalog:
         """The strategy `type_name` with `parameters` (missing ones take their defaults)."""
         strategy_type = self.get(type_name)
         given = dict(parameters or {})
+        if not path:
+            # An entry's protective levels: every configuration may give them; the strategy never
+            # sees them (the strategy engine puts them on its entries' signals).
+            try:
+                ProtectiveFractions.from_parameters(given)
+            except ValueError as error:
+                name = next((n for n in PROTECTIVE_PARAMETERS if n in str(error)), None)
+                raise InvalidParametersError(str(error), name) from None
+            for name in PROTECTIVE_PARAMETERS:
+                given.pop(name, None)
         known = {spec.name for spec in strategy_type.parameters}
         for name in given:
             if name not in known:

@@ -62,6 +62,8 @@ def sizing_settings(settings: Settings) -> SizingSettings:
         fraction=settings.risk_sizing_fraction,
         atr_multiple=settings.risk_atr_multiple,
         target_volatility=settings.risk_target_volatility,
+        stop_loss_pct=settings.risk_stop_loss_pct,
+        take_profit_pct=settings.risk_take_profit_pct,
     )
 
 

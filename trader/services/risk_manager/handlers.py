@@ -149,6 +149,10 @@ def _money(value: Decimal) -> str:
     return format(to_cash(value).quantize(Decimal("0.01")), "f")
 
 
+def _level(raw: Any) -> Decimal | None:
+    return None if raw is None else Decimal(str(raw))
+
+
 def _ratio(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.000001")), "f")
 
@@ -658,6 +662,8 @@ class RiskManager:
                 order_type=order.get("order_type", OrderType.MARKET.value),
                 limit_price=None if limit_price is None else Decimal(limit_price),
                 strategy_name=record.strategy_name or "",
+                stop_loss_price=_level(order.get("stop_loss_price")),
+                take_profit_price=_level(order.get("take_profit_price")),
             )
         return OrderDenied(
             event_id=record.decision_id,

@@ -39,6 +39,8 @@ from trader.core.llm.strategy import LlmStrategySettings
 from trader.core.lookahead import check_lookahead
 from trader.core.market import Timeframe, normalize_symbol
 from trader.core.money import to_price
+from trader.core.orders import OrderSide
+from trader.core.protective import ProtectiveFractions
 from trader.core.strategies.base import SignalDirection, Strategy
 from trader.core.strategies.catalog import StrategyCatalog
 from trader.core.strategies.closing import closing_signal
@@ -434,6 +436,12 @@ class StrategyEngine:
             if verdict.vetoed:
                 reason = f"vetoed {direction} by the advisor: {verdict.note}"
                 direction = SignalDirection.FLAT.value
+        stop = target = None
+        if direction == SignalDirection.BUY.value:
+            # The configuration's protective levels (stop_loss_pct, take_profit_pct) for the entry.
+            stop, target = ProtectiveFractions.from_parameters(config.parameters).levels(
+                OrderSide.BUY, to_price(bar.close)
+            )
         record = SignalRecord(
             event_id=new_event_id(),
             strategy_name=config.name,
@@ -446,6 +454,8 @@ class StrategyEngine:
             timestamp=self.now(),
             reason=reason,
             features=features,
+            stop_price=stop,
+            target_price=target,
         )
         return _Proposed(record, latest.direction.value)
 

@@ -142,6 +142,30 @@ class OrderBooks:
         recorded = await orders.record_fills(executions)
         return sum(position is not None for position in recorded)
 
+    async def import_legs(self, parents: Sequence[BrokerOrder]) -> list[StoredOrder]:
+        """Record the exit legs the broker nests under these orders (a bracket's stop-loss and
+        take-profit) as orders of their own, each naming its entry as parent; legs the books
+        already hold are brought up to the broker's answer instead."""
+        legs = [leg for parent in parents for leg in parent.legs]
+        if not legs:
+            return []
+        orders = self.context.orders
+        known = await orders.by_broker_order_ids({leg.broker_order_id for leg in legs})
+        recorded = []
+        for leg in legs:
+            order = known.get(leg.broker_order_id)
+            if order is None:
+                recorded.append(await self.import_order(leg))
+                continue
+            if order.parent_trade_id is None and leg.parent_broker_order_id is not None:
+                # Imported from a streamed update that came before this answer: the stream's copy
+                # of a leg does not name its entry.
+                parent = await orders.by_broker_order_id(leg.parent_broker_order_id)
+                if parent is not None:
+                    order = await self.update_with_retry(order, parent_trade_id=parent.id)
+            recorded.append(await self.apply_broker_order(order, leg))
+        return recorded
+
     async def import_order(self, broker_order: BrokerOrder) -> StoredOrder:
         """An order the broker holds and the books do not (placed by hand, a close-all order)."""
         orders, broker = self.context.orders, self.context.broker

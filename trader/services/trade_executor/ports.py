@@ -66,6 +66,7 @@ class OrderBook(Protocol):
         submitted_at: datetime | None = ...,
         filled_at: datetime | None = ...,
         canceled_at: datetime | None = ...,
+        parent_trade_id: int | None = ...,
     ) -> StoredOrder: ...
 
     async def sync_from_broker(

@@ -56,6 +56,9 @@ class OrderBody(BaseModel):
     error_message: str | None
     strategy_name: str | None
     parent_trade_id: int | None = None  # a protective leg's parent order
+    # A bracket entry's levels (its legs are orders of their own, naming it as parent).
+    take_profit_price: str | None = None
+    stop_loss_price: str | None = None
     timestamp: datetime
     submitted_at: datetime | None
     filled_at: datetime | None
@@ -85,6 +88,8 @@ class OrderBody(BaseModel):
             error_message=order.error_message,
             strategy_name=order.strategy_name,
             parent_trade_id=order.parent_trade_id,
+            take_profit_price=_text(order.take_profit_price),
+            stop_loss_price=_text(order.stop_loss_price),
             timestamp=order.timestamp,
             submitted_at=order.submitted_at,
             filled_at=order.filled_at,

@@ -10,6 +10,7 @@ second copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +23,12 @@ from trader.core.broker import (
     BrokerError,
     BrokerOrder,
     DuplicateClientOrderIdError,
+    OrderClass,
+    OrderNotCancelableError,
     OrderOutcomeUnknownError,
     OrderRejectedError,
     OrderRequest,
+    bracket_fields,
 )
 from trader.core.client_order_ids import make_client_order_id
 from trader.core.events import OrderApproved, OrderStatusChanged
@@ -102,6 +106,7 @@ class OrderSubmission:
                 order_type=order_type,
                 limit_price=approved.limit_price,
                 stop_price=approved.stop_price,
+                **bracket_fields(approved.stop_loss_price, approved.take_profit_price),
             )
             origin = OrderOrigin(
                 approved.strategy_name or None, approved.decision_id, approved.signal_event_id
@@ -220,6 +225,7 @@ class OrderSubmission:
                     await self._resolve_waiting(order, resend=True)
                 )
         await self.books.publish_many(announced)
+        await self._release_protection(to_send)
         answered: list[tuple[StoredOrder, BrokerOrder]] = []
         for order in to_send:
             outcome = await self._send(order)
@@ -229,7 +235,30 @@ class OrderSubmission:
                 results[order.client_order_id] = ExecutionResult(outcome)
         for order in await self.books.apply_broker_orders(answered):
             results[order.client_order_id] = ExecutionResult(order)
+        await self.books.import_legs([answer for _order, answer in answered])
         return results
+
+    async def _release_protection(self, to_send: Sequence[StoredOrder]) -> None:
+        """A simple order on the side of a position's protective legs (a signal's exit of a bracket
+        entry) cancels those legs first: the broker holds the position's quantity for them (Alpaca
+        refuses the exit otherwise), and a leg left working would sell the position a second time."""
+        sides = {(order.symbol, order.side) for order in to_send if order.order_class is OrderClass.SIMPLE}
+        if not sides:
+            return
+        legs = [
+            order
+            for order in await self.context.orders.open_orders()
+            if order.parent_trade_id is not None
+            and order.broker_order_id is not None
+            and (order.symbol, order.side) in sides
+        ]
+        for leg in legs:
+            assert leg.broker_order_id is not None
+            # Filled or gone meanwhile: the broker's copy below says which.
+            with contextlib.suppress(OrderNotCancelableError):
+                await self.context.broker.cancel_order(leg.broker_order_id)
+            await self.books.apply_broker_order(leg, await self.context.broker.get_order(leg.broker_order_id))
+            log.info("canceled protective leg %s of %s before its exit", leg.client_order_id, leg.symbol)
 
     async def _refuse_unstorable(self, symbol: str, message: str) -> ExecutionResult:
         # A row needs a positive quantity and a known side; the refusal is logged and announced.
@@ -251,7 +280,9 @@ class OrderSubmission:
     async def submit(self, order: StoredOrder) -> StoredOrder:
         outcome = await self._send(order)
         if isinstance(outcome, BrokerOrder):
-            return await self.books.apply_broker_order(order, outcome)
+            applied = await self.books.apply_broker_order(order, outcome)
+            await self.books.import_legs([outcome])
+            return applied
         return outcome
 
     async def _send(self, order: StoredOrder) -> BrokerOrder | StoredOrder:
@@ -331,7 +362,9 @@ class OrderSubmission:
         """A pending/submitted order: adopt the broker's copy, or (if it never arrived) send it."""
         found = await self.context.broker.find_order(order.client_order_id)
         if found is not None:
-            return await self.books.apply_broker_order(order, found)
+            applied = await self.books.apply_broker_order(order, found)
+            await self.books.import_legs([found])
+            return applied
         if resend:
             return await self.submit(order)
         return order

@@ -66,6 +66,8 @@ class StoredOrder:
     canceled_at: datetime | None
     updated_at: datetime
     version: int
+    take_profit_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(
@@ -78,6 +80,9 @@ class StoredOrder:
             limit_price=self.limit_price,
             stop_price=self.stop_price,
             trail_percent=self.trail_percent,
+            order_class=self.order_class,
+            take_profit_price=self.take_profit_price,
+            stop_loss_price=self.stop_loss_price,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -127,6 +132,8 @@ def _order(row: RowMapping) -> StoredOrder:
         canceled_at=row["canceled_at"],
         updated_at=row["updated_at"],
         version=row["version"],
+        take_profit_price=row["take_profit_price"],
+        stop_loss_price=row["stop_loss_price"],
     )
 
 
@@ -226,6 +233,8 @@ def _intent_values(intent: OrderIntent, broker: str, created_at: datetime, links
         "limit_price": request.limit_price,
         "stop_price": request.stop_price,
         "trail_percent": request.trail_percent,
+        "take_profit_price": request.take_profit_price,
+        "stop_loss_price": request.stop_loss_price,
         "status": intent.status.value,
         "error_message": intent.refusal,
         "strategy_name": origin.strategy_name,
@@ -572,6 +581,7 @@ class OrderStore:
         submitted_at: datetime | None = _UNSET,
         filled_at: datetime | None = _UNSET,
         canceled_at: datetime | None = _UNSET,
+        parent_trade_id: int | None = _UNSET,
     ) -> StoredOrder:
         """Change the order as read at `order.version`; a status change must be legal."""
         values = _changed_values(
@@ -586,6 +596,7 @@ class OrderStore:
             submitted_at=submitted_at,
             filled_at=filled_at,
             canceled_at=canceled_at,
+            parent_trade_id=parent_trade_id,
         )
         async with self._engine.begin() as connection:
             if not await _update_at_version(connection, order, values):
