@@ -28,7 +28,9 @@ The protocol (Alpaca's "Real-time Stock Pricing Data" / "WebSocket Stream" docum
 
 Test controls (callable from the test's thread): `emit_bars`, `emit_updated_bars`, `emit_daily_bars`,
 `send_messages` (any dicts, e.g. an unknown type), `send_raw` (any frame, e.g. broken bytes),
-`drop_connections` (the server closes every socket, code 1011), `fail_next_message(code, msg)`;
+`drop_connections` (the server closes every socket, code 1011), `refuse_handshakes_with = 503` (an
+outage: every new connection is refused at the handshake until set back to None),
+`fail_next_message(code, msg)`;
 `connections()` / `await wait_until()` to observe what clients did.
 """
 
@@ -45,6 +47,7 @@ from typing import Any
 
 import msgpack
 from starlette.applications import Starlette
+from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -123,6 +126,8 @@ class AlpacaDataStreamEmulator:
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
         self._failures: list[tuple[int, str | None]] = []
+        # A status to refuse every handshake with (an outage: e.g. 503), None to accept.
+        self.refuse_handshakes_with: int | None = None
         self.app = Starlette(routes=[WebSocketRoute("/v2/{feed}", self._session)])
 
     # ================================================================== test controls
@@ -236,6 +241,12 @@ class AlpacaDataStreamEmulator:
             await websocket.close(code=1008)
             return
         headers = {key.lower(): value for key, value in websocket.headers.items()}
+        refusal = self.refuse_handshakes_with
+        if refusal is not None:
+            await websocket.send_denial_response(
+                JSONResponse({"code": refusal, "message": "service unavailable"}, status_code=refusal)
+            )
+            return
         await websocket.accept()
         with self._lock:
             connection = Connection(

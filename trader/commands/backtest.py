@@ -183,9 +183,10 @@ def backtest(
         bool,
         typer.Option(
             "--through-risk",
-            help="replay the sample bars through the risk manager's judgement and the simulated broker "
-            "with the system's settings (RISK_*, SIMULATED_*, REPLAY_START as --start); print orders, "
-            "fills and final equity",
+            help="replay the sample bars (--data database: the bars stored in market_data, daily bars "
+            "aggregated from stored minute bars, e.g. a paper session's) through the risk manager's "
+            "judgement and the simulated broker with the system's settings (RISK_*, SIMULATED_*, "
+            "REPLAY_START as --start); print orders, fills and final equity",
         ),
     ] = False,
     json_path: Annotated[
@@ -215,7 +216,7 @@ def backtest(
         return
     if through_risk:
         _backtest_through_risk(
-            strategy_type, param, symbols, start, end, strategies_dir, json_path, history_until
+            strategy_type, param, symbols, start, end, strategies_dir, json_path, history_until, data
         )
         return
     from trader.backtest.engine import BacktestConfig, run_backtest
@@ -404,10 +405,13 @@ def run_through_risk_with_settings(
     *,
     replay_from: datetime | None = None,
     protection: Any = None,
+    data: str = "sample",
 ) -> Any:
-    """Replay the sample bars of `symbols` through the risk manager and the simulated broker, built
-    from `settings` as the running system builds them, from the replay start (`first_day`, or the
-    moment `replay_from` up to which bars are history) to the close of `last_day`'s session."""
+    """Replay the sample bars of `symbols` (or, with data="database", the bars stored in market_data,
+    aggregated into daily bars as the strategy engine reads them: a live session's own bars) through
+    the risk manager and the simulated broker, built from `settings` as the running system builds
+    them, from the replay start (`first_day`, or the moment `replay_from` up to which bars are
+    history) to the close of `last_day`'s session."""
     from trader.adapters.calendar import XNYSCalendar
     from trader.adapters.marketdata.sample import load_sample_bars
     from trader.adapters.sector_map import ensure_sector_map
@@ -425,10 +429,21 @@ def run_through_risk_with_settings(
     broker = build_broker(settings, clock)
     if not isinstance(broker, SimulatedBroker):
         raise ValueError("--through-risk needs the simulated broker (BROKER=simulated)")
-    loaded = load_sample_bars(calendar, symbols)
+    if data == "database":
+        loaded = _stored_daily_bars(
+            settings,
+            calendar,
+            symbols,
+            datetime.combine(first_day, time(0, 0), tzinfo=UTC),
+            last_session.close_at,
+        )
+    elif data == "sample":
+        loaded = load_sample_bars(calendar, symbols)
+    else:
+        raise ValueError(f"unknown data source {data!r}; use sample or database")
     missing = sorted(set(symbols) - set(loaded))
     if missing:
-        raise ValueError(f"no sample data for {', '.join(missing)}")
+        raise ValueError(f"no {data} data for {', '.join(missing)}")
     config = ThroughRiskConfig(
         strategy=strategy,
         symbols=tuple(symbols),
@@ -446,6 +461,37 @@ def run_through_risk_with_settings(
     return run_through_risk(config, bars, broker=broker, clock=clock, calendar=calendar)
 
 
+def _stored_daily_bars(
+    settings: Any, calendar: Any, symbols: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[Any]]:
+    """The daily bars of `symbols` from market_data: stored as they are when the base timeframe is
+    1day, else aggregated from the stored base bars along the sessions (as the strategy engine and the
+    collector build the daily bar they announce at the close)."""
+    from trader.adapters.db.engine import create_engine
+    from trader.adapters.db.stores.market_data import MarketDataStore
+    from trader.core.aggregation import aggregate_bars
+    from trader.core.market import Timeframe
+    from trader.services.common.timeframes import base_timeframe
+
+    base = base_timeframe(settings)
+
+    async def read() -> dict[str, list[Any]]:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            store = MarketDataStore(engine)
+            loaded = {}
+            for symbol in symbols:
+                bars = await store.bars(symbol, start=start, end=end, timeframe=base)
+                daily = bars if base is Timeframe.DAY1 else aggregate_bars(bars, Timeframe.DAY1, calendar)
+                if daily:
+                    loaded[symbol] = daily
+            return loaded
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def _backtest_through_risk(
     strategy_type: str,
     param: Sequence[str] | None,
@@ -455,6 +501,7 @@ def _backtest_through_risk(
     strategies_dir: Path | None,
     json_path: Path | None,
     history_until: str | None = None,
+    data: str = "sample",
 ) -> None:
     from trader.backtest.through_risk import result_as_dict
     from trader.core.protective import ProtectiveFractions
@@ -479,6 +526,7 @@ def _backtest_through_risk(
             last_day,
             replay_from=replay_from,
             protection=ProtectiveFractions.from_parameters(parameters),
+            data=data,
         )
     except (UnknownStrategyTypeError, InvalidParametersError, ValueError) as error:
         raise _fail(str(error)) from None

@@ -8,7 +8,9 @@ backfill, and corrections are announced as corrections."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -29,10 +31,11 @@ from tests.integration.data_collector.live import (
     until,
 )
 from trader.adapters.bus.memory import InMemoryBus
-from trader.adapters.bus.redis_streams import RedisStreamsBus
+from trader.adapters.bus.redis_streams import BusUnavailableError, RedisStreamsBus
 from trader.adapters.clock import SimulatedClock
 from trader.adapters.db.stores.market_data import MarketDataStore
 from trader.core.aggregation import aggregate_bars
+from trader.core.events import Event
 from trader.core.market import Bar, Timeframe
 from trader.core.ports import MessageBus
 from trader.core.streams import StreamState
@@ -286,3 +289,114 @@ async def test_corrections_of_announced_bars_are_announced_as_corrections(
     )
     assert stored[0].close == late.close + Decimal("0.5")
     assert len([event for event in events if type(event).__name__ == "BarClosed"]) == len(observed.closed())
+
+
+class FlakyBus(InMemoryBus):
+    """The in-process bus, refusing every publication while `down` (Redis restarting)."""
+
+    down = False
+
+    async def publish(self, topic: str, event: Event) -> str:
+        if self.down:
+            raise BusUnavailableError(f"cannot publish to {topic}: Connection refused")
+        return await super().publish(topic, event)
+
+    async def publish_many(self, topic: str, events: Sequence[Event]) -> list[str]:
+        if self.down:
+            raise BusUnavailableError(f"cannot publish to {topic}: Connection refused")
+        return await super().publish_many(topic, events)
+
+
+async def test_a_backfill_that_fails_on_the_bus_is_retried_and_streamed_bars_are_announced_again(
+    engine: AsyncEngine,
+    alpaca: AlpacaEmulator,
+    alpaca_server: EmulatorServer,
+    stream_emulator: AlpacaDataStreamEmulator,
+    stream_server: EmulatorServer,
+) -> None:
+    """Found by the live paper session (tests/e2e/test_live_paper_session.py): Redis restarting while
+    the stream reconnected made the backfill after the reconnection fail, its symbols stayed "not
+    filled" for good, and from then on every streamed bar waited for the next tick and was announced
+    a minute late, as history: nothing was evaluated for the rest of the day."""
+    bus = FlakyBus()
+    await bus.ensure_group(BARS, OBSERVER)
+    observed = Observed(bus)
+    bars = day_bars()
+    alpaca.seed_bars("AAPL", "1Min", bars[:150])
+    clock = SimulatedClock(NOON, speed=0)
+    provider, stream = alpaca_parts(alpaca, alpaca_server, stream_emulator, stream_server, clock)
+    async with running_collector(engine, bus, clock, provider, stream) as live:
+        feed = live.feed
+        assert feed is not None
+        await until(lambda: feed.backfills == 1, "first backfill")
+        # Redis goes down: a streamed bar is stored but cannot be announced, the stream stops on the
+        # error, and the tick restarts it; the backfill after that connection cannot announce either.
+        bus.down = True
+        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=1))
+        stream_emulator.emit_bars([("AAPL", bars[150])])
+        store = live.collector.store
+        for _ in range(500):
+            if await store.latest_at("AAPL", Timeframe.MINUTE1) == bars[150].at:
+                break
+            await asyncio.sleep(0.01)
+        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=6))
+        await until(lambda: live.stream.status().connections == 2, "the stream restarted")
+        await until(
+            lambda: feed.backfills == 2 or (feed._backfill_task is not None and feed._backfill_task.done()),
+            "the backfill tried",
+        )
+        bus.down = False
+        # Redis is back: the next tick retries the backfill, and streamed bars are announced on arrival
+        # (the bar held up by the outage has closed more than a minute ago by then: history).
+        clock.advance_to(bars[151].at + MINUTE + timedelta(seconds=1))
+        stream_emulator.emit_bars([("AAPL", bars[151])])
+        clock.advance_to(bars[151].at + MINUTE + timedelta(seconds=6))
+        await until(lambda: live.published(Timeframe.MINUTE1) == 2, "the bar after the outage announced")
+        row = bars[152]
+        clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
+        stream_emulator.emit_bars([("AAPL", row)])
+        await until(lambda: live.published(Timeframe.MINUTE1) == 3, "the streamed bar announced on arrival")
+    await observed.drain()
+    assert not observed.repeats()
+    assert [event.bar_at for event in observed.closed(Timeframe.MINUTE1)] == [
+        bars[149].at,
+        bars[151].at,
+        bars[152].at,
+    ]
+
+
+async def test_a_tick_that_fails_on_the_bus_is_retried_within_the_minute_not_at_the_next_bar(
+    engine: AsyncEngine,
+    alpaca: AlpacaEmulator,
+    alpaca_server: EmulatorServer,
+    stream_emulator: AlpacaDataStreamEmulator,
+    stream_server: EmulatorServer,
+) -> None:
+    """Found by the live paper session: with Redis down for a second as a minute's bars were due, the
+    tick failed and was tried again only at the next bar, a minute later, when the bar was history
+    (older than DATA_FRESHNESS_SECONDS): a two-second outage cost every symbol a bar's signal."""
+    bus = FlakyBus()
+    await bus.ensure_group(BARS, OBSERVER)
+    observed = Observed(bus)
+    bars = day_bars()
+    alpaca.seed_bars("AAPL", "1Min", bars[:150])
+    clock = SimulatedClock(NOON, speed=0)
+    provider, stream = alpaca_parts(alpaca, alpaca_server, stream_emulator, stream_server, clock)
+    async with running_collector(engine, bus, clock, provider, stream) as live:
+        feed = live.feed
+        assert feed is not None
+        await until(lambda: feed.backfills == 1, "first backfill")
+        bus.down = True
+        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=1))
+        stream_emulator.emit_bars([("AAPL", bars[150])])
+        for _ in range(500):  # stored (its announcement refused)
+            if await live.collector.store.latest_at("AAPL", Timeframe.MINUTE1) == bars[150].at:
+                break
+            await asyncio.sleep(0.01)
+        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=6))  # the tick: the bus refuses
+        await asyncio.sleep(0.5)
+        bus.down = False
+        # The clock stays where it is: the bar is announced by the tick's retry, seconds later.
+        await until(lambda: live.published(Timeframe.MINUTE1) == 2, "the bar announced by the retry")
+    await observed.drain()
+    assert [event.bar_at for event in observed.closed(Timeframe.MINUTE1)] == [bars[149].at, bars[150].at]

@@ -117,7 +117,19 @@ class StreamFeed:
             await self._ingest([self._held.pop(key) for key in due])
 
     async def backfill(self) -> None:
-        """Fetch by REST what each watchlist symbol missed, from its newest stored bar to now."""
+        """Fetch by REST what each watchlist symbol missed, from its newest stored bar to now.
+
+        Whatever fails (the provider, the database, the bus: Redis restarting as the stream
+        reconnects) leaves the symbol unfilled and the backfill is tried again at the next bar
+        (`retry_backfill`): until a symbol's gap is filled its streamed bars wait for the tick, and
+        a bar announced a minute late is history, so an unfilled symbol would never trade again."""
+        try:
+            await self._backfill()
+        except Exception:
+            self._unfilled = True
+            log.exception("the REST backfill after the stream connected failed; retrying at the next bar")
+
+    async def _backfill(self) -> None:
         collector = self.collector
         symbols = await collector.ensure_watchlist()
         start, end = collector.default_window()
@@ -128,6 +140,15 @@ class StreamFeed:
             except ProviderError as error:
                 outcome["failed"] += 1
                 log.warning("backfill of %s after the stream connected failed: %s", symbol, error)
+                continue
+            except Exception as error:  # the database or the bus: retried at the next bar
+                outcome["failed"] += 1
+                log.warning(
+                    "backfill of %s after the stream connected failed: %s: %s",
+                    symbol,
+                    type(error).__name__,
+                    error,
+                )
                 continue
             outcome["stored"] += report.stored
             outcome["published"] += report.published

@@ -34,6 +34,9 @@ PUBLICATION_DELAY = timedelta(seconds=5)
 HISTORY_CHUNK = 20_000
 # A tick later than this is not caught up (the next poll fetches everything since the newest bar).
 MAX_TICK_LAG = timedelta(minutes=5)
+# Wall seconds before a tick that failed (database or bus down) is tried again.
+TICK_RETRY_SECONDS = 1.0
+TICK_RETRY_MOST_SECONDS = 30.0
 
 
 async def run_replay(collector: DataCollector, sample: SampleDataProvider) -> None:
@@ -85,18 +88,27 @@ async def run_live(
 ) -> None:
     stream_task: asyncio.Task[None] | None = None
     handled: datetime | None = None
+    retry_seconds = TICK_RETRY_SECONDS
     try:
         while True:
             symbols = await collector.ensure_watchlist()
             if feed is not None:
                 await feed.stream.subscribe(symbols)
                 stream_task = _keep_streaming(feed, stream_task)
+            previous = handled
             handled = _next_tick(collector, handled, settle)
             await collector.clock.sleep_until(handled + settle)
             try:
                 await _tick(collector, feed, settle)
-            except Exception:  # the database or bus failed: log it and try again at the next bar
-                log.exception("collecting the bars of this minute failed; retrying at the next bar")
+                retry_seconds = TICK_RETRY_SECONDS
+            except Exception:
+                # The database or the bus failed (Redis restarting): try the same bar close again
+                # soon. Waiting for the next bar would make this one a minute late, which is history
+                # by then (DATA_FRESHNESS_SECONDS), never a signal. The wait doubles while it lasts.
+                log.exception("collecting the bars of this minute failed; retrying in %.0f s", retry_seconds)
+                await asyncio.sleep(retry_seconds)
+                retry_seconds = min(retry_seconds * 2, TICK_RETRY_MOST_SECONDS)
+                handled = previous
     finally:
         if stream_task is not None:
             stream_task.cancel()

@@ -55,6 +55,21 @@ APPROVAL_BATCH = 200
 log = logging.getLogger(f"trader.services.{SERVICE}")
 
 
+def account_wall_gap_seconds(clock: object, broker: Broker, interval_seconds: float) -> float:
+    """The least wall time between two periodic readings of the broker's account.
+
+    On the replay clock a simulated minute lasts milliseconds: the simulated account changes only as
+    bars are applied (each read then) and fills come (each read then), so the periodic reading keeps
+    to one an interval of wall time, or the table would grow by one row a second. A live broker's
+    account changes at the broker, and the risk manager refuses an order when the newest reading is
+    older than RISK_ACCOUNT_MAX_AGE_SECONDS of the clock: on an accelerated live clock
+    (LIVE_CLOCK_SPEED) the readings keep to the clock, or every order not right after a fill is
+    refused as ACCOUNT_STALE."""
+    if isinstance(clock, WallClock) or not isinstance(broker, SimulatedBroker):
+        return 0.0
+    return interval_seconds
+
+
 def order_update_worker(
     executor: TradeExecutor, stream: OrderUpdateStream, ready: asyncio.Event
 ) -> Callable[[], Coroutine[Any, Any, None]]:
@@ -144,12 +159,9 @@ def create_app(
         interval=timedelta(seconds=settings.account_snapshot_seconds),
         idle_interval=timedelta(seconds=settings.account_snapshot_idle_seconds),
         default_symbols=[s.strip().upper() for s in settings.data_watchlist.split(",") if s.strip()],
-        # On the replay clock a simulated minute lasts milliseconds: the simulated account changes
-        # only as bars are applied (each read then) and fills come (each read then); the periodic
-        # reading keeps to one a minute of wall time, or the table would grow by one row a second.
-        min_wall_gap_seconds=0.0
-        if isinstance(resources.clock, WallClock)
-        else settings.account_snapshot_seconds,
+        min_wall_gap_seconds=account_wall_gap_seconds(
+            resources.clock, broker, settings.account_snapshot_seconds
+        ),
     )
     commands = CommandHandler(
         executor, TradingStateStore(resources.engine), AuditStore(resources.engine), resources.clock
