@@ -51,13 +51,13 @@ from redis import Redis
 from sqlalchemy import text
 
 from tests.backends import free_port, run_isolated, unavailable
+from tests.databases import empty_database
 from tests.e2e.system import RunningSystem, add_process, start
 from tests.emulators.alpaca import AlpacaEmulator, DataBar
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
 from trader.adapters.clock import anchored_clock
 from trader.adapters.db.engine import create_engine
-from trader.adapters.db.tables import metadata
 from trader.core.events import BarClosed, decode_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -207,16 +207,6 @@ class Pacer(threading.Thread):
 # ---------------------------------------------------------------- helpers
 
 
-async def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as connection:
-            names = ", ".join(table.name for table in metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        await engine.dispose()
-
-
 async def _query(url: str, query: str) -> list[tuple[Any, ...]]:
     engine = create_engine(url)
     try:
@@ -341,7 +331,7 @@ def _published(redis: Redis) -> Counter[tuple[str, str, datetime]]:
 
 
 def test_a_paper_session_streams_trades_and_survives_its_faults(tmp_path: Path, postgres_url: str) -> None:
-    run_isolated(lambda: _truncate(postgres_url))
+    empty_database(postgres_url)
     redis_server = DedicatedRedis(tmp_path / "redis")
     redis_server.start()
     anchor = time.time() + STARTUP_WALL_SECONDS

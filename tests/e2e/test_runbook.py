@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.backends import REDIS_TEST_URL, require
+from tests.databases import empty_database
 from tests.e2e.system import REPOSITORY, RunningSystem, environment_for, start
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -121,7 +122,7 @@ def runbook(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
     redis_url = REDIS_TEST_URL
     workdir = tmp_path_factory.mktemp("runbook")
     settings = {
-        "DATABASE_URL": postgres_url,
+        "DATABASE_URL": empty_database(postgres_url),
         "REDIS_URL": redis_url,
         "API_TOKEN": API_TOKEN,
         "API_SECRET_KEY": API_SECRET_KEY,

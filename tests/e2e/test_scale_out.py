@@ -26,9 +26,9 @@ from redis import Redis
 from sqlalchemy import text
 
 from tests.backends import free_port, run_isolated, xdist_worker_index
+from tests.databases import empty_database
 from tests.e2e.system import RunningSystem, add_process, start
 from trader.adapters.db.engine import create_engine
-from trader.adapters.db.tables import metadata
 from trader.core.events import BarClosed, decode_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -41,16 +41,6 @@ EVALUATED = re.compile(r"evaluated bar (\S+) (\S+) (\S+) as (\S+)$")
 # several checkouts run the suite against one Redis at once.
 SCALE_OUT_REDIS_DB = int(os.environ.get("TEST_REDIS_SCALE_OUT_DB", "13")) - xdist_worker_index()
 CONSUMERS_FIRST = ("risk_manager", "trade_executor", "scheduler", "export_service", "maintenance_service")
-
-
-async def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as connection:
-            names = ", ".join(table.name for table in metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        await engine.dispose()
 
 
 async def _scalar_rows(url: str, query: str) -> list[tuple[object, ...]]:
@@ -121,7 +111,7 @@ def _kill_while_holding_bars(redis: Redis, process: subprocess.Popen[bytes], tim
 def test_two_strategy_workers_evaluate_each_bar_once_and_a_killed_one_loses_none(
     tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
-    run_isolated(lambda: _truncate(postgres_url))
+    empty_database(postgres_url)
     # A database of its own on the test server: other test sessions FLUSHDB the shared one.
     redis_url = redis_url.rsplit("/", 1)[0] + f"/{SCALE_OUT_REDIS_DB}"
     redis = Redis.from_url(redis_url)

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.databases import empty_database
 from tests.e2e.system import RunningSystem, start
 from trader.settings import SERVICE_NAMES
 
@@ -87,7 +88,7 @@ def test_one_process_per_service_on_postgres_and_redis(
     tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
     commands = [["serve", service] for service in SERVICE_NAMES]
-    system = start(tmp_path, commands, DATABASE_URL=postgres_url, REDIS_URL=redis_url)
+    system = start(tmp_path, commands, DATABASE_URL=empty_database(postgres_url), REDIS_URL=redis_url)
     try:
         system.wait_healthy(timeout_seconds=90)
         wait_for_status(system, "healthy")
