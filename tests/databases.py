@@ -1,4 +1,4 @@
-"""A test database emptied before a whole system starts on it.
+"""A test database emptied before a whole system starts on it, and read by SQL afterwards.
 
 The session's PostgreSQL database (conftest's `postgres_url`) is shared by every test of a worker,
 in whatever order pytest-xdist hands out the modules; a system started on it must not find the
@@ -6,6 +6,8 @@ watchlist, configurations or books another test left there.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import text
 
@@ -28,3 +30,17 @@ def empty_database(url: str) -> str:
     """Every table of the migrated database at `url` emptied (sequences restarted); returns `url`."""
     run_isolated(lambda: _truncate_all(url))
     return url
+
+
+async def _query(url: str, query: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return [tuple(row) for row in (await connection.execute(text(query))).all()]
+    finally:
+        await engine.dispose()
+
+
+def query_rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query, from a test that has no event loop of its own."""
+    return run_isolated(lambda: _query(url, query))

@@ -48,16 +48,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from redis import Redis
-from sqlalchemy import text
 
-from tests.backends import free_port, run_isolated, unavailable
-from tests.databases import empty_database
+from tests.backends import free_port, unavailable
+from tests.databases import empty_database, query_rows
 from tests.e2e.system import RunningSystem, add_process, start
 from tests.emulators.alpaca import AlpacaEmulator, DataBar
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
 from trader.adapters.clock import anchored_clock
-from trader.adapters.db.engine import create_engine
 from trader.core.events import BarClosed, decode_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -205,19 +203,6 @@ class Pacer(threading.Thread):
 
 
 # ---------------------------------------------------------------- helpers
-
-
-async def _query(url: str, query: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return [tuple(row) for row in (await connection.execute(text(query))).all()]
-    finally:
-        await engine.dispose()
-
-
-def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
-    return run_isolated(lambda: _query(url, query))
 
 
 def _wait_until(
@@ -441,7 +426,7 @@ def test_a_paper_session_streams_trades_and_survives_its_faults(tmp_path: Path, 
         # The close: the daily bar is announced and the default strategy trades on it.
         _sleep_until(clock, CLOSE_AT + 2 * MINUTE, pacer)
         _wait_until(
-            lambda: bool(_rows(postgres_url, "SELECT 1 FROM trades WHERE strategy_name = 'default'")),
+            lambda: bool(query_rows(postgres_url, "SELECT 1 FROM trades WHERE strategy_name = 'default'")),
             60,
             "the default daily strategy's order at the close",
             system,
@@ -475,7 +460,7 @@ def _check_bars(
     # Every bar the emulator emitted is stored once, with its prices.
     stored = {
         (symbol, at): close
-        for symbol, at, close in _rows(
+        for symbol, at, close in query_rows(
             url,
             "SELECT symbol, timestamp, close_price FROM market_data "
             f"WHERE timestamp >= '{OPEN_AT.isoformat()}'",
@@ -522,7 +507,7 @@ def _check_bars(
     per_bar = Counter((symbol, timeframe, bar_at) for symbol, timeframe, bar_at, _consumer in records)
     assert [bar for bar, seen in per_bar.items() if seen != 1] == []
     assert {(s, tf, datetime.fromisoformat(at)) for s, tf, at in per_bar} == set(published)
-    duplicates = _rows(
+    duplicates = query_rows(
         url,
         "SELECT strategy_name, symbol, bar_timestamp, count(*) FROM signals "
         "GROUP BY strategy_name, symbol, bar_timestamp HAVING count(*) > 1",
@@ -547,7 +532,7 @@ def _history_minutes(log: Path, bars: set[tuple[str, datetime]]) -> set[tuple[st
 
 
 def _check_orders(url: str, rest: AlpacaEmulator, base_url: str) -> None:
-    ours = _rows(
+    ours = query_rows(
         url,
         "SELECT client_order_id, broker_order_id, symbol, side, quantity, status, strategy_name FROM trades",
     )
@@ -570,10 +555,10 @@ def _check_orders(url: str, rest: AlpacaEmulator, base_url: str) -> None:
             side,
             quantity,
         )
-    decisions = _rows(url, "SELECT count(*), count(DISTINCT signal_event_id) FROM risk_decisions")
+    decisions = query_rows(url, "SELECT count(*), count(DISTINCT signal_event_id) FROM risk_decisions")
     assert decisions[0][0] == decisions[0][1]
-    approved = _rows(url, "SELECT count(*) FROM risk_decisions WHERE decision = 'approved'")[0][0]
-    per_decision = _rows(url, "SELECT count(*), count(DISTINCT risk_decision_id) FROM trades")
+    approved = query_rows(url, "SELECT count(*) FROM risk_decisions WHERE decision = 'approved'")[0][0]
+    per_decision = query_rows(url, "SELECT count(*), count(DISTINCT risk_decision_id) FROM trades")
     assert per_decision == [(approved, approved)]
     # The default daily strategy traded on the daily bar announced at the close: a market order for the
     # next open, accepted (not filled) by the broker; the 1-minute strategy's symbol is at its target.
@@ -581,7 +566,7 @@ def _check_orders(url: str, rest: AlpacaEmulator, base_url: str) -> None:
     assert [(row[2], theirs[row[0]]["status"]) for row in daily_orders] == [("AAPL", "accepted")], (
         daily_orders
     )
-    placed = _rows(url, "SELECT min(timestamp) FROM trades WHERE strategy_name = 'default'")[0][0]
+    placed = query_rows(url, "SELECT min(timestamp) FROM trades WHERE strategy_name = 'default'")[0][0]
     assert placed >= CLOSE_AT, placed
     strategies = Counter(row[6] for row in ours)
     assert strategies["minute"] > 0 and strategies["default"] > 0, strategies
@@ -591,12 +576,12 @@ def _check_orders(url: str, rest: AlpacaEmulator, base_url: str) -> None:
 def _check_books(url: str, rest: AlpacaEmulator, system: RunningSystem) -> None:
     positions = {
         symbol: quantity
-        for symbol, quantity in _rows(url, "SELECT symbol, quantity FROM positions")
+        for symbol, quantity in query_rows(url, "SELECT symbol, quantity FROM positions")
         if quantity
     }
     theirs = {symbol: rest.position_qty(symbol) for symbol in SYMBOLS}
     assert positions == {symbol: qty for symbol, qty in theirs.items() if qty}
-    fills = _rows(url, "SELECT side, quantity, price, commission FROM fills")
+    fills = query_rows(url, "SELECT side, quantity, price, commission FROM fills")
     assert fills, "no fill"
     cash = Decimal(100_000)
     for side, quantity, price, commission in fills:
@@ -645,7 +630,7 @@ def _check_backtest_matches(url: str, workdir: Path, system: RunningSystem) -> N
     ]
     live = [
         (client_id, symbol, side, quantity)
-        for client_id, symbol, side, quantity in _rows(
+        for client_id, symbol, side, quantity in query_rows(
             url, "SELECT client_order_id, symbol, side, quantity FROM trades WHERE strategy_name = 'default'"
         )
     ]

@@ -23,12 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 from redis import Redis
-from sqlalchemy import text
 
-from tests.backends import free_port, run_isolated, xdist_worker_index
-from tests.databases import empty_database
+from tests.backends import free_port, xdist_worker_index
+from tests.databases import empty_database, query_rows
 from tests.e2e.system import RunningSystem, add_process, start
-from trader.adapters.db.engine import create_engine
 from trader.core.events import BarClosed, decode_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -41,19 +39,6 @@ EVALUATED = re.compile(r"evaluated bar (\S+) (\S+) (\S+) as (\S+)$")
 # several checkouts run the suite against one Redis at once.
 SCALE_OUT_REDIS_DB = int(os.environ.get("TEST_REDIS_SCALE_OUT_DB", "13")) - xdist_worker_index()
 CONSUMERS_FIRST = ("risk_manager", "trade_executor", "scheduler", "export_service", "maintenance_service")
-
-
-async def _scalar_rows(url: str, query: str) -> list[tuple[object, ...]]:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return [tuple(row) for row in (await connection.execute(text(query))).all()]
-    finally:
-        await engine.dispose()
-
-
-def _rows(url: str, query: str) -> list[tuple[object, ...]]:
-    return run_isolated(lambda: _scalar_rows(url, query))
 
 
 def _consumer(process: subprocess.Popen[bytes]) -> str:
@@ -165,7 +150,7 @@ def test_two_strategy_workers_evaluate_each_bar_once_and_a_killed_one_loses_none
         _wait_until(lambda: _drained(redis, BARS_STREAM, GROUP), 60, "every bar acknowledged", system)
 
         # The bars that were published are the bars released after the clock started.
-        stored_after_start = _rows(
+        stored_after_start = query_rows(
             postgres_url,
             "SELECT count(*) FROM market_data WHERE timestamp >= '2010-06-01'",
         )[0][0]
@@ -195,25 +180,25 @@ def test_two_strategy_workers_evaluate_each_bar_once_and_a_killed_one_loses_none
 
         # The loop ran on one clock: signals once per (strategy, symbol, bar), each judged once,
         # and approved orders reached the executor.
-        duplicates = _rows(
+        duplicates = query_rows(
             postgres_url,
             "SELECT strategy_name, symbol, bar_timestamp, count(*) FROM signals "
             "GROUP BY strategy_name, symbol, bar_timestamp HAVING count(*) > 1",
         )
         assert duplicates == []
-        (signals,) = _rows(postgres_url, "SELECT count(*) FROM signals WHERE direction <> 'flat'")[0]
+        (signals,) = query_rows(postgres_url, "SELECT count(*) FROM signals WHERE direction <> 'flat'")[0]
         assert isinstance(signals, int) and signals > 0
         _wait_until(lambda: _drained(redis, "stream:signals", "risk_manager"), 30, "signals judged", system)
         _wait_until(lambda: _drained(redis, "stream:risk.decisions", "trade_executor"), 30, "orders", system)
-        per_signal = _rows(
+        per_signal = query_rows(
             postgres_url, "SELECT count(*), count(DISTINCT signal_event_id) FROM risk_decisions"
         )
         assert per_signal[0][0] == per_signal[0][1]
         approved_query = "SELECT count(*) FROM risk_decisions WHERE decision = 'approved'"
-        (approved,) = _rows(postgres_url, approved_query)[0]
+        (approved,) = query_rows(postgres_url, approved_query)[0]
         assert isinstance(approved, int) and approved > 0, "the loop produced no approved order"
         # One order per approved decision: the decisions were priced on the clock the collector runs on.
-        orders = _rows(postgres_url, "SELECT count(*), count(DISTINCT risk_decision_id) FROM trades")
+        orders = query_rows(postgres_url, "SELECT count(*), count(DISTINCT risk_decision_id) FROM trades")
         assert orders == [(approved, approved)]
         print(f"SCALE signals={signals} approved={approved}")
     finally:

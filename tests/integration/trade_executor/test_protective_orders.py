@@ -22,17 +22,24 @@ from trader.services.trade_executor.position_close import close_position
 SYMBOL = "AAPL"
 
 
-def _approval(books: Books, stop: Decimal | None, target: Decimal | None) -> OrderApproved:
+def _approval(
+    books: Books,
+    stop: Decimal | None,
+    target: Decimal | None,
+    *,
+    side: str = "buy",
+    strategy_name: str = "protect",
+) -> OrderApproved:
     return OrderApproved(
         event_id=new_event_id(),
         occurred_at=books.executor.clock.now(),
         signal_event_id=new_event_id(),
         decision_id=new_event_id(),
         symbol=SYMBOL,
-        side="buy",
+        side=side,
         quantity=Decimal(10),
         order_type="market",
-        strategy_name="protect",
+        strategy_name=strategy_name,
         stop_loss_price=stop,
         take_profit_price=target,
     )
@@ -110,17 +117,7 @@ async def test_a_signal_exit_of_a_bracketed_position_cancels_the_legs_before_it_
     books: Books, venue: Venue
 ) -> None:
     _entry, target, stop = await _bracket_entered(books, venue)
-    exit_ = OrderApproved(
-        event_id=new_event_id(),
-        occurred_at=books.executor.clock.now(),
-        signal_event_id=new_event_id(),
-        decision_id=new_event_id(),
-        symbol=SYMBOL,
-        side="sell",
-        quantity=Decimal(10),
-        order_type="market",
-        strategy_name="protect-exit",
-    )
+    exit_ = _approval(books, None, None, side="sell", strategy_name="protect-exit")
     result = await books.executor.execute_approved(exit_)
     assert result.order is not None and not result.refused, result
     venue.trade()
