@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -90,6 +91,8 @@ class Result:
     orders: dict[str, tuple[str, str]] = field(default_factory=dict)  # client id -> (symbol, side)
     unmatched: int = 0  # POSTs traced to no measured bar (warm-up minutes, or after the window)
     startup_seconds: float = 0.0
+    # Stage -> seconds from each measured bar's publication to the last such log line of its minute.
+    stages: dict[str, list[float]] = field(default_factory=dict)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -374,16 +377,65 @@ def run_path(path: str, universe: dict[str, str], minutes: int, startup: float, 
             stream_server.stop()
         rest_server.stop()
         asyncio.run(drop_database(POSTGRES_ADMIN_URL, name))
+    # The signal time in a client order id is the bar's start (Bar.timestamp).
+    lines = ["client_order_id,symbol,side,bar_at,published,posted,latency_ms"]
     for received, payload in rest.posts:
         client_id = str(payload.get("client_order_id") or "")
-        at = signal_time(client_id)
-        bar_at = next((moment for moment in (at, at - MINUTE) if moment in measured), None) if at else None
-        if bar_at is None or bar_at not in pacer.published:
+        bar_at = signal_time(client_id)
+        if bar_at is None or bar_at not in measured or bar_at not in pacer.published:
             result.unmatched += 1
             continue
-        result.latencies.append(received - pacer.published[bar_at])
+        latency = received - pacer.published[bar_at]
+        if latency < 0:
+            raise RuntimeError(f"order {client_id} was posted before its bar was published")
+        result.latencies.append(latency)
         result.orders[client_id] = (str(payload.get("symbol")), str(payload.get("side")))
+        lines.append(
+            f"{client_id},{payload.get('symbol')},{payload.get('side')},{bar_at.isoformat()},"
+            f"{pacer.published[bar_at]:.6f},{received:.6f},{latency * 1000:.1f}"
+        )
+    result.stages = stage_offsets(
+        workdir / "logs", pacer.published, measured, [received for received, _payload in rest.posts]
+    )
+    (workdir / "orders.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return result
+
+
+STAGES = (
+    ("signals logged", "strategy_engine.log", re.compile(r" signal (buy|sell) ")),
+    ("decisions logged", "risk_manager.log", re.compile(r" (approved|denied) (buy|sell) ")),
+)
+
+
+def log_times(path: Path, pattern: re.Pattern[str]) -> list[float]:
+    """Wall times (the services log the host's local time) of the lines matching `pattern`."""
+    times = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if pattern.search(line):
+                stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                times.append(stamp.timestamp())
+    return times
+
+
+def stage_offsets(
+    logs: Path, published: dict[datetime, float], measured: set[datetime], posts: list[float]
+) -> dict[str, list[float]]:
+    """Per measured minute: seconds from the bars' publication to the last signal, decision and POST
+    logged before the next minute's publication (where the time goes, from the services' own logs)."""
+    offsets: dict[str, list[float]] = {}
+    sources = [(name, log_times(logs / file, pattern)) for name, file, pattern in STAGES]
+    sources.append(("orders posted", posts))
+    for bar_at in sorted(measured):
+        if bar_at not in published:
+            continue
+        begin = published[bar_at]
+        end = published.get(bar_at + MINUTE, begin + 60)
+        for name, times in sources:
+            inside = [moment for moment in times if begin <= moment < end]
+            if inside:
+                offsets.setdefault(name, []).append(max(inside) - begin)
+    return offsets
 
 
 def print_results(results: list[Result]) -> int:
@@ -453,7 +505,12 @@ def main(argv: list[str]) -> int:
             print(
                 f"  {path}: {len(result.latencies)} orders on the measured bars, p50 "
                 f"{statistics.median(result.latencies or [math.nan]) * 1000:.0f} ms, p99 "
-                f"{percentile(result.latencies, 0.99) * 1000:.0f} ms",
+                f"{percentile(result.latencies, 0.99) * 1000:.0f} ms; a minute's last line after the "
+                "bars' publication: "
+                + ", ".join(
+                    f"{stage} {' '.join(f'{value * 1000:.0f}' for value in values)} ms"
+                    for stage, values in result.stages.items()
+                ),
                 flush=True,
             )
     return print_results(results)
