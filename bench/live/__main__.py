@@ -23,6 +23,13 @@ an order is traced to its bar by the signal time in its client order id, and its
 POST time - publication time. Measured: the bars of the first `--minutes` minutes after 10:00.
 Both paths must place the same orders (client order id, symbol, side) on those bars; the process
 exits non-zero when they do not. Goal: the stream's p99 under 250 ms.
+
+Measured (2-core machine, the test suite running beside it; 500 symbols, 3 minutes, 417 orders on
+both paths, the same ones): stream p50 2095 ms, p99 2817 ms (goal NOT met); polling p50 25452 ms,
+p99 52303 ms. Where the stream's time goes, per minute (last log line after the publication):
+signals 0.34-0.43 s, risk decisions 0.93-1.06 s, order POSTs 1.8-2.9 s: the executor submits a
+minute's ~166 orders one after another (~10 ms each through alpaca-py), the first only once the
+risk manager has judged the whole batch.
 """
 
 from __future__ import annotations
