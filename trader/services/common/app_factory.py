@@ -7,6 +7,7 @@ components and its background workers; nothing connects at import time.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -38,6 +39,10 @@ BackgroundWorker = Callable[[], Coroutine[Any, Any, None]]
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 RATE_WINDOW_SECONDS = 60
+# How long a service waits for its cancelled workers at shutdown. Docker's stop gives 10 s before
+# SIGKILL: a worker stuck past this is named with its stack in the log and left behind, so the
+# service still closes its resources and exits instead of being killed without a word.
+WORKER_STOP_SECONDS = 8.0
 
 
 class ServiceMiddleware:
@@ -168,6 +173,27 @@ def default_components(resources: Resources) -> list[ComponentCheck]:
     return components
 
 
+async def stop_workers(tasks: Sequence[asyncio.Task[None]], log: logging.Logger) -> None:
+    """Cancel the workers and wait for them, at most WORKER_STOP_SECONDS; name any that did not stop."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=WORKER_STOP_SECONDS)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: a worker's failure was logged by the worker itself
+    for task in pending:
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning(
+            "worker %s did not stop within %gs of cancellation; left behind:\n%s",
+            task.get_name(),
+            WORKER_STOP_SECONDS,
+            stack.getvalue(),
+        )
+
+
 def build_service_app(
     service: str,
     resources: Resources,
@@ -197,9 +223,7 @@ def build_service_app(
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_workers(tasks, log)
             log.info("%s stopped", service)
             current_service.reset(token)
 
