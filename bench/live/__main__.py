@@ -48,7 +48,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -61,15 +60,15 @@ from redis import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bench.common import chosen_universe, percentile
 from tests.backends import free_port
 from tests.e2e.system import RunningSystem, start
-from tests.emulators.alpaca import AlpacaEmulator, DataBar
+from tests.emulators.alpaca import AlpacaEmulator, DataBar, paper_account_settings
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
 from trader.adapters.clock import anchored_clock
 from trader.adapters.db.migrate import upgrade_database
 from trader.adapters.db.provision import drop_database, provision_database
-from trader.adapters.replay.sample_data import load_sector_map
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -100,22 +99,6 @@ class Result:
     startup_seconds: float = 0.0
     # Stage -> seconds from each measured bar's publication to the last such log line of its minute.
     stages: dict[str, list[float]] = field(default_factory=dict)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def chosen_universe(count: int) -> dict[str, str]:
-    """symbol -> sector: the S&P 500 names of the sample sector map (496), then made-up ones."""
-    sectors = {symbol: info.sector for symbol, info in sorted(load_sector_map().items())}
-    universe = dict(list(sectors.items())[:count])
-    for number in range(count - len(universe)):
-        universe[f"SYN{number:03d}"] = "Synthetic"
-    return universe
 
 
 def minute_close(symbol_index: int, minute_index: int) -> Decimal:
@@ -318,23 +301,13 @@ def run_path(path: str, universe: dict[str, str], minutes: int, startup: float, 
     system: RunningSystem | None = None
     measured = {START + index * MINUTE for index in range(minutes)}
     try:
-        extra = {
-            "ALPACA_DATA_STREAM_URL": f"ws://127.0.0.1:{stream_server.port}",
-            "DATA_STREAM_ENABLED": "true",
-        } if stream_server is not None else {"DATA_STREAM_ENABLED": "false"}  # fmt: skip
         system = start(
             workdir,
             [],
             DATABASE_URL=database_url,
             REDIS_URL=redis_server.url,
             LOG_LEVEL="INFO",
-            BROKER="alpaca",
-            MARKET_DATA_SOURCE="alpaca",
-            ALPACA_API_KEY=rest.api_key,
-            ALPACA_SECRET_KEY=rest.secret_key,
-            ALPACA_BASE_URL=rest_server.base_url,
-            ALPACA_DATA_URL=rest_server.base_url,
-            ALPACA_TRADING_STREAM_URL=f"ws://127.0.0.1:{rest_server.port}/stream",
+            **paper_account_settings(rest, rest_server, stream_server),
             DATA_WATCHLIST=",".join(symbols),
             DATA_BASE_TIMEFRAME="1min",
             STRATEGY_DEFAULT_TYPE="sma_crossover",
@@ -346,7 +319,6 @@ def run_path(path: str, universe: dict[str, str], minutes: int, startup: float, 
             LIVE_CLOCK_ANCHOR=f"{anchor:.6f}",
             LIVE_CLOCK_SPEED="1",
             **BUSY_LIMITS,
-            **extra,
         )
         for service in SERVICES:
             serve(system, service)

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,6 +36,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import percentile
 from tests.emulators.alpaca import AlpacaEmulator
 from tests.emulators.server import EmulatorServer
 from trader.adapters.alpaca.broker import AlpacaBroker
@@ -68,11 +69,6 @@ class Result:
     path: str
     latencies: list[float] = field(default_factory=list)
     pass_seconds: list[float] = field(default_factory=list)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 @contextlib.asynccontextmanager

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -45,13 +45,13 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import select, text
 
+from bench.common import chosen_universe, percentile
 from trader.adapters.bus.memory import InMemoryBus
 from trader.adapters.calendar import XNYSCalendar
 from trader.adapters.clock import SimulatedClock
 from trader.adapters.db.migrate import upgrade_database
 from trader.adapters.db.provision import drop_database, provision_database
 from trader.adapters.db.tables import signals, trades
-from trader.adapters.replay.sample_data import load_sector_map
 from trader.adapters.replay.synthetic import SyntheticMarket, generate_minute_bars
 from trader.core import topics
 from trader.core.market import Bar
@@ -111,22 +111,6 @@ class Result:
     @property
     def worst_cycle(self) -> float:
         return max(cycle.seconds for cycle in self.cycles)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def chosen_universe(count: int) -> dict[str, str]:
-    """symbol -> sector: the S&P 500 names of the sample sector map (496), then made-up ones."""
-    sectors = {symbol: info.sector for symbol, info in sorted(load_sector_map().items())}
-    universe = dict(list(sectors.items())[:count])
-    for number in range(count - len(universe)):
-        universe[f"SYN{number:03d}"] = "Synthetic"
-    return universe
 
 
 def write_sector_map(path: Path, universe: dict[str, str]) -> None:

@@ -52,7 +52,7 @@ from redis import Redis
 from tests.backends import free_port, unavailable
 from tests.databases import empty_database, query_rows
 from tests.e2e.system import RunningSystem, add_process, start
-from tests.emulators.alpaca import AlpacaEmulator, DataBar
+from tests.emulators.alpaca import AlpacaEmulator, DataBar, paper_account_settings
 from tests.emulators.alpaca_data_stream import AlpacaDataStreamEmulator
 from tests.emulators.server import EmulatorServer
 from trader.adapters.clock import anchored_clock
@@ -345,14 +345,7 @@ def test_a_paper_session_streams_trades_and_survives_its_faults(tmp_path: Path, 
             DATABASE_URL=postgres_url,
             REDIS_URL=redis_server.url,
             LOG_LEVEL="DEBUG",
-            BROKER="alpaca",
-            MARKET_DATA_SOURCE="alpaca",
-            ALPACA_API_KEY=rest.api_key,
-            ALPACA_SECRET_KEY=rest.secret_key,
-            ALPACA_BASE_URL=rest_server.base_url,
-            ALPACA_DATA_URL=rest_server.base_url,
-            ALPACA_DATA_STREAM_URL=f"ws://127.0.0.1:{stream_server.port}",
-            ALPACA_TRADING_STREAM_URL=f"ws://127.0.0.1:{rest_server.port}/stream",
+            **paper_account_settings(rest, rest_server, stream_server),
             DATA_WATCHLIST=",".join(SYMBOLS),
             LIVE_CLOCK_START=START.isoformat(),
             LIVE_CLOCK_ANCHOR=f"{anchor:.6f}",

@@ -79,6 +79,7 @@ from starlette.routing import Route
 from tests.emulators.alpaca_news import NewsAndScreener
 from tests.emulators.alpaca_trading_stream import TradingStreamHub
 from tests.emulators.faults import FaultableEmulator
+from tests.emulators.server import EmulatorServer
 
 NEW_YORK = ZoneInfo("America/New_York")
 _NAMESPACE = uuid.UUID("6f1c2a8e-0d7b-4c55-9a43-2f0b5d7e9c11")
@@ -1702,3 +1703,27 @@ def minute_bars(start: datetime, closes: Iterable[Decimal], *, volume: int = 100
         )
         previous = close
     return rows
+
+
+def paper_account_settings(
+    rest: AlpacaEmulator, rest_server: EmulatorServer, stream_server: EmulatorServer | None
+) -> dict[str, str]:
+    """The settings of a system that trades and collects through Alpaca, all of it served by these
+    emulators on loopback: REST (trading and data) and the trade_updates stream on `rest_server`,
+    the market-data stream on `stream_server` (None: the collector polls REST only)."""
+    settings = {
+        "BROKER": "alpaca",
+        "MARKET_DATA_SOURCE": "alpaca",
+        "ALPACA_API_KEY": rest.api_key,
+        "ALPACA_SECRET_KEY": rest.secret_key,
+        "ALPACA_BASE_URL": rest_server.base_url,
+        "ALPACA_DATA_URL": rest_server.base_url,
+        "ALPACA_TRADING_STREAM_URL": f"ws://127.0.0.1:{rest_server.port}/stream",
+    }
+    if stream_server is None:
+        return {**settings, "DATA_STREAM_ENABLED": "false"}
+    return {
+        **settings,
+        "ALPACA_DATA_STREAM_URL": f"ws://127.0.0.1:{stream_server.port}",
+        "DATA_STREAM_ENABLED": "true",
+    }

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -307,17 +310,37 @@ class FlakyBus(InMemoryBus):
         return await super().publish_many(topic, events)
 
 
-async def test_a_backfill_that_fails_on_the_bus_is_retried_and_streamed_bars_are_announced_again(
+@dataclass
+class FlakyBusRun:
+    """A collector streaming AAPL at noon, its first backfill done, on a bus that can go down."""
+
+    live: Any
+    bus: FlakyBus
+    observed: Observed
+    bars: list[DataBar]
+    clock: SimulatedClock
+    feed: Any
+
+    async def stream_while_the_bus_is_down(self, emulator: AlpacaDataStreamEmulator, row: DataBar) -> None:
+        """Redis goes down as `row` closes and is streamed: the bar is stored, its announcement refused."""
+        self.bus.down = True
+        self.clock.advance_to(row.at + MINUTE + timedelta(seconds=1))
+        emulator.emit_bars([("AAPL", row)])
+        store = self.live.collector.store
+        deadline = asyncio.get_running_loop().time() + 5
+        while await store.latest_at("AAPL", Timeframe.MINUTE1) != row.at:
+            assert asyncio.get_running_loop().time() < deadline, f"the streamed bar {row.at} was not stored"
+            await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def streaming_on_a_flaky_bus(
     engine: AsyncEngine,
     alpaca: AlpacaEmulator,
     alpaca_server: EmulatorServer,
     stream_emulator: AlpacaDataStreamEmulator,
     stream_server: EmulatorServer,
-) -> None:
-    """Found by the live paper session (tests/e2e/test_live_paper_session.py): Redis restarting while
-    the stream reconnected made the backfill after the reconnection fail, its symbols stayed "not
-    filled" for good, and from then on every streamed bar waited for the next tick and was announced
-    a minute late, as history: nothing was evaluated for the rest of the day."""
+) -> AsyncIterator[FlakyBusRun]:
     bus = FlakyBus()
     await bus.ensure_group(BARS, OBSERVER)
     observed = Observed(bus)
@@ -329,16 +352,32 @@ async def test_a_backfill_that_fails_on_the_bus_is_retried_and_streamed_bars_are
         feed = live.feed
         assert feed is not None
         await until(lambda: feed.backfills == 1, "first backfill")
+        yield FlakyBusRun(live, bus, observed, bars, clock, feed)
+
+
+async def test_a_backfill_that_fails_on_the_bus_is_retried_and_streamed_bars_are_announced_again(
+    engine: AsyncEngine,
+    alpaca: AlpacaEmulator,
+    alpaca_server: EmulatorServer,
+    stream_emulator: AlpacaDataStreamEmulator,
+    stream_server: EmulatorServer,
+) -> None:
+    """Found by the live paper session (tests/e2e/test_live_paper_session.py): Redis restarting while
+    the stream reconnected made the backfill after the reconnection fail, its symbols stayed "not
+    filled" for good, and from then on every streamed bar waited for the next tick and was announced
+    a minute late, as history: nothing was evaluated for the rest of the day."""
+    async with streaming_on_a_flaky_bus(engine, alpaca, alpaca_server, stream_emulator, stream_server) as run:
+        live, bus, observed, bars, clock, feed = (
+            run.live,
+            run.bus,
+            run.observed,
+            run.bars,
+            run.clock,
+            run.feed,
+        )
         # Redis goes down: a streamed bar is stored but cannot be announced, the stream stops on the
         # error, and the tick restarts it; the backfill after that connection cannot announce either.
-        bus.down = True
-        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=1))
-        stream_emulator.emit_bars([("AAPL", bars[150])])
-        store = live.collector.store
-        for _ in range(500):
-            if await store.latest_at("AAPL", Timeframe.MINUTE1) == bars[150].at:
-                break
-            await asyncio.sleep(0.01)
+        await run.stream_while_the_bus_is_down(stream_emulator, bars[150])
         clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=6))
         await until(lambda: live.stream.status().connections == 2, "the stream restarted")
         await until(
@@ -375,24 +414,9 @@ async def test_a_tick_that_fails_on_the_bus_is_retried_within_the_minute_not_at_
     """Found by the live paper session: with Redis down for a second as a minute's bars were due, the
     tick failed and was tried again only at the next bar, a minute later, when the bar was history
     (older than DATA_FRESHNESS_SECONDS): a two-second outage cost every symbol a bar's signal."""
-    bus = FlakyBus()
-    await bus.ensure_group(BARS, OBSERVER)
-    observed = Observed(bus)
-    bars = day_bars()
-    alpaca.seed_bars("AAPL", "1Min", bars[:150])
-    clock = SimulatedClock(NOON, speed=0)
-    provider, stream = alpaca_parts(alpaca, alpaca_server, stream_emulator, stream_server, clock)
-    async with running_collector(engine, bus, clock, provider, stream) as live:
-        feed = live.feed
-        assert feed is not None
-        await until(lambda: feed.backfills == 1, "first backfill")
-        bus.down = True
-        clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=1))
-        stream_emulator.emit_bars([("AAPL", bars[150])])
-        for _ in range(500):  # stored (its announcement refused)
-            if await live.collector.store.latest_at("AAPL", Timeframe.MINUTE1) == bars[150].at:
-                break
-            await asyncio.sleep(0.01)
+    async with streaming_on_a_flaky_bus(engine, alpaca, alpaca_server, stream_emulator, stream_server) as run:
+        live, bus, observed, bars, clock = run.live, run.bus, run.observed, run.bars, run.clock
+        await run.stream_while_the_bus_is_down(stream_emulator, bars[150])  # stored, not announced
         clock.advance_to(bars[150].at + MINUTE + timedelta(seconds=6))  # the tick: the bus refuses
         await asyncio.sleep(0.5)
         bus.down = False
